@@ -1,0 +1,76 @@
+# mcfarm — every set-up step lives here, so a fresh machine needs only `make run` / `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+SYSTEM_TOOLS := ffmpeg ffprobe redis-server
+
+##@ Everyday
+
+.PHONY: help
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*?##/ { printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+
+.PHONY: run
+run: install ## Start the all-in-one farm (redis, CPU worker, API, Flower) in the foreground
+	$(BIN)/mcfarm up
+
+.PHONY: test
+test: install ## Run the whole suite: unit and end-to-end
+	$(BIN)/pytest
+
+.PHONY: test-unit
+test-unit: install ## Run only the fast unit tests
+	$(BIN)/pytest tests/unit
+
+.PHONY: test-e2e
+test-e2e: install ## Run only the end-to-end tests (real redis, SeaweedFS, Celery, FFmpeg)
+	$(BIN)/pytest tests/e2e
+
+.PHONY: lint
+lint: install ## Lint and check formatting with ruff
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+.PHONY: format
+format: install ## Reformat the code with ruff
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+##@ Set-up
+
+.PHONY: install
+install: system-deps $(STAMP) ## Create .venv and install mcfarm with its dev extras
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "mcfarm needs Python >= 3.11; set PYTHON=/path/to/python3.11"; exit 1; }
+	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { $(MAKE) --no-print-directory apt-python-venv && $(PYTHON) -m venv $(VENV); }
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+.PHONY: system-deps
+system-deps: ## Install FFmpeg and redis-server with apt-get when missing (as root)
+	@missing=""; for t in $(SYSTEM_TOOLS); do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing:$$missing"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg redis-server >/dev/null; \
+		else \
+			echo "missing:$$missing — install them first, e.g. 'sudo apt-get install ffmpeg redis-server'"; exit 1; \
+		fi; \
+	fi
+
+.PHONY: apt-python-venv
+apt-python-venv:
+	@if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null; \
+	else echo "python venv support is missing — install it, e.g. 'sudo apt-get install python3-venv'"; exit 1; fi
+
+.PHONY: clean
+clean: ## Remove the virtual environment and local state (./var)
+	rm -rf $(VENV) var .pytest_cache

@@ -1,0 +1,127 @@
+"""Settings: the one place that reads ``os.environ``.
+
+Every setting is named ``MCFARM_*``; ``Settings.from_env()`` builds a frozen value that is
+passed explicitly to whatever needs it (no module globals).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+class SettingsError(ValueError):
+    """A ``MCFARM_*`` variable holds a value mcfarm cannot use."""
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise SettingsError(f"{name}={raw!r}: expected one of on/off, true/false, 1/0")
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r}: expected an integer") from None
+    if value < minimum:
+        raise SettingsError(f"{name}={raw!r}: must be at least {minimum}")
+    return value
+
+
+def parse_access_keys(raw: str) -> dict[str, str]:
+    """Parse ``id:secret[,id:secret…]`` into ``{id: secret}``.
+
+    Raises:
+        SettingsError: on an entry without ``:`` or with an empty id or secret.
+    """
+    keys: dict[str, str] = {}
+    for entry in filter(None, (part.strip() for part in raw.split(","))):
+        key_id, sep, secret = entry.partition(":")
+        if not sep or not key_id or not secret:
+            raise SettingsError(f"MCFARM_ACCESS_KEYS entry {entry!r}: expected id:secret")
+        keys[key_id] = secret
+    return keys
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable about a farm process. See README "Configuration"."""
+
+    api_bind: str = "127.0.0.1:8080"
+    access_keys: Mapping[str, str] = field(default_factory=dict)
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    var_dir: Path = Path("var").resolve()
+    storage_root: Path = Path("var/storage").resolve()
+    s3_endpoint: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+    s3_region: str = "us-east-1"
+    allow_private_inputs: bool = False
+    allow_file_urls: bool = True
+    ffmpeg_bin: str = "ffmpeg"
+    ffprobe_bin: str = "ffprobe"
+    work_dir: Path = Path(tempfile.gettempdir())
+    task_time_limit: int = 6 * 3600
+    probe_timeout: int = 60
+    max_outputs: int = 64
+    max_inputs: int = 16
+    max_request_bytes: int = 1024 * 1024
+    max_deliveries: int = 3
+    flower_port: int = 5555
+    flower_basic_auth: str | None = None
+
+    @property
+    def s3_enabled(self) -> bool:
+        return bool(self.s3_endpoint)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``MCFARM_*`` variables (``os.environ`` by default).
+
+        Raises:
+            SettingsError: when a variable is set to something unusable.
+        """
+        env = os.environ if environ is None else environ
+        var_dir = Path(env.get("MCFARM_VAR_DIR") or "var").resolve()
+        storage_root = Path(env.get("MCFARM_STORAGE_ROOT") or var_dir / "storage").resolve()
+        return cls(
+            api_bind=env.get("MCFARM_API_BIND") or cls.api_bind,
+            access_keys=parse_access_keys(env.get("MCFARM_ACCESS_KEYS", "")),
+            redis_url=env.get("MCFARM_REDIS_URL") or cls.redis_url,
+            var_dir=var_dir,
+            storage_root=storage_root,
+            s3_endpoint=env.get("MCFARM_S3_ENDPOINT") or None,
+            s3_access_key_id=env.get("MCFARM_S3_ACCESS_KEY_ID") or None,
+            s3_secret_access_key=env.get("MCFARM_S3_SECRET_ACCESS_KEY") or None,
+            s3_region=env.get("MCFARM_S3_REGION") or cls.s3_region,
+            allow_private_inputs=_flag(env, "MCFARM_ALLOW_PRIVATE_INPUTS", False),
+            allow_file_urls=_flag(env, "MCFARM_ALLOW_FILE_URLS", True),
+            ffmpeg_bin=env.get("MCFARM_FFMPEG_BIN") or cls.ffmpeg_bin,
+            ffprobe_bin=env.get("MCFARM_FFPROBE_BIN") or cls.ffprobe_bin,
+            work_dir=Path(env.get("MCFARM_WORK_DIR") or tempfile.gettempdir()),
+            task_time_limit=_int(env, "MCFARM_TASK_TIME_LIMIT", cls.task_time_limit, 10),
+            probe_timeout=_int(env, "MCFARM_PROBE_TIMEOUT", cls.probe_timeout),
+            max_outputs=_int(env, "MCFARM_MAX_OUTPUTS", cls.max_outputs),
+            max_inputs=_int(env, "MCFARM_MAX_INPUTS", cls.max_inputs),
+            max_request_bytes=_int(env, "MCFARM_MAX_REQUEST_BYTES", cls.max_request_bytes, 1024),
+            max_deliveries=_int(env, "MCFARM_MAX_DELIVERIES", cls.max_deliveries),
+            flower_port=_int(env, "MCFARM_FLOWER_PORT", cls.flower_port),
+            flower_basic_auth=env.get("MCFARM_FLOWER_BASIC_AUTH") or None,
+        )

@@ -1,0 +1,283 @@
+"""TemplateConfig: validation of what mcfarm can encode, and the OverrideParams merge.
+
+A transcoding ``TemplateConfig`` and an output's ``OverrideParams`` are the same document
+(reference §2.3): ``Container``, ``Video``, ``Audio``, ``TransConfig``, ``MuxConfig``.
+``merged_config`` deep-merges the override over the template and validates the result
+against exactly the keys and values the FFmpeg argv builder supports, so anything it cannot
+honour is refused at submit time instead of being silently ignored.
+
+The validated document is *normalized*: container and audio codec names lowercase, video
+codec ``H.264``/``H.265``/``copy``, numbers as ``int``/``float``, flags as ``bool``, and
+``Gop`` as an ``int`` (frames) or a ``str`` such as ``"2s"`` (seconds).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+from shared.errors import InvalidJob
+
+VIDEO_CONTAINERS = ("mp4", "flv")
+AUDIO_CONTAINERS = ("mp3", "m4a")
+SUPPORTED_CONTAINERS = VIDEO_CONTAINERS + AUDIO_CONTAINERS
+#: Containers of the ICE catalog that later issues will add (HLS/DASH packaging, images…).
+KNOWN_UNSUPPORTED_CONTAINERS = ("m3u8", "hls-fmp4", "mpd", "cmaf", "ogg", "flac", "gif", "webp")
+
+_VIDEO_CODECS = {
+    "h.264": "H.264",
+    "h264": "H.264",
+    "h.265": "H.265",
+    "h265": "H.265",
+    "hevc": "H.265",
+    "copy": "copy",
+}
+_AUDIO_CODECS = {"aac": "aac", "mp3": "mp3", "copy": "copy"}
+X264_PRESETS = (
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+    "placebo",
+)
+H264_PROFILES = ("baseline", "main", "high")
+H265_PROFILES = ("main",)
+PIX_FMTS = ("yuv420p", "yuvj420p", "yuv422p", "yuv444p", "nv12", "yuv420p10le")
+SAMPLE_RATES = (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000, 96000)
+FLV_SAMPLE_RATES = (22050, 44100)
+TRANS_MODES = ("onepass", "fixCRF", "CBR")
+_GOP_SECONDS = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*s\s*$")
+
+
+class _Codec(fields.String):
+    """A codec name matched case-insensitively against a table of aliases."""
+
+    def __init__(self, table: Mapping[str, str], **kwargs: Any):
+        super().__init__(**kwargs)
+        self.table = table
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return self.table[text.strip().lower()]
+        except KeyError:
+            supported = ", ".join(sorted(set(self.table.values())))
+            raise ValidationError(f"codec {text!r} is not supported (use {supported})") from None
+
+
+class _Gop(fields.Field):
+    """Frames as a number, or seconds as a string ending in ``s``."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool):
+            raise ValidationError("must be a frame count or a duration such as '2s'")
+        if isinstance(value, int | float) or (isinstance(value, str) and value.strip().isdigit()):
+            frames = int(float(value))
+            if not 1 <= frames <= 100000:
+                raise ValidationError("frame count must be between 1 and 100000")
+            return frames
+        match = _GOP_SECONDS.match(value) if isinstance(value, str) else None
+        if not match or not 0 < float(match.group(1)) <= 100000:
+            raise ValidationError("must be a frame count or a duration such as '2s'")
+        return f"{float(match.group(1)):g}s"
+
+
+class _Section(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+def _even(name: str):
+    def check(value: int) -> None:
+        if value % 2:
+            raise ValidationError(f"{name} must be an even number")
+
+    return check
+
+
+def _bitrate(value: int) -> None:
+    if value != -1 and not 10 <= value <= 50000:
+        raise ValidationError("must be -1 (keep the source bitrate) or 10-50000 Kbps")
+
+
+class ContainerSchema(_Section):
+    Format = fields.String(required=True)
+
+    @validates_schema
+    def _format(self, data, **kwargs):
+        fmt = data["Format"].lower()
+        if fmt in KNOWN_UNSUPPORTED_CONTAINERS:
+            raise ValidationError(f"container {fmt!r} is not supported yet", "Format")
+        if fmt not in SUPPORTED_CONTAINERS:
+            raise ValidationError(
+                f"unknown container {fmt!r} (use {', '.join(SUPPORTED_CONTAINERS)})", "Format"
+            )
+
+
+class VideoSchema(_Section):
+    Codec = _Codec(_VIDEO_CODECS)
+    Width = fields.Integer(validate=[validate.Range(128, 4096), _even("Width")])
+    Height = fields.Integer(validate=[validate.Range(128, 4096), _even("Height")])
+    LongShortMode = fields.Boolean()
+    Bitrate = fields.Integer(validate=_bitrate)
+    Maxrate = fields.Integer(validate=validate.Range(10, 50000))
+    Bufsize = fields.Integer(validate=validate.Range(1000, 128000))
+    Crf = fields.Float(validate=validate.Range(0, 51))
+    Fps = fields.Float(validate=validate.Range(0, 60, min_inclusive=False))
+    Gop = _Gop()
+    Preset = fields.String(validate=validate.OneOf(X264_PRESETS))
+    Profile = fields.String(validate=validate.OneOf(H264_PROFILES + H265_PROFILES))
+    PixFmt = fields.String(validate=validate.OneOf(PIX_FMTS))
+    Remove = fields.Boolean()
+
+
+class AudioSchema(_Section):
+    Codec = _Codec(_AUDIO_CODECS)
+    Bitrate = fields.Integer(validate=validate.Range(8, 1000))
+    Samplerate = fields.Integer(validate=validate.OneOf(SAMPLE_RATES))
+    Channels = fields.Integer(validate=validate.OneOf((0, 1, 2, 4, 5, 6, 8)))
+    Profile = fields.String(validate=validate.OneOf(("aac_low",)))
+    Remove = fields.Boolean()
+
+
+class TransConfigSchema(_Section):
+    TransMode = fields.String(
+        validate=validate.OneOf(
+            TRANS_MODES, error="TransMode {input!r} is not supported (use onepass, fixCRF or CBR)"
+        )
+    )
+
+
+class MuxConfigSchema(_Section):
+    """Nothing here applies to single-file outputs yet (``Segment`` is for HLS/DASH)."""
+
+
+class TemplateConfigSchema(_Section):
+    Container = fields.Nested(ContainerSchema, required=True)
+    Video = fields.Nested(VideoSchema)
+    Audio = fields.Nested(AudioSchema)
+    TransConfig = fields.Nested(TransConfigSchema)
+    MuxConfig = fields.Nested(MuxConfigSchema)
+
+    @validates_schema
+    def _consistent(self, data, **kwargs):
+        fmt = data["Container"]["Format"].lower()
+        video, audio = data.get("Video", {}), data.get("Audio", {})
+        mode = data.get("TransConfig", {}).get("TransMode")
+        if fmt in AUDIO_CONTAINERS and video and not video.get("Remove"):
+            raise ValidationError(
+                f"an audio-only container ({fmt}) takes no Video settings", "Video"
+            )
+        if fmt in AUDIO_CONTAINERS and audio.get("Remove"):
+            raise ValidationError(f"an audio-only container ({fmt}) needs its audio", "Audio")
+        if video.get("Remove") and audio.get("Remove"):
+            raise ValidationError("removing both video and audio leaves nothing to write", "Video")
+        want = {"mp3": ("mp3", "copy"), "m4a": ("aac", "copy")}.get(fmt)
+        if want and audio.get("Codec", want[0]) not in want:
+            raise ValidationError(f"container {fmt} needs audio codec {want[0]}", "Audio")
+        if fmt == "flv" and video.get("Codec") == "H.265":
+            raise ValidationError("the FLV container cannot carry H.265", "Video")
+        if fmt == "flv" and audio.get("Samplerate", 44100) not in FLV_SAMPLE_RATES:
+            raise ValidationError("the FLV container takes only 22050 or 44100 Hz", "Audio")
+        if audio.get("Codec") == "mp3" and (
+            audio.get("Channels", 2) > 2 or audio.get("Samplerate") == 96000
+        ):
+            raise ValidationError("MP3 takes at most 2 channels and at most 48000 Hz", "Audio")
+        if video.get("Codec") == "copy" and set(video) - {"Codec", "Remove"}:
+            raise ValidationError("a copied video stream takes no encoding settings", "Video")
+        if audio.get("Codec") == "copy" and set(audio) - {"Codec", "Remove"}:
+            raise ValidationError("a copied audio stream takes no encoding settings", "Audio")
+        if (
+            video.get("Profile")
+            and video.get("Codec", "H.264") == "H.265"
+            and video["Profile"] not in H265_PROFILES
+        ):
+            raise ValidationError("H.265 takes only the main profile", "Video")
+        if mode == "CBR" and "Bitrate" not in video:
+            raise ValidationError("TransMode CBR needs Video.Bitrate", "TransConfig")
+        if (
+            mode == "onepass"
+            and "Bitrate" not in video
+            and not video.get("Remove")
+            and fmt in VIDEO_CONTAINERS
+            and video.get("Codec") != "copy"
+        ):
+            raise ValidationError("TransMode onepass needs Video.Bitrate", "TransConfig")
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge ``override`` over ``base``: objects key by key, everything else replaced.
+
+    A ``null`` in the override removes the key (JSON merge-patch, RFC 7396), so an override
+    can drop e.g. a template's ``Video.Width`` and keep the source size.
+    """
+    merged = copy.deepcopy(dict(base))
+    for key, value in override.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _flatten_errors(messages: Any, prefix: str = "") -> list[str]:
+    if isinstance(messages, Mapping):
+        out: list[str] = []
+        for key, value in messages.items():
+            path = prefix if key == "_schema" else f"{prefix}.{key}" if prefix else str(key)
+            out.extend(_flatten_errors(value, path))
+        return out
+    if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        text = "; ".join(
+            "not supported by mcfarm" if m == "Unknown field." else m.rstrip(".") for m in messages
+        )
+        return [f"{prefix}: {text}" if prefix else text]
+    return [f"{prefix}: {messages}"]
+
+
+def describe_errors(messages: Any) -> str:
+    """Turn marshmallow's nested error dict into one readable line, field paths first."""
+    return "; ".join(_flatten_errors(messages))
+
+
+def validate_template_config(config: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """Validate and normalize a (merged) TemplateConfig.
+
+    Args:
+        config: the document to check.
+        where: the request field it came from, named in the error (e.g. ``Outputs[0]``).
+
+    Returns:
+        The normalized document.
+
+    Raises:
+        InvalidJob: naming every unsupported key or bad value.
+    """
+    if not isinstance(config, Mapping):
+        raise InvalidJob(f'The specified parameter "{where}" is not valid: expected an object.')
+    try:
+        loaded = TemplateConfigSchema().load(config)
+    except ValidationError as err:
+        raise InvalidJob(
+            f'The specified parameter "{where}" is not valid: {describe_errors(err.messages)}.'
+        ) from None
+    loaded["Container"]["Format"] = loaded["Container"]["Format"].lower()
+    return loaded
+
+
+def merged_config(
+    template: Mapping[str, Any], override: Mapping[str, Any] | None, where: str
+) -> dict[str, Any]:
+    """Deep-merge ``override`` over ``template`` and validate the result."""
+    return validate_template_config(deep_merge(template, override or {}), where)
