@@ -1,0 +1,367 @@
+"""FFmpeg command lines: a normalized TemplateConfig and a ProbeInfo in, an argv out.
+
+Everything here is pure, so every preset gets an exact-argv unit test. This is the only
+module that imports ``ffmpeg`` (ffmpeg-python 0.2.0), and it only *compiles* commands;
+``workers.ffmpeg_run`` runs them.
+
+Two quirks of ffmpeg-python 0.2.0 shape the argv: output options come out sorted by name
+(after ``-f``), and an option cannot repeat, so ``-metadata`` pairs are inserted by hand in
+front of the output name.
+
+References: https://ffmpeg.org/ffmpeg.html, https://ffmpeg.org/ffmpeg-filters.html,
+https://ffmpeg.org/ffmpeg-formats.html, https://trac.ffmpeg.org/wiki/Encode/H.264.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import ffmpeg
+
+from shared.errors import InputContentBad, InvalidJob
+from shared.templates import AUDIO_CONTAINERS
+from workers.probe import ProbeInfo
+
+GLOBAL_ARGS = (
+    "-hide_banner",
+    # FFmpeg otherwise reads keystrokes from stdin and stops when run in the background.
+    "-nostdin",
+    # The output path belongs to this task alone; a leftover from a killed attempt goes.
+    "-y",
+    # Errors only, so the last stderr line says why a run failed.
+    "-loglevel",
+    "error",
+    # key=value progress blocks on stdout, parsed by workers.ffmpeg_run.
+    "-progress",
+    "pipe:1",
+    # The human stats line would only fill stderr (-progress replaces it).
+    "-nostats",
+)
+VIDEO_ENCODERS = {"H.264": "libx264", "H.265": "libx265"}
+AUDIO_ENCODERS = {"aac": "aac", "mp3": "libmp3lame"}
+DEFAULT_CRF = {"H.264": 23, "H.265": 26}
+#: 8-bit 4:2:0 plays everywhere; libx264 would otherwise keep a 4:4:4 or 10-bit source's
+#: format and pick a profile that phones and browsers cannot decode.
+DEFAULT_PIX_FMT = "yuv420p"
+DEFAULT_BUFSIZE_KBIT = 6000
+DEFAULT_FPS = 25.0
+#: Sources above this rate are brought down to it unless the config names an Fps.
+MAX_AUTO_FPS = 60.0
+CONTAINER_OPTIONS: Mapping[str, Mapping[str, str]] = {
+    # +faststart moves the moov index to the front so playback starts before the
+    # download ends (https://ffmpeg.org/ffmpeg-formats.html#Options-8).
+    "mp4": {"format": "mp4", "movflags": "+faststart"},
+    "flv": {"format": "flv"},
+    "mp3": {"format": "mp3"},
+    # ipod is the mp4 muxer with the M4A brand that iTunes/Apple players expect.
+    "m4a": {"format": "ipod", "movflags": "+faststart"},
+}
+
+
+# --- numbers --------------------------------------------------------------------------
+
+
+def _num(value: float) -> str:
+    """``23.0`` → ``"23"``, ``29.97`` → ``"29.97"``."""
+    return f"{value:g}"
+
+
+def _seconds(value: float) -> str:
+    """Seconds with millisecond precision and no trailing zeros: ``90.5``, ``3600.125``."""
+    return f"{value:.3f}".rstrip("0").rstrip(".")
+
+
+def _even(value: float) -> int:
+    """The nearest even integer (halves go up), at least 2: most encoders need even sizes."""
+    return max(2, math.floor(value / 2 + 0.5) * 2)
+
+
+def _even_down(value: float) -> int:
+    return max(2, int(value) // 2 * 2)
+
+
+# --- size and frame rate ----------------------------------------------------------------
+
+
+def _target_box(source: tuple[float, float], video: Mapping[str, Any]) -> tuple[Any, Any]:
+    """(width, height) asked for, with LongShortMode's long/short edges oriented like the source."""
+    width, height = video.get("Width"), video.get("Height")
+    if video.get("LongShortMode") and source[1] > source[0]:
+        return height, width
+    return width, height
+
+
+def output_dimensions(probe: ProbeInfo, video_config: Mapping[str, Any]) -> tuple[int, int] | None:
+    """The encoded video's width and height, always even.
+
+    Both Width and Height → exactly those; one → the other keeps the source's display aspect
+    ratio (SAR applied, rotation followed), rounded to the nearest even number; neither →
+    the display size rounded down to even.
+
+    Args:
+        probe: the input.
+        video_config: the normalized ``Video`` section.
+
+    Returns:
+        ``(width, height)``; None when there is no video to encode (no video stream,
+        ``copy``, ``Remove``) or the source size is unknown and only one side is given.
+    """
+    if probe.video is None or video_config.get("Codec") == "copy" or video_config.get("Remove"):
+        return None
+    src_w, src_h = probe.video.display_size()
+    width, height = _target_box((src_w, src_h), video_config)
+    if width and height:
+        return width, height
+    if not (src_w and src_h):
+        return None
+    if width:
+        return width, _even(src_h * width / src_w)
+    if height:
+        return _even(src_w * height / src_h), height
+    return _even_down(src_w), _even_down(src_h)
+
+
+def _scale(stream, probe: ProbeInfo, video: Mapping[str, Any]):
+    size = output_dimensions(probe, video)
+    if size is None:
+        width, height = _target_box((0, 0), video)
+        if not (width or height):
+            return stream
+        # -2: FFmpeg derives the other side from the aspect ratio, kept even
+        # (https://ffmpeg.org/ffmpeg-filters.html#scale-1).
+        size = (width or -2, height or -2)
+    elif size == probe.video.frame_size() and probe.video.sar == "1:1":
+        return stream
+    # setsar=1: the scaled size already shows the display shape; a kept non-square SAR
+    # would stretch it again in players.
+    return stream.filter("scale", *size).filter("setsar", 1)
+
+
+def _fps_filter_rate(probe: ProbeInfo, video: Mapping[str, Any]) -> float | None:
+    if "Fps" in video:
+        return video["Fps"]
+    source = probe.video.fps if probe.video else None
+    return MAX_AUTO_FPS if source and source > MAX_AUTO_FPS else None
+
+
+def _output_fps(probe: ProbeInfo, video: Mapping[str, Any]) -> float:
+    source = probe.video.fps if probe.video else None
+    return _fps_filter_rate(probe, video) or source or DEFAULT_FPS
+
+
+def _gop_frames(probe: ProbeInfo, video: Mapping[str, Any]) -> int | None:
+    gop = video.get("Gop")
+    if isinstance(gop, str):  # "2s": seconds → frames at the output rate.
+        return max(1, round(float(gop.removesuffix("s")) * _output_fps(probe, video)))
+    return gop
+
+
+def _video_stream(inp, probe: ProbeInfo, video: Mapping[str, Any]):
+    # V (capital): the first video stream that is not cover art, as parse_probe picks it
+    # (https://ffmpeg.org/ffmpeg.html#Stream-specifiers-1).
+    stream = inp["V:0"]
+    if video.get("Codec") == "copy":
+        return stream
+    rate = _fps_filter_rate(probe, video)
+    if rate:
+        stream = stream.filter("fps", _num(rate))
+    return _scale(stream, probe, video)
+
+
+# --- encoder options --------------------------------------------------------------------
+
+
+def _target_kbps(probe: ProbeInfo, video: Mapping[str, Any]) -> int | None:
+    kbps = video.get("Bitrate")
+    if kbps == -1:  # keep the source bitrate
+        bps = probe.video.bit_rate if probe.video else None
+        return round(bps / 1000) if bps else None
+    return kbps
+
+
+def _rate_control(probe: ProbeInfo, video: Mapping[str, Any], mode: str | None) -> dict:
+    """-b:v / -crf / VBV options for TransMode onepass, fixCRF or CBR."""
+    kbps = _target_kbps(probe, video)
+    mode = mode or ("onepass" if "Bitrate" in video else "fixCRF")
+    if kbps is None:  # Bitrate -1 on a source that does not state its bitrate
+        mode = "fixCRF"
+    if mode == "CBR":
+        # CBR = a VBV whose min, average and max rates are equal
+        # (https://trac.ffmpeg.org/wiki/Encode/H.264#CBRConstantBitRate).
+        bufsize = video.get("Bufsize", kbps)
+        return {
+            "b:v": f"{kbps}k",
+            "bufsize": f"{bufsize}k",
+            "maxrate": f"{kbps}k",
+            "minrate": f"{kbps}k",
+        }
+    if mode == "onepass":
+        args = {"b:v": f"{kbps}k"}
+    else:
+        args = {"crf": _num(video.get("Crf", DEFAULT_CRF[video.get("Codec", "H.264")]))}
+    if "Maxrate" in video:
+        # A cap needs a VBV buffer; without one x264/x265 ignore -maxrate.
+        bufsize = video.get("Bufsize", DEFAULT_BUFSIZE_KBIT)
+        args |= {"maxrate": f"{video['Maxrate']}k", "bufsize": f"{bufsize}k"}
+    return args
+
+
+def _is_hevc(probe: ProbeInfo, codec: str) -> bool:
+    source = probe.video.codec if probe.video else ""
+    return codec == "H.265" or (codec == "copy" and source == "hevc")
+
+
+def _encoder_options(probe: ProbeInfo, config: Mapping[str, Any]) -> dict:
+    video = config.get("Video", {})
+    codec = video.get("Codec", "H.264")
+    args = {"c:v": VIDEO_ENCODERS[codec], "pix_fmt": video.get("PixFmt", DEFAULT_PIX_FMT)}
+    args |= _rate_control(probe, video, config.get("TransConfig", {}).get("TransMode"))
+    optional = {"g": _gop_frames(probe, video), "preset": video.get("Preset")}
+    args |= {key: value for key, value in optional.items() if value is not None}
+    if "Profile" in video:
+        args["profile:v"] = video["Profile"]
+    if codec == "H.265":
+        args["x265-params"] = "log-level=error"  # x265 logs its own banner at info level
+    return args
+
+
+def _video_options(probe: ProbeInfo, config: Mapping[str, Any]) -> dict:
+    codec = config.get("Video", {}).get("Codec", "H.264")
+    args = {"c:v": "copy"} if codec == "copy" else _encoder_options(probe, config)
+    if config["Container"]["Format"] == "mp4" and _is_hevc(probe, codec):
+        args["tag:v"] = "hvc1"  # Apple players refuse HEVC in MP4 under FFmpeg's hev1 tag
+    return args
+
+
+def _audio_options(probe: ProbeInfo, config: Mapping[str, Any]) -> dict:
+    audio = config.get("Audio", {})
+    fmt = config["Container"]["Format"]
+    codec = audio.get("Codec", "mp3" if fmt == "mp3" else "aac")
+    if codec == "copy":
+        return {"c:a": "copy"}
+    args = {
+        "c:a": AUDIO_ENCODERS[codec],
+        "b:a": f"{audio.get('Bitrate', 128)}k",
+        "ar": audio.get("Samplerate", 44100),
+    }
+    channels = audio.get("Channels", 2)
+    source_channels = probe.audio.channels if probe.audio else None
+    if channels == 0 and codec == "mp3" and (source_channels or 0) > 2:
+        channels = 2  # "keep the source" cannot work: LAME encodes at most 2 channels
+    if channels:
+        args["ac"] = channels
+    if "Profile" in audio:
+        args["profile:a"] = audio["Profile"]
+    return args
+
+
+# --- streams, clip, metadata -------------------------------------------------------------
+
+
+def _keeps_video(probe: ProbeInfo, config: Mapping[str, Any]) -> bool:
+    if config["Container"]["Format"] in AUDIO_CONTAINERS:
+        return False
+    return probe.video is not None and not config.get("Video", {}).get("Remove")
+
+
+def _keeps_audio(probe: ProbeInfo, config: Mapping[str, Any]) -> bool:
+    return probe.audio is not None and not config.get("Audio", {}).get("Remove")
+
+
+def _streams_and_options(inp, probe: ProbeInfo, config: Mapping[str, Any]) -> tuple[list, dict]:
+    """The mapped streams (video first) and their encoder options."""
+    streams: list = []
+    options: dict[str, Any] = {}
+    if _keeps_video(probe, config):
+        streams.append(_video_stream(inp, probe, config.get("Video", {})))
+        options |= _video_options(probe, config)
+    if _keeps_audio(probe, config):
+        streams.append(inp["a:0"])
+        options |= _audio_options(probe, config)
+    if not streams:
+        fmt = config["Container"]["Format"]
+        raise InputContentBad(f"the input has no stream that this {fmt} output can keep")
+    return streams, options
+
+
+def _clip_span(features: Mapping[str, Any] | None) -> tuple[float | None, float | None]:
+    """(seek, length) in seconds from ``Clip.TimeSpan``; End becomes a length after Seek."""
+    span = ((features or {}).get("Clip") or {}).get("TimeSpan") or {}
+    seek = span.get("Seek") or None
+    if "Duration" in span:
+        return seek, span["Duration"]
+    if "End" not in span:
+        return seek, None
+    length = span["End"] - (seek or 0)
+    if length <= 0:
+        raise InvalidJob("Clip.TimeSpan.End must come after Clip.TimeSpan.Seek")
+    return seek, length
+
+
+def output_duration(probe: ProbeInfo, features: Mapping[str, Any] | None = None) -> float | None:
+    """The expected output length in seconds (for progress), the clip taken into account.
+
+    Returns:
+        Seconds, or None when neither the source nor the clip says.
+    """
+    seek, length = _clip_span(features)
+    if probe.duration is None:
+        return length
+    remaining = max(probe.duration - (seek or 0), 0.0)
+    return min(remaining, length) if length is not None else remaining
+
+
+def _with_metadata(argv: list[str], metadata: Mapping[str, str]) -> list[str]:
+    """Insert ``-metadata k=v`` pairs before the output name (the last argument)."""
+    pairs = [arg for key, value in metadata.items() for arg in ("-metadata", f"{key}={value}")]
+    return argv[:-1] + pairs + argv[-1:]
+
+
+def build_ffmpeg_args(
+    src: str,
+    dst: str,
+    probe: ProbeInfo,
+    config: Mapping[str, Any],
+    settings,
+    *,
+    features: Mapping[str, Any] | None = None,
+    protocol_whitelist: str = "file",
+) -> list[str]:
+    """The FFmpeg argv that transcodes ``src`` into ``dst`` as ``config`` says.
+
+    Args:
+        src: the input path or URL.
+        dst: the output path (its container comes from ``config``, not its extension).
+        probe: ``parse_probe`` of the input.
+        config: a TemplateConfig normalized by ``shared.templates.validate_template_config``.
+        settings: ``shared.config.Settings`` (``ffmpeg_bin``).
+        features: optional ``{"Clip": {"TimeSpan": {"Seek", "Duration", "End"}},
+            "Metadata": {key: value}}``, seconds as numbers.
+        protocol_whitelist: the protocols FFmpeg may open for the input
+            (https://ffmpeg.org/ffmpeg-protocols.html#Protocol-Options).
+
+    Returns:
+        ``[settings.ffmpeg_bin, *GLOBAL_ARGS, <input>, <filters/maps>, <options>, dst]``.
+
+    Raises:
+        InputContentBad: the input has none of the streams the output keeps (e.g. an MP3
+            output from a silent video).
+        InvalidJob: a clip whose End is not after its Seek.
+    """
+    seek, length = _clip_span(features)
+    input_options: dict[str, Any] = {"protocol_whitelist": protocol_whitelist}
+    if seek:
+        # As an input option -ss seeks by the index, then decodes to the exact frame
+        # (https://trac.ffmpeg.org/wiki/Seeking).
+        input_options["ss"] = _seconds(seek)
+    inp = ffmpeg.input(src, **input_options)
+    streams, options = _streams_and_options(inp, probe, config)
+    options |= CONTAINER_OPTIONS[config["Container"]["Format"]]
+    if length is not None:
+        # -t, not -to: after an input -ss the output timeline starts at 0, so -to End
+        # would cut at End - Seek into the source (https://ffmpeg.org/ffmpeg.html#Main-options).
+        options["t"] = _seconds(length)
+    argv = ffmpeg.output(*streams, dst, **options).compile(cmd=[settings.ffmpeg_bin, *GLOBAL_ARGS])
+    return _with_metadata(argv, (features or {}).get("Metadata") or {})

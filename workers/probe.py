@@ -1,0 +1,454 @@
+"""ffprobe: run it, parse its JSON into ``ProbeInfo``, and render ICE's ``OutFileMeta``.
+
+``parse_probe`` and ``out_file_meta`` are pure and tested on canned JSON; ``run_probe`` is the
+only function here that starts a process. It never uses ffmpeg-python's ``probe(timeout=)``,
+which 0.2.0 turns into ffprobe's ``-timeout`` option (a socket timeout, not a deadline).
+
+ffprobe reference: https://ffmpeg.org/ffprobe.html
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import subprocess
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from shared.errors import InputContentBad, InputMissing, StorageUnavailable, TranscodeError
+
+#: ffprobe's "could not open" messages that mean the object is not there at all.
+_MISSING_MARKERS = ("No such file or directory", "404 Not Found")
+#: ...and those that say the store or the network failed, which may pass on a retry.
+_TRANSIENT_MARKERS = (
+    "Connection refused",
+    "Connection reset by peer",
+    "Connection timed out",
+    "Server returned 5XX",
+    "Temporary failure in name resolution",
+)
+#: Demuxers that read any text as "video": FFmpeg's ANSI-art reader takes ``.txt`` files.
+_TEXT_FORMATS = frozenset({"tty"})
+#: ``[mov,mp4,m4a,3gp,3g2,mj2 @ 0x55d6d443d1c0] `` in front of a log line.
+_LOG_CONTEXT = re.compile(r"^\[[^\]]* @ 0x[0-9a-f]+\]\s*")
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """The first video stream that is not cover art.
+
+    Attributes:
+        index: the stream's index in the input (``-map 0:<index>``).
+        codec: ffprobe's short codec name, e.g. ``h264``.
+        width: coded width in pixels (0 when ffprobe does not know).
+        height: coded height in pixels (0 when ffprobe does not know).
+        fps: average frame rate, falling back to ``r_frame_rate``; None when unknown.
+        sar: sample aspect ratio ``"num:den"``; ``"1:1"`` when unknown.
+        rotation: clockwise display rotation in degrees, 0-359 (the legacy ``rotate`` tag).
+        bit_rate: bits per second, None when the container does not say.
+        pix_fmt: e.g. ``yuv420p``; None when unknown.
+    """
+
+    index: int
+    codec: str
+    width: int
+    height: int
+    fps: float | None
+    sar: str
+    rotation: int
+    bit_rate: int | None
+    pix_fmt: str | None
+
+    def display_size(self) -> tuple[float, float]:
+        """Width and height as shown: SAR applied, then swapped for a 90/270 rotation.
+
+        FFmpeg auto-rotates by default (``-autorotate``), so this is also the frame size
+        that the filter graph sees, up to the SAR.
+        """
+        num, den = (int(part) for part in self.sar.split(":"))
+        width, height = self.width * num / den, float(self.height)
+        return (height, width) if self.rotation in (90, 270) else (width, height)
+
+    def frame_size(self) -> tuple[int, int]:
+        """Coded width and height after FFmpeg's auto-rotation (SAR not applied)."""
+        if self.rotation in (90, 270):
+            return self.height, self.width
+        return self.width, self.height
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """The first audio stream.
+
+    Attributes:
+        index: the stream's index in the input.
+        codec: ffprobe's short codec name, e.g. ``aac``.
+        sample_rate: in Hz, None when unknown.
+        channels: channel count, None when unknown.
+        bit_rate: bits per second, None when unknown.
+    """
+
+    index: int
+    codec: str
+    sample_rate: int | None
+    channels: int | None
+    bit_rate: int | None
+
+
+@dataclass(frozen=True)
+class ProbeInfo:
+    """What the argv builder needs to know about an input.
+
+    Attributes:
+        format_name: ffprobe's demuxer names, e.g. ``mov,mp4,m4a,3gp,3g2,mj2``.
+        duration: seconds; the container's, else the longest stream's; None when unknown.
+        size: bytes, None when unknown (e.g. a live URL).
+        bit_rate: the container's bits per second, None when unknown.
+        video: the first video stream, None when there is none.
+        audio: the first audio stream, None when there is none.
+    """
+
+    format_name: str
+    duration: float | None
+    size: int | None
+    bit_rate: int | None
+    video: VideoInfo | None
+    audio: AudioInfo | None
+
+
+# --- small converters -----------------------------------------------------------------
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _float(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _rate(value: Any) -> float | None:
+    """``"30000/1001"`` → 29.97…; ``"0/0"``, ``"N/A"`` or nothing → None."""
+    if not isinstance(value, str):
+        return None
+    num, _, den = value.partition("/")
+    numerator, denominator = _float(num), _float(den or "1")
+    if not numerator or not denominator:
+        return None
+    rate = numerator / denominator
+    return rate if rate > 0 else None
+
+
+def _decimal(value: float | None) -> str:
+    """Up to three decimals, trailing zeros dropped: ``29.97``, ``25``; None → ``""``."""
+    if value is None:
+        return ""
+    return f"{value:.3f}".rstrip("0").rstrip(".")
+
+
+def _text(value: Any) -> str:
+    """ffprobe's value as a string; missing or ``N/A`` → ``""``."""
+    return "" if value is None or value == "N/A" else str(value)
+
+
+def _kbps(value: Any) -> str:
+    """Bits per second → kilobits per second, as ICE reports bitrates (``"888.563"``)."""
+    bps = _float(value)
+    return _decimal(bps / 1000) if bps is not None else ""
+
+
+def _sar(value: Any) -> str:
+    num, _, den = str(value).partition(":")
+    if (_int(num) or 0) > 0 and (_int(den) or 0) > 0:
+        return f"{int(num)}:{int(den)}"
+    return "1:1"  # "0:1" and "N/A" both mean "not stated", i.e. square pixels.
+
+
+def _rotation(stream: Mapping[str, Any]) -> int:
+    """Clockwise degrees from the display matrix, else from the legacy ``rotate`` tag."""
+    for side_data in stream.get("side_data_list") or ():
+        degrees = _float(side_data.get("rotation"))
+        if degrees is not None:
+            # ffprobe prints the matrix angle counter-clockwise: a phone's portrait
+            # video says -90 here and rotate=90 in the tag.
+            return round(-degrees) % 360
+    degrees = _float((stream.get("tags") or {}).get("rotate"))
+    return round(degrees) % 360 if degrees is not None else 0
+
+
+# --- parse_probe ------------------------------------------------------------------------
+
+
+def _is_cover_art(stream: Mapping[str, Any]) -> bool:
+    return bool((stream.get("disposition") or {}).get("attached_pic"))
+
+
+def _streams(probe_json: Mapping[str, Any], kind: str) -> Iterator[Mapping[str, Any]]:
+    """The streams of ``kind`` (``video``/``audio``), cover art left out."""
+    for stream in probe_json.get("streams") or ():
+        if stream.get("codec_type") == kind and not _is_cover_art(stream):
+            yield stream
+
+
+def _video_info(stream: Mapping[str, Any]) -> VideoInfo:
+    fps = _rate(stream.get("avg_frame_rate")) or _rate(stream.get("r_frame_rate"))
+    return VideoInfo(
+        index=_int(stream.get("index")) or 0,
+        codec=_text(stream.get("codec_name")),
+        width=_int(stream.get("width")) or 0,
+        height=_int(stream.get("height")) or 0,
+        fps=fps,
+        sar=_sar(stream.get("sample_aspect_ratio")),
+        rotation=_rotation(stream),
+        bit_rate=_int(stream.get("bit_rate")),
+        pix_fmt=_text(stream.get("pix_fmt")) or None,
+    )
+
+
+def _audio_info(stream: Mapping[str, Any]) -> AudioInfo:
+    return AudioInfo(
+        index=_int(stream.get("index")) or 0,
+        codec=_text(stream.get("codec_name")),
+        sample_rate=_int(stream.get("sample_rate")),
+        channels=_int(stream.get("channels")),
+        bit_rate=_int(stream.get("bit_rate")),
+    )
+
+
+def _duration(probe_json: Mapping[str, Any]) -> float | None:
+    duration = _float((probe_json.get("format") or {}).get("duration"))
+    if duration is not None:
+        return duration
+    per_stream = [_float(s.get("duration")) for s in probe_json.get("streams") or ()]
+    return max((d for d in per_stream if d is not None), default=None)
+
+
+def _refuse_text(probe_json: Mapping[str, Any]) -> None:
+    if (probe_json.get("format") or {}).get("format_name") in _TEXT_FORMATS:
+        raise InputContentBad("the input is a text file, not audio or video")
+
+
+def parse_probe(probe_json: Mapping[str, Any]) -> ProbeInfo:
+    """Turn ``ffprobe -print_format json -show_format -show_streams`` output into ProbeInfo.
+
+    Args:
+        probe_json: the decoded JSON.
+
+    Returns:
+        The parsed summary; the first video stream that is not cover art
+        (``disposition.attached_pic``) and the first audio stream.
+
+    Raises:
+        InputContentBad: when there is neither a video nor an audio stream, or ffprobe
+            read a text file as ANSI art.
+    """
+    _refuse_text(probe_json)
+    video = next(_streams(probe_json, "video"), None)
+    audio = next(_streams(probe_json, "audio"), None)
+    if video is None and audio is None:
+        raise InputContentBad("the input has no audio or video stream")
+    fmt = probe_json.get("format") or {}
+    return ProbeInfo(
+        format_name=_text(fmt.get("format_name")),
+        duration=_duration(probe_json),
+        size=_int(fmt.get("size")),
+        bit_rate=_int(fmt.get("bit_rate")),
+        video=_video_info(video) if video is not None else None,
+        audio=_audio_info(audio) if audio is not None else None,
+    )
+
+
+# --- run_probe --------------------------------------------------------------------------
+
+
+def probe_argv(src: str, settings, protocol_whitelist: str) -> list[str]:
+    """The ffprobe command line for ``src``.
+
+    Args:
+        src: a local path or a URL that ``protocol_whitelist`` allows.
+        settings: ``shared.config.Settings`` (``ffprobe_bin``).
+        protocol_whitelist: e.g. ``file`` or ``https,tls,tcp``; refuses any other protocol
+            a playlist inside the input might name
+            (https://ffmpeg.org/ffmpeg-protocols.html#Protocol-Options).
+
+    Returns:
+        The argv, ready for ``subprocess``.
+    """
+    head = [settings.ffprobe_bin, "-v", "error", "-protocol_whitelist", protocol_whitelist]
+    return [*head, "-print_format", "json", "-show_format", "-show_streams", src]
+
+
+def _stderr_reason(stderr: str, src: str, lines: int = 2) -> str:
+    """The last lines of ffprobe's stderr, minus log prefixes and the (local) input name."""
+    cleaned = []
+    for line in stderr.splitlines():
+        line = _LOG_CONTEXT.sub("", line.strip())
+        line = line.removeprefix(f"{src}: ")
+        if line:
+            cleaned.append(line)
+    return "; ".join(cleaned[-lines:]) or "no error message"
+
+
+def _failure(returncode: int, stderr: str, src: str) -> TranscodeError:
+    reason = _stderr_reason(stderr, src)
+    if any(marker in stderr for marker in _TRANSIENT_MARKERS):
+        return StorageUnavailable(f"the input could not be fetched: {reason}")
+    if any(marker in stderr for marker in _MISSING_MARKERS):
+        return InputMissing(f"the input does not exist: {reason}")
+    return InputContentBad(f"ffprobe cannot read the input (exit {returncode}): {reason}")
+
+
+def run_probe(src: str, settings, protocol_whitelist: str = "file") -> dict:
+    """Run ffprobe on ``src`` and return its decoded JSON.
+
+    Args:
+        src: a local path or a URL that ``protocol_whitelist`` allows.
+        settings: ``shared.config.Settings`` (``ffprobe_bin``, ``probe_timeout``).
+        protocol_whitelist: the protocols ffprobe may open.
+
+    Returns:
+        The JSON document (feed it to ``parse_probe`` / ``out_file_meta``).
+
+    Raises:
+        InputMissing: ffprobe says the file does not exist (or the server says 404).
+        StorageUnavailable: a URL input failed on the network or with a 5xx (transient).
+        InputContentBad: ffprobe fails on it (truncated, empty or non-media file…) or reads
+            it as text, its output is not JSON, or it runs past ``settings.probe_timeout``
+            (then it is killed).
+        OSError: ``settings.ffprobe_bin`` cannot be started (a deployment problem).
+    """
+    argv = probe_argv(src, settings, protocol_whitelist)
+    with subprocess.Popen(
+        argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as proc:
+        try:
+            stdout, stderr = proc.communicate(timeout=settings.probe_timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            raise InputContentBad(
+                f"ffprobe timed out after {settings.probe_timeout} s reading the input"
+            ) from None
+        except BaseException:
+            proc.kill()  # e.g. SoftTimeLimitExceeded; Popen.__exit__ then waits.
+            raise
+    text = stderr.decode("utf-8", "replace")
+    if proc.returncode != 0:
+        raise _failure(proc.returncode, text, src)
+    try:
+        probe_json = json.loads(stdout)
+    except ValueError:
+        raise InputContentBad("ffprobe printed something that is not JSON") from None
+    _refuse_text(probe_json)
+    return probe_json
+
+
+# --- out_file_meta ----------------------------------------------------------------------
+
+
+def _video_meta(stream: Mapping[str, Any]) -> dict[str, str]:
+    tags = stream.get("tags") or {}
+    level = _int(stream.get("level"))
+    return {
+        "Index": _text(stream.get("index")),
+        "Codec_name": _text(stream.get("codec_name")),
+        "Codec_long_name": _text(stream.get("codec_long_name")),
+        "Codec_tag": _text(stream.get("codec_tag")),
+        "Codec_tag_string": _text(stream.get("codec_tag_string")),
+        "Codec_time_base": _text(stream.get("codec_time_base")),
+        "Profile": _text(stream.get("profile")),
+        "Level": str(level) if level is not None and level >= 0 else "",
+        "Width": _text(stream.get("width")),
+        "Height": _text(stream.get("height")),
+        "Has_b_frames": _text(stream.get("has_b_frames")),
+        "Sar": _text(stream.get("sample_aspect_ratio")),
+        "Dar": _text(stream.get("display_aspect_ratio")),
+        "PixFmt": _text(stream.get("pix_fmt")),
+        "Fps": _decimal(_rate(stream.get("r_frame_rate"))),
+        "Avg_fps": _decimal(_rate(stream.get("avg_frame_rate"))),
+        "Bit_rate": _kbps(stream.get("bit_rate")),
+        "Duration": _text(stream.get("duration")),
+        "NumFrames": _text(stream.get("nb_frames")),
+        "Lang": _text(tags.get("language")),
+        "Rotate": str(_rotation(stream)),
+        "Start_time": _text(stream.get("start_time")),
+        "Time_base": _text(stream.get("time_base")),
+    }
+
+
+def _audio_meta(stream: Mapping[str, Any]) -> dict[str, str]:
+    tags = stream.get("tags") or {}
+    return {
+        "Index": _text(stream.get("index")),
+        "CodecName": _text(stream.get("codec_name")),
+        "CodecLongName": _text(stream.get("codec_long_name")),
+        "CodecTag": _text(stream.get("codec_tag")),
+        "CodecTagString": _text(stream.get("codec_tag_string")),
+        "CodecTimeBase": _text(stream.get("codec_time_base")),
+        "SampleFmt": _text(stream.get("sample_fmt")),
+        "SampleRate": _text(stream.get("sample_rate")),
+        "Channels": _text(stream.get("channels")),
+        "ChannelLayout": _text(stream.get("channel_layout")),
+        "Timebase": _text(stream.get("time_base")),
+        "StartTime": _text(stream.get("start_time")),
+        "Duration": _text(stream.get("duration")),
+        "Bitrate": _kbps(stream.get("bit_rate")),
+        "Lang": _text(tags.get("language")),
+    }
+
+
+def out_file_meta(
+    probe_json: Mapping[str, Any],
+    *,
+    file_name: str,
+    file_url: str,
+    file_size: int | None = None,
+    file_type: str = "transcode_file",
+) -> dict[str, Any]:
+    """ICE's ``OutFileMeta`` for a probed file.
+
+    Every key is always present and every value is a string, ``""`` when ffprobe does not
+    know it. Bitrates are in Kbps with up to three decimals (``"888.563"``), frame rates are
+    decimals (``"29.97"``), durations and times are ffprobe's own strings.
+
+    Args:
+        probe_json: ``run_probe``'s output for the file.
+        file_name: ``FileBasicInfo.FileName``.
+        file_url: ``FileBasicInfo.FileUrl``.
+        file_size: bytes; ffprobe's ``format.size`` when None.
+        file_type: ``transcode_file`` or ``source_file``.
+
+    Returns:
+        ``{"FileBasicInfo": {...}, "VideoStreamInfoList": [...], "AudioStreamInfoList": [...]}``.
+    """
+    fmt = probe_json.get("format") or {}
+    videos = [_video_meta(stream) for stream in _streams(probe_json, "video")]
+    first_video = videos[0] if videos else {}
+    basic = {
+        "FileName": file_name,
+        "FileSize": _text(file_size if file_size is not None else fmt.get("size")),
+        "FileType": file_type,
+        "FileUrl": file_url,
+        "FormatName": _text(fmt.get("format_name")),
+        "Duration": _text(fmt.get("duration")),
+        "Bitrate": _kbps(fmt.get("bit_rate")),
+        "Width": first_video.get("Width", ""),
+        "Height": first_video.get("Height", ""),
+        "FileStatus": "Normal",
+        "MediaId": "",
+        "Region": "",
+    }
+    return {
+        "FileBasicInfo": basic,
+        "VideoStreamInfoList": videos,
+        "AudioStreamInfoList": [_audio_meta(stream) for stream in _streams(probe_json, "audio")],
+    }
