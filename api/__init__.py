@@ -1,0 +1,58 @@
+"""The mcfarm HTTP API: ``create_app(settings)`` builds the Flask app.
+
+Imports ``shared/`` only: never FFmpeg code, never ``workers/``.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, g, request
+
+from api import health, jobs, openapi
+from api.auth import authenticate_basic
+from api.errors import register_error_handlers
+from api.services import Farm
+from shared.clock import new_request_id
+from shared.config import Settings
+from shared.dispatch import Dispatcher
+from shared.jobstore import JobStore
+from shared.storage import make_storage
+from shared.template_store import TemplateStore
+
+#: Endpoints anyone may call: probes and the API description.
+PUBLIC_ENDPOINTS = {"health.healthz", "health.readyz", "openapi.openapi"}
+
+
+def build_farm(settings: Settings) -> Farm:
+    store = JobStore.from_url(settings.redis_url)
+    return Farm(
+        settings=settings,
+        store=store,
+        templates=TemplateStore(store.redis),
+        storage=make_storage(settings),
+        dispatcher=Dispatcher(settings),
+    )
+
+
+def create_app(settings: Settings | None = None, *, farm: Farm | None = None) -> Flask:
+    """Build the API app; tests inject ``settings`` (and may inject ``farm``)."""
+    settings = settings or Settings.from_env()
+    app = Flask("mcfarm", static_folder=None)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
+    app.json.sort_keys = False
+    app.extensions["mcfarm"] = farm or build_farm(settings)
+
+    @app.before_request
+    def _authenticate():
+        g.request_id = new_request_id()
+        if request.endpoint not in PUBLIC_ENDPOINTS and request.endpoint is not None:
+            g.owner = authenticate_basic(request, settings.access_keys)
+
+    @app.after_request
+    def _request_id(response):
+        response.headers["x-acs-request-id"] = getattr(g, "request_id", "")
+        return response
+
+    for module in (health, jobs, openapi):
+        app.register_blueprint(module.blp)
+    register_error_handlers(app)
+    return app

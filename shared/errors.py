@@ -119,3 +119,10 @@ class StorageUnavailable(TranscodeError):
     code = "ServiceUnavailable"
     http_status = 503
     permanent = False
+
+
+class ServiceUnavailable(McfarmError):
+    """A dependency (Redis, the broker) is down; the caller may retry later."""
+
+    code = "ServiceUnavailable"
+    http_status = 503

@@ -235,7 +235,12 @@ def _flatten_errors(messages: Any, prefix: str = "") -> list[str]:
     if isinstance(messages, Mapping):
         out: list[str] = []
         for key, value in messages.items():
-            path = prefix if key == "_schema" else f"{prefix}.{key}" if prefix else str(key)
+            if key == "_schema":
+                path = prefix
+            elif isinstance(key, int):
+                path = f"{prefix}[{key}]"
+            else:
+                path = f"{prefix}.{key}" if prefix else str(key)
             out.extend(_flatten_errors(value, path))
         return out
     if isinstance(messages, list) and all(isinstance(m, str) for m in messages):

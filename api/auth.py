@@ -1,0 +1,42 @@
+"""HTTP Basic authentication of REST calls against ``MCFARM_ACCESS_KEYS``.
+
+The access key id is the account: jobs and templates belong to it.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping
+
+from flask import Request
+
+from shared.errors import ApiError
+
+
+def authenticate_basic(req: Request, keys: Mapping[str, str]) -> str:
+    """Return the caller's access key id.
+
+    Raises:
+        ApiError: 401 when credentials are missing, unknown or wrong.
+    """
+    auth = req.authorization
+    if auth is None or auth.type != "basic" or not auth.username:
+        raise ApiError(
+            "HTTP Basic credentials (access key id and secret) are required.",
+            code="MissingParameter",
+            http_status=401,
+        )
+    secret = keys.get(auth.username)
+    if secret is None:
+        raise ApiError(
+            "Specified access key is not found.",
+            code="InvalidAccessKeyId.NotFound",
+            http_status=401,
+        )
+    if not hmac.compare_digest(secret.encode(), (auth.password or "").encode()):
+        raise ApiError(
+            "Specified access key secret is not matched.",
+            code="SignatureDoesNotMatch",
+            http_status=401,
+        )
+    return auth.username

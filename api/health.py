@@ -1,0 +1,37 @@
+"""``/healthz`` (Redis reachable) and ``/readyz`` (at least one worker alive)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app
+from redis.exceptions import RedisError
+
+from shared.errors import McfarmError
+from shared.jobstore import WorkerRegistry
+
+blp = Blueprint("health", __name__)
+
+
+class NotReady(McfarmError):
+    code = "ServiceUnavailable"
+    http_status = 503
+
+
+@blp.get("/healthz")
+def healthz():
+    try:
+        current_app.extensions["mcfarm"].store.ping()
+    except RedisError as err:
+        raise NotReady(f"Redis is not reachable: {err}") from None
+    return {"Status": "ok"}
+
+
+@blp.get("/readyz")
+def readyz():
+    farm = current_app.extensions["mcfarm"]
+    try:
+        workers = WorkerRegistry(farm.store.redis).alive()
+    except RedisError as err:
+        raise NotReady(f"Redis is not reachable: {err}") from None
+    if not workers:
+        raise NotReady("No worker is alive yet.")
+    return {"Status": "ok", "Workers": sorted(w["hostname"] for w in workers)}

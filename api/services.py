@@ -1,0 +1,176 @@
+"""Job operations shared by the REST views and (later) the ICE RPC endpoint.
+
+Views parse and render; everything a job operation *does* lives here.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from shared.clock import new_job_id
+from shared.config import Settings
+from shared.dispatch import Dispatcher
+from shared.errors import ApiError, InputMissing, invalid_parameter, resource_not_found
+from shared.jobstore import JOB_STATES, JobRecord, JobStore
+from shared.planning import OutputSpec, plan_outputs
+from shared.schemas import decode_config, load_config
+from shared.storage import Storage, check_http_input, parse_storage_url
+from shared.template_store import TemplateStore
+
+#: Submit-doc aliases accepted by list filters (DESIGN "States").
+STATE_ALIASES = {"Success": "Complete", "Failed": "Error"}
+
+
+@dataclass
+class Farm:
+    """What the API talks to: settings, the job and template stores, storage, the queue."""
+
+    settings: Settings
+    store: JobStore
+    templates: TemplateStore
+    storage: Storage
+    dispatcher: Dispatcher
+
+
+def _fingerprint(doc: dict[str, Any]) -> str:
+    material = {k: doc.get(k, "") for k in ("Config", "UserData", "PipelineId")}
+    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+
+
+def _check_inputs(farm: Farm, specs: list[OutputSpec]) -> None:
+    """Refuse at submit an input object that does not exist (cheap: one HEAD each)."""
+    for media in sorted({s.input_media for s in specs}):
+        ref = parse_storage_url(media, settings=farm.settings)
+        if ref.kind == "http":
+            check_http_input(media, allow_private=farm.settings.allow_private_inputs)
+        elif farm.storage.size(ref) is None:
+            raise InputMissing(f'The resource operated "{media}" cannot be found.')
+
+
+def submit_job(
+    farm: Farm,
+    owner: str,
+    *,
+    config: Any,
+    request_id: str,
+    client_token: str = "",
+    user_data: str = "",
+    pipeline_id: str = "",
+) -> tuple[JobRecord, bool]:
+    """Validate, persist, then enqueue a job.
+
+    Returns:
+        ``(job, created)``; ``created`` is False for a retry with the same ``ClientToken``.
+
+    Raises:
+        InvalidJob: 400 for anything that can never run, naming the field.
+        ApiError: ``IdempotentParameterMismatch`` for a reused token with other parameters.
+    """
+    loaded = load_config(
+        config, max_inputs=farm.settings.max_inputs, max_outputs=farm.settings.max_outputs
+    )
+    specs = plan_outputs(loaded, farm.templates.resolver(owner), farm.settings)
+    doc = {
+        "Config": decode_config(config),
+        "ClientToken": client_token,
+        "UserData": user_data,
+        "PipelineId": pipeline_id,
+        "RequestId": request_id,
+    }
+    fingerprint = _fingerprint(doc)
+    if client_token:
+        existing = _by_token(farm, owner, client_token, fingerprint)
+        if existing is not None:
+            return existing, False
+    _check_inputs(farm, specs)
+    job_id = farm.store.create(
+        job_id=new_job_id(),
+        owner=owner,
+        doc=doc,
+        specs=specs,
+        client_token=client_token,
+        fingerprint=fingerprint,
+    )
+    if client_token:
+        existing = _by_token(farm, owner, client_token, fingerprint)
+        if existing is not None and existing.job_id != job_id:
+            return existing, False
+    farm.dispatcher.start_job(job_id, max(s.priority for s in specs))
+    job = farm.store.get(job_id)
+    return job, True
+
+
+def _by_token(farm: Farm, owner: str, token: str, fingerprint: str) -> JobRecord | None:
+    job_id = farm.store.redis.get(farm.store.token_key(owner, token))
+    job = farm.store.get(job_id) if job_id else None
+    if job is None:
+        return None
+    if farm.store.fingerprint(job.job_id) != fingerprint:
+        raise ApiError(
+            f'The ClientToken "{token}" was already used with different parameters.',
+            code="IdempotentParameterMismatch",
+        )
+    if job.state == "Inited":
+        # The first submit may have died between persisting and enqueueing; start_job
+        # runs once per job whatever the number of messages.
+        farm.dispatcher.start_job(job.job_id, max(s.priority for s in job.specs))
+    return job
+
+
+def get_job(farm: Farm, owner: str, job_id: str) -> JobRecord:
+    """The owner's job, or 404 ``ResourceNotFound`` (also for another owner's job)."""
+    job = farm.store.get(job_id) if job_id else None
+    if job is None or job.owner != owner:
+        raise resource_not_found("job", job_id)
+    return job
+
+
+def encode_page_token(cursor: str | None) -> str:
+    return base64.urlsafe_b64encode(cursor.encode()).decode() if cursor else ""
+
+
+def decode_page_token(token: str, name: str) -> str | None:
+    if not token:
+        return None
+    try:
+        cursor = base64.urlsafe_b64decode(token.encode()).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise invalid_parameter(name, "It is not a token this server returned.") from None
+    if ":" not in cursor:
+        raise invalid_parameter(name, "It is not a token this server returned.")
+    return cursor
+
+
+def normalize_state(state: str, name: str) -> str | None:
+    if not state:
+        return None
+    state = STATE_ALIASES.get(state, state)
+    if state not in JOB_STATES:
+        raise invalid_parameter(name, f"Use one of {', '.join(JOB_STATES)}.")
+    return state
+
+
+def list_jobs(
+    farm: Farm,
+    owner: str,
+    *,
+    state: str | None,
+    page_size: int,
+    page_token: str,
+    newest_first: bool = True,
+) -> tuple[list[JobRecord], str]:
+    """One page of the owner's jobs and the token of the next page ("" at the end)."""
+    ids, cursor = farm.store.list_ids(
+        owner,
+        state=state,
+        after=decode_page_token(page_token, "NextPageToken"),
+        limit=page_size,
+        newest_first=newest_first,
+    )
+    jobs = [j for j in (farm.store.get(i) for i in ids) if j is not None]
+    return jobs, encode_page_token(cursor)

@@ -1,0 +1,75 @@
+"""Celery configuration shared by producers and workers, and sending tasks by name.
+
+The API enqueues work without importing worker code (DESIGN "Layout"): it sends
+``workers.start_job`` by name through a client-only Celery app built from the same
+configuration as the workers' app.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+from kombu import Queue
+
+from shared.config import Settings
+
+QUEUES = ("cpu", "gpu")
+START_JOB = "workers.start_job"
+TRANSCODE_OUTPUT = "workers.transcode_output"
+FINALIZE_JOB = "workers.finalize_job"
+
+
+def celery_priority(priority: int) -> int:
+    """ICE priority 1–10 (higher first) → Redis transport priority 0–9 (0 first)."""
+    return 10 - max(1, min(10, int(priority)))
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """Every Celery setting, in one place (STYLE 6)."""
+    return {
+        "broker_url": settings.redis_url,
+        "result_backend": settings.redis_url,
+        "broker_connection_retry_on_startup": True,
+        # JSON only: tasks carry ids and small documents, never pickled objects.
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "task_queues": [Queue(name) for name in QUEUES],
+        "task_default_queue": "cpu",
+        "task_routes": {"workers.*": {"queue": "cpu"}},
+        # A task is acknowledged after it ran, so a worker lost mid-encode loses nothing;
+        # safe only because every task is idempotent.
+        "task_acks_late": True,
+        "worker_prefetch_multiplier": 1,
+        "task_default_priority": celery_priority(6),
+        "broker_transport_options": {
+            # Longer than the longest task, else Redis redelivers work still running.
+            "visibility_timeout": settings.task_time_limit + 3600,
+            # Real priorities on Redis (measured in DESIGN "Engine facts").
+            "priority_steps": list(range(10)),
+            "sep": ":",
+            "queue_order_strategy": "priority",
+        },
+        "result_backend_transport_options": {"visibility_timeout": settings.task_time_limit + 3600},
+        "result_expires": 7 * 24 * 3600,
+        "task_track_started": True,
+        # Events let Flower show tasks as they run.
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "worker_hijack_root_logger": False,
+    }
+
+
+class Dispatcher:
+    """Sends farm tasks by name; knows nothing of their code."""
+
+    def __init__(self, settings: Settings):
+        self.app = Celery("mcfarm-client", set_as_current=False)
+        self.app.conf.update(celery_config(settings))
+
+    def start_job(self, job_id: str, priority: int = 6) -> None:
+        """Enqueue the task that probes a job's inputs and fans out its outputs."""
+        self.app.send_task(
+            START_JOB, args=[job_id], queue="cpu", priority=celery_priority(priority)
+        )

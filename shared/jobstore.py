@@ -1,0 +1,280 @@
+"""The Redis job store: the one source of truth about every job.
+
+Layout (all keys under ``mcfarm:``):
+
+- ``job:{id}`` hash — ``owner``, ``doc`` (the submitted JobId/Config/UserData/… as JSON),
+  ``specs`` (the planned ``OutputSpec`` list), ``create_us``, ``state``, ``code``,
+  ``message``, ``finish_us``; per output ``out:{i}`` (its ``OutputDetail`` as JSON) and
+  ``pct:{i}`` (its progress); per input ``probe:{i}`` (cached ffprobe JSON).
+  Each worker writes only its own output's fields, so concurrent outputs never race.
+- ``token:{owner}:{ClientToken}`` → job id (the idempotency index).
+- ``idx:{owner}:all`` and ``idx:{owner}:state:{State}`` — sorted sets whose members are
+  ``{create_us:020d}:{job_id}`` at score 0, so ``ZRANGEBYLEX`` pages in creation order
+  with the last member as an exact, duplicate-free cursor.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+
+from shared.clock import now_us, wire_time
+from shared.planning import OutputSpec
+
+PREFIX = "mcfarm:"
+JOB_STATES = ("Inited", "Running", "Complete", "Error", "Cancelled")
+TERMINAL_JOB_STATES = frozenset({"Complete", "Error", "Cancelled"})
+OUTPUT_STATES = ("Init", "Scheduled", "Running", "Success", "Failed", "Skipped")
+TERMINAL_OUTPUT_STATES = frozenset({"Success", "Failed", "Skipped"})
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """A job as stored: the submitted document plus its live state."""
+
+    job_id: str
+    owner: str
+    doc: dict[str, Any]
+    specs: list[OutputSpec]
+    create_us: int
+    state: str
+    code: str = ""
+    message: str = ""
+    finish_us: int | None = None
+    outputs: dict[int, dict[str, Any]] = field(default_factory=dict)
+    progress: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def terminal(self) -> bool:
+        return self.state in TERMINAL_JOB_STATES
+
+
+def _member(create_us: int, job_id: str) -> str:
+    return f"{create_us:020d}:{job_id}"
+
+
+class JobStore:
+    """Reads and writes jobs in Redis. Cheap to build; holds only a client."""
+
+    def __init__(self, client: redis.Redis):
+        self.redis = client
+
+    @classmethod
+    def from_url(cls, url: str) -> JobStore:
+        return cls(redis.Redis.from_url(url, decode_responses=True, health_check_interval=30))
+
+    # --- keys ---------------------------------------------------------------------
+
+    @staticmethod
+    def job_key(job_id: str) -> str:
+        return f"{PREFIX}job:{job_id}"
+
+    @staticmethod
+    def index_key(owner: str, state: str | None = None) -> str:
+        return f"{PREFIX}idx:{owner}:" + (f"state:{state}" if state else "all")
+
+    @staticmethod
+    def token_key(owner: str, token: str) -> str:
+        return f"{PREFIX}token:{owner}:{token}"
+
+    # --- create and read -----------------------------------------------------------
+
+    def create(
+        self,
+        *,
+        job_id: str,
+        owner: str,
+        doc: Mapping[str, Any],
+        specs: list[OutputSpec],
+        client_token: str = "",
+        fingerprint: str = "",
+    ) -> str:
+        """Store a new ``Inited`` job and its indexes in one transaction.
+
+        Returns:
+            ``job_id``, or the id of the job already stored under the same ``ClientToken``
+            (the caller compares fingerprints to tell a retry from a conflict).
+        """
+        create_us = now_us()
+        fields = {
+            "owner": owner,
+            "doc": json.dumps(doc),
+            "specs": json.dumps([s.to_dict() for s in specs]),
+            "create_us": create_us,
+            "state": "Inited",
+            "fingerprint": fingerprint,
+        }
+        created = wire_time(create_us)
+        for spec in specs:
+            fields[f"out:{spec.index}"] = json.dumps(_initial_detail(job_id, spec, created))
+        member = _member(create_us, job_id)
+        token_key = self.token_key(owner, client_token) if client_token else None
+        with self.redis.pipeline() as pipe:
+            while True:
+                try:
+                    if token_key:
+                        # WATCH makes "token unused → write job and token" one atomic step.
+                        pipe.watch(token_key)
+                        existing = pipe.get(token_key)
+                        if existing:
+                            pipe.unwatch()
+                            return existing
+                    pipe.multi()
+                    if token_key:
+                        pipe.set(token_key, job_id)
+                    pipe.hset(self.job_key(job_id), mapping=fields)
+                    pipe.zadd(self.index_key(owner), {member: 0})
+                    pipe.zadd(self.index_key(owner, "Inited"), {member: 0})
+                    pipe.execute()
+                    return job_id
+                except redis.WatchError:
+                    continue
+
+    def fingerprint(self, job_id: str) -> str | None:
+        return self.redis.hget(self.job_key(job_id), "fingerprint")
+
+    def get(self, job_id: str) -> JobRecord | None:
+        raw = self.redis.hgetall(self.job_key(job_id))
+        if not raw or "doc" not in raw:
+            return None
+        outputs, progress = {}, {}
+        for key, value in raw.items():
+            if key.startswith("out:"):
+                outputs[int(key[4:])] = json.loads(value)
+            elif key.startswith("pct:"):
+                progress[int(key[4:])] = int(value)
+        return JobRecord(
+            job_id=job_id,
+            owner=raw["owner"],
+            doc=json.loads(raw["doc"]),
+            specs=[OutputSpec.from_dict(s) for s in json.loads(raw["specs"])],
+            create_us=int(raw["create_us"]),
+            state=raw["state"],
+            code=raw.get("code", ""),
+            message=raw.get("message", ""),
+            finish_us=int(raw["finish_us"]) if raw.get("finish_us") else None,
+            outputs=outputs,
+            progress=progress,
+        )
+
+    def list_ids(
+        self,
+        owner: str,
+        *,
+        state: str | None = None,
+        after: str | None = None,
+        limit: int = 20,
+        newest_first: bool = True,
+    ) -> tuple[list[str], str | None]:
+        """One page of job ids in creation order.
+
+        Args:
+            after: the cursor returned with the previous page (exclusive).
+
+        Returns:
+            ``(ids, cursor)``; the cursor is None on the last page.
+        """
+        key = self.index_key(owner, state)
+        if newest_first:
+            hi = f"({after}" if after else "+"
+            members = self.redis.zrevrangebylex(key, hi, "-", start=0, num=limit + 1)
+        else:
+            lo = f"({after}" if after else "-"
+            members = self.redis.zrangebylex(key, lo, "+", start=0, num=limit + 1)
+        page = members[:limit]
+        cursor = page[-1] if len(members) > limit else None
+        return [m.split(":", 1)[1] for m in page], cursor
+
+    # --- state changes ----------------------------------------------------------------
+
+    def transition(
+        self, job_id: str, new_state: str, *, allowed_from: Iterable[str], **extra: Any
+    ) -> bool:
+        """Move a job to ``new_state`` if it is now in ``allowed_from``; indexes follow.
+
+        Returns:
+            True when this call made the change (so exactly one caller acts on it).
+        """
+        key, allowed = self.job_key(job_id), set(allowed_from)
+        with self.redis.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    current, owner, create_us = pipe.hmget(key, "state", "owner", "create_us")
+                    if current not in allowed:
+                        pipe.unwatch()
+                        return False
+                    member = _member(int(create_us), job_id)
+                    pipe.multi()
+                    pipe.hset(key, mapping={"state": new_state, **extra})
+                    pipe.zrem(self.index_key(owner, current), member)
+                    pipe.zadd(self.index_key(owner, new_state), {member: 0})
+                    pipe.execute()
+                    return True
+                except redis.WatchError:
+                    continue
+
+    def set_output(self, job_id: str, index: int, **changes: Any) -> dict[str, Any]:
+        """Update fields of one output's detail (only its own worker writes it)."""
+        key = self.job_key(job_id)
+        detail = json.loads(self.redis.hget(key, f"out:{index}") or "{}")
+        detail.update(changes)
+        self.redis.hset(key, f"out:{index}", json.dumps(detail))
+        return detail
+
+    def set_progress(self, job_id: str, index: int, percent: int) -> None:
+        self.redis.hset(self.job_key(job_id), f"pct:{index}", max(0, min(100, int(percent))))
+
+    def cached_probe(self, job_id: str, input_index: int) -> dict[str, Any] | None:
+        raw = self.redis.hget(self.job_key(job_id), f"probe:{input_index}")
+        return json.loads(raw) if raw else None
+
+    def cache_probe(self, job_id: str, input_index: int, probe: Mapping[str, Any]) -> None:
+        self.redis.hset(self.job_key(job_id), f"probe:{input_index}", json.dumps(probe))
+
+    def claim(self, job_id: str, flag: str) -> bool:
+        """Set a one-shot flag on the job; True only for the first caller (HSETNX)."""
+        return bool(self.redis.hsetnx(self.job_key(job_id), f"flag:{flag}", now_us()))
+
+    def ping(self) -> bool:
+        return bool(self.redis.ping())
+
+
+def _initial_detail(job_id: str, spec: OutputSpec, created: str) -> dict[str, Any]:
+    return {
+        "Name": spec.name,
+        "TaskId": f"{job_id}-{spec.index}",
+        "Status": "Init",
+        "Code": "",
+        "Message": "",
+        "CreateTime": created,
+    }
+
+
+WORKER_TTL_S = 15
+
+
+class WorkerRegistry:
+    """Workers announce themselves with a short-lived key; ``/readyz`` counts them."""
+
+    def __init__(self, client: redis.Redis):
+        self.redis = client
+
+    def beat(self, hostname: str, queues: list[str]) -> None:
+        key = f"{PREFIX}worker:{hostname}"
+        self.redis.set(key, json.dumps({"hostname": hostname, "queues": queues}), ex=WORKER_TTL_S)
+
+    def drop(self, hostname: str) -> None:
+        self.redis.delete(f"{PREFIX}worker:{hostname}")
+
+    def alive(self) -> list[dict[str, Any]]:
+        found = []
+        for key in self.redis.scan_iter(match=f"{PREFIX}worker:*", count=100):
+            raw = self.redis.get(key)
+            if raw:
+                found.append(json.loads(raw))
+        return found

@@ -1,0 +1,103 @@
+"""Pure functions over a ``JobRecord``: the wire document and the job's final outcome.
+
+Both APIs (ICE RPC and REST) render jobs with ``job_document``, so they return the same
+document; ``final_outcome`` is what ``finalize_job`` writes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.clock import wire_time
+from shared.jobstore import TERMINAL_OUTPUT_STATES, JobRecord
+
+
+def job_percent(rec: JobRecord) -> int:
+    """0–100: the mean of the outputs' progress; 100 once the job is over."""
+    if rec.terminal or not rec.specs:
+        return 100 if rec.terminal else 0
+    total = 0
+    for spec in rec.specs:
+        status = rec.outputs.get(spec.index, {}).get("Status")
+        total += 100 if status in TERMINAL_OUTPUT_STATES else rec.progress.get(spec.index, 0)
+    return total // len(rec.specs)
+
+
+def _group_status(details: list[dict[str, Any]]) -> str:
+    statuses = {d.get("Status") for d in details}
+    if statuses <= {"Success"}:
+        return "Success"
+    if statuses <= {"Skipped"}:
+        return "Skipped"
+    if statuses <= TERMINAL_OUTPUT_STATES:
+        return "Failed" if "Failed" in statuses else "Success"
+    if statuses & {"Running", "Success", "Failed", "Skipped"}:
+        return "Running"
+    return "Init"
+
+
+def _group_details(rec: JobRecord) -> list[dict[str, Any]]:
+    groups = rec.doc["Config"].get("OutputGroups", [])
+    result = []
+    for g, group in enumerate(groups):
+        details = [rec.outputs[s.index] for s in rec.specs if s.group == g]
+        failed = next((d for d in details if d.get("Status") == "Failed"), {})
+        finish = [d["FinishTime"] for d in details if d.get("FinishTime")]
+        status = _group_status(details)
+        entry = {
+            "Name": group.get("Name", f"group{g}"),
+            "TaskId": f"{rec.job_id}-g{g}",
+            "Status": status,
+            "Code": failed.get("Code", ""),
+            "Message": failed.get("Message", ""),
+            "CreateTime": wire_time(rec.create_us),
+            "Outputs": details,
+        }
+        if status in ("Success", "Failed", "Skipped") and finish:
+            entry["FinishTime"] = max(finish)
+        result.append(entry)
+    return result
+
+
+def job_document(rec: JobRecord, *, detail: bool = True) -> dict[str, Any]:
+    """The ``Job`` object of GetMediaConvertJob (``detail``) or ListMediaConvertJobs."""
+    doc = rec.doc
+    job: dict[str, Any] = {
+        "JobId": rec.job_id,
+        "ClientToken": doc.get("ClientToken", ""),
+        "PipelineId": doc.get("PipelineId", ""),
+        "UserData": doc.get("UserData", ""),
+        "RequestId": doc.get("RequestId", ""),
+        "State": rec.state,
+        "Code": rec.code,
+        "Message": rec.message,
+        "CreateTime": wire_time(rec.create_us),
+        "Config": doc["Config"],
+    }
+    if rec.finish_us:
+        job["FinishTime"] = wire_time(rec.finish_us)
+    if detail:
+        job["Percent"] = job_percent(rec)
+        job["OutputDetails"] = [rec.outputs[s.index] for s in rec.specs if s.group is None]
+        job["OutputGroupDetails"] = _group_details(rec)
+    return job
+
+
+def final_outcome(rec: JobRecord) -> tuple[str, str, str] | None:
+    """``(State, Code, Message)`` once every output is terminal, else None.
+
+    The job is ``Complete`` when no output failed, else ``Error`` with the first failure's
+    code and message.
+    """
+    details = [rec.outputs.get(s.index, {}) for s in rec.specs]
+    if any(d.get("Status") not in TERMINAL_OUTPUT_STATES for d in details):
+        return None
+    failed = [d for d in details if d.get("Status") == "Failed"]
+    if not failed:
+        return "Complete", "", ""
+    first = failed[0]
+    return (
+        "Error",
+        first.get("Code", "InternalError"),
+        f"{first.get('Name')}: {first.get('Message', '')}",
+    )

@@ -1,0 +1,163 @@
+"""Session fixtures for end-to-end tests: real redis-server, SeaweedFS, Celery, API, FFmpeg."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from cli.client import Client
+from shared.config import Settings
+from shared.storage import StorageRef, make_storage
+from tests.servers.farm import FarmInfo, dump_logs, farm_env, running_farm
+from tests.servers.redis import redis_server
+from tests.servers.seaweed import seaweed_server
+
+MEDIA_BUCKET = "media"
+TERMINAL = {"Complete", "Error", "Cancelled"}
+
+
+def _ffmpeg(*args: str) -> None:
+    subprocess.run(
+        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", *args],
+        check=True,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+@pytest.fixture(scope="session")
+def media(tmp_path_factory) -> dict[str, Path]:
+    """Tiny inputs generated with lavfi, plus a text file and a truncated MP4."""
+    if shutil.which("ffmpeg") is None:
+        pytest.fail("ffmpeg is not installed (make test installs it)")
+    d = tmp_path_factory.mktemp("media")
+    av = [
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=640x360:rate=25:duration=2",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:sample_rate=48000:duration=2",
+    ]
+    _ffmpeg(
+        *av,
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-shortest",
+        str(d / "sample.mp4"),
+    )
+    _ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=640x360:rate=25:duration=6",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:sample_rate=48000:duration=6",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-shortest",
+        str(d / "long.mp4"),
+    )
+    _ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x240:rate=25:duration=1",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        str(d / "silent.mp4"),
+    )
+    (d / "notmedia.txt").write_text("this is not a video\n" * 50)
+    data = (d / "sample.mp4").read_bytes()
+    (d / "truncated.mp4").write_bytes(data[: len(data) // 3])
+    return {p.name: p for p in d.iterdir()}
+
+
+def _seed(env: dict[str, str], media: dict[str, Path]) -> None:
+    storage = make_storage(Settings.from_env(env))
+    storage.ensure_bucket(MEDIA_BUCKET)
+    for name, path in media.items():
+        storage.upload(path, StorageRef(kind="object", bucket=MEDIA_BUCKET, key=name))
+
+
+@pytest.fixture(scope="session")
+def redis_base(tmp_path_factory) -> str:
+    with redis_server(tmp_path_factory.mktemp("redis")) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def local_farm(redis_base, tmp_path_factory, media) -> FarmInfo:
+    tmp = tmp_path_factory.mktemp("farm-local")
+    env = farm_env(f"{redis_base}/0", tmp)
+    _seed(env, media)
+    with running_farm(env, tmp / "logs") as farm:
+        yield farm
+
+
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory):
+    with seaweed_server(tmp_path_factory.mktemp("seaweed")) as info:
+        yield info
+
+
+@pytest.fixture(scope="session")
+def s3_farm(redis_base, seaweed, tmp_path_factory, media) -> FarmInfo:
+    tmp = tmp_path_factory.mktemp("farm-s3")
+    env = farm_env(
+        f"{redis_base}/1",
+        tmp,
+        MCFARM_S3_ENDPOINT=seaweed.endpoint,
+        MCFARM_S3_ACCESS_KEY_ID=seaweed.access_key,
+        MCFARM_S3_SECRET_ACCESS_KEY=seaweed.secret_key,
+        MCFARM_S3_REGION=seaweed.region,
+    )
+    _seed(env, media)
+    with running_farm(env, tmp / "logs") as farm:
+        yield farm
+
+
+def client_for(farm: FarmInfo) -> Client:
+    return Client(farm.api_url, farm.key_id, farm.secret)
+
+
+@pytest.fixture
+def client(local_farm) -> Client:
+    return client_for(local_farm)
+
+
+def wait_job(
+    client: Client, job_id: str, farm: FarmInfo | None = None, timeout: float = 90
+) -> dict:
+    """Poll until the job is terminal; on a timeout, fail with the farm's logs."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(job_id)
+        if job["State"] in TERMINAL:
+            return job
+        time.sleep(0.2)
+    logs = dump_logs(farm.log_dir) if farm else ""
+    pytest.fail(f"job {job_id} not terminal after {timeout} s: {job}\n{logs}")

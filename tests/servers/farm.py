@@ -1,0 +1,135 @@
+"""Real farm processes for end-to-end tests: Celery workers and the API (gunicorn)."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.servers.ports import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class FarmInfo:
+    api_url: str
+    key_id: str
+    secret: str
+    env: dict[str, str]
+    log_dir: Path
+
+
+def farm_env(redis_url: str, tmp_dir: Path, **extra: str) -> dict[str, str]:
+    """A fresh environment for one farm; dev keys generated at run time."""
+    key_id, secret = "test" + secrets.token_hex(4), secrets.token_urlsafe(18)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MCFARM_")}
+    env.update(
+        MCFARM_REDIS_URL=redis_url,
+        MCFARM_ACCESS_KEYS=f"{key_id}:{secret},other{key_id}:{secret}x",
+        MCFARM_VAR_DIR=str(tmp_dir / "var"),
+        MCFARM_STORAGE_ROOT=str(tmp_dir / "storage"),
+        MCFARM_WORK_DIR=str(tmp_dir / "work"),
+        MCFARM_API_BIND=f"127.0.0.1:{free_port()}",
+        MCFARM_TASK_TIME_LIMIT="120",
+        PYTHONUNBUFFERED="1",
+        NO_PROXY="127.0.0.1,localhost",
+    )
+    env.update(extra)
+    (tmp_dir / "work").mkdir(parents=True, exist_ok=True)
+    return env
+
+
+def _wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{url}: process exited\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} not ready after {timeout} s\n{log.read_text()[-3000:]}")
+
+
+def _stop(procs: list[subprocess.Popen]) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextmanager
+def running_farm(env: dict[str, str], log_dir: Path, *, concurrency: int = 2) -> Iterator[FarmInfo]:
+    """Start one Celery worker (``concurrency`` processes) and the API; stop both after."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    procs: list[subprocess.Popen] = []
+
+    def start(name: str, argv: list[str]) -> tuple[subprocess.Popen, Path]:
+        log = log_dir / f"{name}.log"
+        with log.open("ab") as out:  # the child keeps its own copy of the descriptor
+            proc = subprocess.Popen(
+                argv,
+                env=env,
+                cwd=ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        procs.append(proc)
+        return proc, log
+
+    py = sys.executable
+    try:
+        api, api_log = start(
+            "api",
+            [py, "-m", "gunicorn", "-b", env["MCFARM_API_BIND"], "-w", "2", "api:create_app()"],
+        )
+        start(
+            "worker",
+            [
+                py,
+                "-m",
+                "celery",
+                "-A",
+                "workers.main",
+                "worker",
+                "-Q",
+                "cpu",
+                "-c",
+                str(concurrency),
+                "-n",
+                f"test-{log_dir.name}@%h",
+                "-l",
+                "INFO",
+                "--without-mingle",
+                "--without-gossip",
+            ],
+        )
+        base = f"http://{env['MCFARM_API_BIND']}"
+        _wait_http(f"{base}/healthz", api, api_log)
+        _wait_http(f"{base}/readyz", api, log_dir / "worker.log", timeout=60)
+        key_id, secret = env["MCFARM_ACCESS_KEYS"].split(",")[0].split(":", 1)
+        yield FarmInfo(api_url=base, key_id=key_id, secret=secret, env=env, log_dir=log_dir)
+    finally:
+        _stop(procs)
+
+
+def dump_logs(log_dir: Path) -> str:
+    return json.dumps({p.name: p.read_text()[-4000:] for p in log_dir.glob("*.log")}, indent=1)

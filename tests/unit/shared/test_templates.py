@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+import pytest
+
+from shared.catalog import SYSTEM_TEMPLATES, get_system_template
+from shared.errors import InvalidJob
+from shared.templates import deep_merge, merged_config, validate_template_config
+
+SUPPORTED_FORMATS = {"mp4", "flv", "mp3"}
+
+
+def test_deep_merge_merges_objects_and_replaces_scalars():
+    base = {"Video": {"Codec": "H.264", "Width": 1280, "Bitrate": 1800}, "Audio": {"Bitrate": 128}}
+    override = {
+        "Video": {"Width": 640, "Bitrate": None},
+        "Audio": 5,
+        "Container": {"Format": "flv"},
+    }
+    assert deep_merge(base, override) == {
+        "Video": {"Codec": "H.264", "Width": 640},
+        "Audio": 5,
+        "Container": {"Format": "flv"},
+    }
+    assert base["Video"]["Width"] == 1280  # inputs are not mutated
+
+
+def test_catalog_ids_names_and_wire_shape():
+    ids = set(SYSTEM_TEMPLATES)
+    assert {
+        "S00000001-200030",
+        "S00000001-100060",
+        "S00000001-000000",
+        "S00000001-300050",
+        "S00000001-110041",
+    } <= ids
+    assert not any(i.startswith(("S00000002", "S00000003", "S00000004", "S00000000")) for i in ids)
+    wire = get_system_template("S00000001-100060").to_wire()
+    assert (
+        wire["TemplateName"] == "M3U8-2K"
+        and wire["Type"] == 1
+        and wire["TypeName"] == "TranscodeTemplate"
+    )
+    assert '"Maxrate":8000' in wire["TemplateConfig"]
+    assert get_system_template("S00000001-200000").to_wire()["SubtypeName"] == "Remux"
+    assert get_system_template("S00000001-300020").to_wire()["SubtypeName"] == "AudioTranscode"
+
+
+@pytest.mark.parametrize("tid", sorted(SYSTEM_TEMPLATES))
+def test_every_single_file_preset_validates(tid):
+    config = SYSTEM_TEMPLATES[tid].config_dict()
+    if config["Container"]["Format"] in SUPPORTED_FORMATS:
+        assert validate_template_config(config, tid)["Container"] == config["Container"]
+    else:
+        with pytest.raises(InvalidJob, match="not supported yet"):
+            validate_template_config(config, tid)
+
+
+def test_normalizes_strings_numbers_and_codec_aliases():
+    config = merged_config(
+        get_system_template("S00000001-200030").config_dict(),
+        {
+            "Video": {"Width": "640", "Crf": "23", "Gop": "2s", "Remove": "false"},
+            "Audio": {"Codec": "AAC"},
+        },
+        "Outputs[0].OverrideParams",
+    )
+    assert config["Video"]["Width"] == 640 and config["Video"]["Crf"] == 23.0
+    assert config["Video"]["Gop"] == "2s" and config["Video"]["Remove"] is False
+    assert config["Audio"]["Codec"] == "aac"
+    assert validate_template_config(
+        {"Container": {"Format": "MP4"}, "Video": {"Codec": "hevc", "Gop": 250}}, "x"
+    ) == {
+        "Container": {"Format": "mp4"},
+        "Video": {"Codec": "H.265", "Gop": 250},
+    }
+
+
+@pytest.mark.parametrize(
+    ("override", "path"),
+    [
+        ({"Video": {"Widht": 640}}, "Video.Widht"),
+        ({"Video": {"Width": 641}}, "Video.Width"),
+        ({"Video": {"Width": 64}}, "Video.Width"),
+        ({"Video": {"Codec": "AV1"}}, "Video.Codec"),
+        ({"Audio": {"Codec": "opus"}}, "Audio.Codec"),
+        ({"Audio": {"Volume": {"Method": "auto"}}}, "Audio.Volume"),
+        ({"TransConfig": {"TransMode": "twopass"}}, "TransConfig.TransMode"),
+        ({"TransConfig": {"IsCheckReso": True}}, "TransConfig.IsCheckReso"),
+        ({"Container": {"Format": "webm"}}, "Container.Format"),
+        ({"Container": {"Format": "flv"}, "Video": {"Codec": "H.265"}}, "Video"),
+        ({"Video": {"Remove": True}, "Audio": {"Remove": True}}, "Video"),
+        ({"Video": {"Gop": "soon"}}, "Video.Gop"),
+        ({"Video": {"Fps": 120}}, "Video.Fps"),
+        ({"Subtitles": []}, "Subtitles"),
+    ],
+)
+def test_unsupported_keys_and_values_are_refused_by_path(override, path):
+    with pytest.raises(InvalidJob) as err:
+        merged_config(
+            get_system_template("S00000001-200030").config_dict(),
+            override,
+            "Outputs[0].OverrideParams",
+        )
+    assert err.value.code == "InvalidParameter"
+    assert "Outputs[0].OverrideParams" in err.value.message and path in err.value.message
+
+
+def test_audio_only_containers_refuse_video():
+    mp3 = get_system_template("S00000001-300020").config_dict()
+    with pytest.raises(InvalidJob, match="audio-only"):
+        merged_config(mp3, {"Video": {"Width": 640}}, "o")
+    with pytest.raises(InvalidJob, match="audio codec mp3"):
+        merged_config(mp3, {"Audio": {"Codec": "aac"}}, "o")

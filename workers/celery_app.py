@@ -1,0 +1,86 @@
+"""The workers' Celery app: ``make_celery(settings)`` and what a worker needs at hand."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from functools import cached_property
+
+from celery import Celery
+from celery.signals import worker_ready, worker_shutdown
+
+from shared.config import Settings
+from shared.dispatch import celery_config
+from shared.jobstore import WORKER_TTL_S, JobStore, WorkerRegistry
+from shared.storage import Storage, make_storage
+
+log = logging.getLogger(__name__)
+
+
+class FarmContext:
+    """Settings and clients for task code; built lazily so Flower never opens S3."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    @cached_property
+    def store(self) -> JobStore:
+        return JobStore.from_url(self.settings.redis_url)
+
+    @cached_property
+    def storage(self) -> Storage:
+        return make_storage(self.settings)
+
+    @cached_property
+    def registry(self) -> WorkerRegistry:
+        return WorkerRegistry(self.store.redis)
+
+
+def make_celery(settings: Settings) -> Celery:
+    """Build the workers' app; ``app.farm`` holds the ``FarmContext`` tasks use."""
+    app = Celery("mcfarm", set_as_current=True)
+    app.conf.update(celery_config(settings))
+    app.farm = FarmContext(settings)
+    # Importing registers the shared tasks on this (current) app.
+    import workers.tasks  # noqa: F401
+
+    return app
+
+
+class _Heartbeat(threading.Thread):
+    """Refreshes this worker's registry key until the worker shuts down."""
+
+    def __init__(self, registry: WorkerRegistry, hostname: str, queues: list[str]):
+        super().__init__(name="mcfarm-heartbeat", daemon=True)
+        self.registry, self.hostname, self.queues = registry, hostname, queues
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                self.registry.beat(self.hostname, self.queues)
+            except Exception:  # Redis briefly away: keep trying, /readyz will say so.
+                log.warning("worker heartbeat failed", exc_info=True)
+            self.stopped.wait(WORKER_TTL_S / 3)
+
+
+_heartbeats: dict[str, _Heartbeat] = {}
+
+
+@worker_ready.connect
+def _start_heartbeat(sender, **kwargs) -> None:
+    app = sender.app
+    if not hasattr(app, "farm"):
+        return
+    queues = sorted(q.name for q in app.amqp.queues.consume_from.values())
+    beat = _Heartbeat(app.farm.registry, sender.hostname, queues)
+    _heartbeats[sender.hostname] = beat
+    beat.start()
+
+
+@worker_shutdown.connect
+def _stop_heartbeat(sender, **kwargs) -> None:
+    beat = _heartbeats.pop(getattr(sender, "hostname", ""), None)
+    if beat:
+        beat.stopped.set()
+        beat.registry.drop(beat.hostname)

@@ -1,0 +1,95 @@
+"""Celery tasks: thin adapters from a message to the plain functions in ``transcode``.
+
+Tasks carry ids only and read everything else from the job store. Expected failures are
+*returned* as output details so the chord callback always runs (STYLE 18); the job record,
+not the Celery result, is the truth.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import chord, shared_task
+
+from shared.dispatch import FINALIZE_JOB, START_JOB, TRANSCODE_OUTPUT, celery_priority
+from shared.errors import StorageUnavailable, TranscodeError
+from workers import transcode
+
+log = logging.getLogger(__name__)
+
+#: Options every farm task shares. Results are kept: the chord needs them.
+FARM_TASK = {"bind": True, "acks_late": True, "ignore_result": False}
+#: Transient storage errors: retried with exponential backoff, then the output fails.
+MAX_RETRIES = 4
+
+
+def _tools(task) -> transcode.Tools:
+    farm = task.app.farm
+    return transcode.Tools(store=farm.store, storage=farm.storage, settings=farm.settings)
+
+
+def _backoff(retries: int) -> int:
+    return min(2 ** (retries + 1), 60)
+
+
+@shared_task(name=START_JOB, **FARM_TASK)
+def start_job(self, job_id: str) -> int:
+    """Probe the job's inputs and fan its outputs out as a chord; returns the fan-out."""
+    tools = _tools(self)
+    try:
+        specs = transcode.prepare_job(tools, job_id)
+    except StorageUnavailable as err:
+        if self.request.retries >= MAX_RETRIES:
+            _fail_all(tools, job_id, err)
+            return 0
+        raise self.retry(
+            exc=err, countdown=_backoff(self.request.retries), max_retries=MAX_RETRIES
+        ) from None
+    if not specs:
+        return 0
+    limit = tools.settings.task_time_limit
+    header = [
+        self.app.signature(TRANSCODE_OUTPUT, args=[job_id, s.index]).set(
+            queue="cpu",
+            priority=celery_priority(s.priority),
+            time_limit=limit + 60,
+            soft_time_limit=limit,
+        )
+        for s in specs
+    ]
+    body = self.app.signature(FINALIZE_JOB, args=[job_id], immutable=True).set(
+        queue="cpu", priority=0
+    )
+    chord(header)(body)
+    return len(specs)
+
+
+def _fail_all(tools: transcode.Tools, job_id: str, err: TranscodeError) -> None:
+    job = tools.store.get(job_id)
+    for spec in job.specs if job else []:
+        transcode.fail_output(tools, job_id, spec.index, err)
+    transcode.finalize(tools.store, job_id)
+
+
+@shared_task(name=TRANSCODE_OUTPUT, **FARM_TASK)
+def transcode_output(self, job_id: str, index: int) -> dict:
+    """Encode one output; returns its ``OutputDetail``."""
+    tools = _tools(self)
+    try:
+        return transcode.transcode_output(tools, job_id, index)
+    except StorageUnavailable as err:
+        if self.request.retries < MAX_RETRIES:
+            raise self.retry(
+                exc=err, countdown=_backoff(self.request.retries), max_retries=MAX_RETRIES
+            ) from None
+        return transcode.fail_output(tools, job_id, index, err)
+    except Exception as exc:  # a bug: still end the output, so the job cannot hang
+        log.exception("job %s output %d crashed", job_id, index)
+        err = TranscodeError(f"internal error: {type(exc).__name__}: {exc}")
+        return transcode.fail_output(tools, job_id, index, err)
+
+
+@shared_task(name=FINALIZE_JOB, **FARM_TASK)
+def finalize_job(self, job_id: str) -> str | None:
+    """Chord callback: the job's final state from the job store (safe to run twice)."""
+    return transcode.finalize(self.app.farm.store, job_id)

@@ -1,0 +1,217 @@
+"""What a job's tasks do, as plain functions (no Celery here; tests call them directly).
+
+- ``prepare_job``: the job starts; each input it uses is probed once (cached on the job).
+- ``transcode_output``: one output: probe (cached) → argv → FFmpeg → ffprobe → upload.
+- ``finalize``: once every output is terminal, the job's final state, exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from shared.clock import now_us, wire_time
+from shared.config import Settings
+from shared.errors import TranscodeError
+from shared.jobstore import JobRecord, JobStore
+from shared.jobview import final_outcome
+from shared.planning import OutputSpec
+from shared.storage import Storage, parse_storage_url
+from workers.ffmpeg_cmd import build_ffmpeg_args, output_duration
+from workers.ffmpeg_run import run_ffmpeg
+from workers.probe import out_file_meta, parse_probe, run_probe
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS = {"mp4": ".mp4", "flv": ".flv", "mp3": ".mp3", "m4a": ".m4a"}
+
+
+@dataclass
+class Tools:
+    """The side-effecting collaborators, injectable so tests can record calls."""
+
+    store: JobStore
+    storage: Storage
+    settings: Settings
+    runner: Callable[..., None] = run_ffmpeg
+    prober: Callable[..., dict[str, Any]] = run_probe
+
+
+def _fail_output(tools: Tools, job_id: str, index: int, err: TranscodeError) -> dict[str, Any]:
+    log.error("job %s output %d failed: %s", job_id, index, err)
+    return tools.store.set_output(
+        job_id,
+        index,
+        Status="Failed",
+        Code=err.code,
+        Message=err.message,
+        FinishTime=wire_time(now_us()),
+    )
+
+
+def probe_input(tools: Tools, job: JobRecord, input_index: int, media: str) -> dict[str, Any]:
+    """The ffprobe JSON of one input, probed at most once per job."""
+    cached = tools.store.cached_probe(job.job_id, input_index)
+    if cached is not None:
+        return cached
+    ref = parse_storage_url(
+        media, settings=tools.settings, field=f"Inputs[{input_index}].InputFile.Media"
+    )
+    probe = tools.prober(
+        tools.storage.input_source(ref), tools.settings, tools.storage.protocol_whitelist(ref)
+    )
+    parse_probe(probe)  # raises InputContentBad when there is nothing to transcode
+    tools.store.cache_probe(job.job_id, input_index, probe)
+    return probe
+
+
+def prepare_job(tools: Tools, job_id: str) -> list[OutputSpec]:
+    """Start a job: probe its inputs and schedule its outputs.
+
+    Returns:
+        The outputs to run; empty when the job is over (already started, cancelled, or
+        every output failed on a bad input, in which case the job is finalized here).
+
+    Raises:
+        StorageUnavailable: when an input could not be read for a passing reason.
+    """
+    job = tools.store.get(job_id)
+    if job is None or job.state != "Inited" or not tools.store.claim(job_id, "started"):
+        return []
+    tools.store.transition(job_id, "Running", allowed_from={"Inited"})
+    failures: dict[int, TranscodeError] = {}
+    for index in sorted({s.input_index for s in job.specs}):
+        media = next(s.input_media for s in job.specs if s.input_index == index)
+        try:
+            probe_input(tools, job, index, media)
+        except TranscodeError as err:
+            if not err.permanent:
+                tools.store.redis.hdel(tools.store.job_key(job_id), "flag:started")
+                tools.store.transition(job_id, "Inited", allowed_from={"Running"})
+                raise
+            failures[index] = err
+    for spec in job.specs:
+        if spec.input_index in failures:
+            _fail_output(tools, job_id, spec.index, failures[spec.input_index])
+        else:
+            tools.store.set_output(job_id, spec.index, Status="Scheduled")
+    runnable = [s for s in job.specs if s.input_index not in failures]
+    if not runnable:
+        finalize(tools.store, job_id)
+    return runnable
+
+
+def _encode(tools: Tools, job: JobRecord, spec: OutputSpec, workdir: Path) -> dict[str, Any]:
+    probe = probe_input(tools, job, spec.input_index, spec.input_media)
+    in_ref = parse_storage_url(spec.input_media, settings=tools.settings)
+    out_ref = parse_storage_url(spec.output_media, settings=tools.settings, for_output=True)
+    dst = workdir / f"output{EXTENSIONS[spec.config['Container']['Format']]}"
+    info = parse_probe(probe)
+    argv = build_ffmpeg_args(
+        tools.storage.input_source(in_ref),
+        str(dst),
+        info,
+        spec.config,
+        tools.settings,
+        features=spec.features,
+        protocol_whitelist=tools.storage.protocol_whitelist(in_ref),
+    )
+
+    def progress(fraction: float) -> None:
+        tools.store.set_progress(job.job_id, spec.index, int(fraction * 100))
+
+    tools.runner(
+        argv,
+        timeout=tools.settings.task_time_limit,
+        duration=output_duration(info, spec.features),
+        on_progress=progress,
+    )
+    out_probe = tools.prober(str(dst), tools.settings, "file")
+    tools.storage.upload(dst, out_ref)
+    url = tools.storage.public_url(out_ref)
+    meta = out_file_meta(
+        out_probe,
+        file_name=Path(out_ref.key or out_ref.path).name,
+        file_url=url,
+        file_size=dst.stat().st_size,
+    )
+    return {
+        "OutputFile": {"Type": "OSS", "Media": spec.output_media, "Url": url},
+        "OutFileMeta": meta,
+    }
+
+
+def transcode_output(tools: Tools, job_id: str, index: int) -> dict[str, Any]:
+    """Run one output to a terminal status and return its ``OutputDetail``.
+
+    Permanent errors end the output ``Failed`` with their code; transient ones
+    (``StorageUnavailable``) propagate so the task can retry.
+    """
+    job = tools.store.get(job_id)
+    if job is None:
+        return {"Status": "Skipped", "Code": "ResourceNotFound", "Message": f"job {job_id} is gone"}
+    detail = job.outputs.get(index, {})
+    if job.terminal or detail.get("Status") in ("Success", "Failed", "Skipped"):
+        # A redelivered or late task: the first run's result stands.
+        return detail
+    spec = job.specs[index]
+    tools.store.set_output(job_id, index, Status="Running")
+    tools.store.transition(job_id, "Running", allowed_from={"Inited"})
+    workdir = Path(
+        tempfile.mkdtemp(prefix=f"mcfarm-{job_id}-{index}-", dir=tools.settings.work_dir)
+    )
+    try:
+        result = _encode(tools, job, spec, workdir)
+    except TranscodeError as err:
+        if not err.permanent:
+            tools.store.set_output(job_id, index, Status="Scheduled")
+            raise
+        return _fail_output(tools, job_id, index, err)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    tools.store.set_progress(job_id, index, 100)
+    return tools.store.set_output(
+        job_id,
+        index,
+        Status="Success",
+        Code="",
+        Message="",
+        FinishTime=wire_time(now_us()),
+        Result=result,
+    )
+
+
+def fail_output(tools: Tools, job_id: str, index: int, err: TranscodeError) -> dict[str, Any]:
+    """Record a failure decided outside ``transcode_output`` (retries exhausted, a bug)."""
+    return _fail_output(tools, job_id, index, err)
+
+
+def finalize(store: JobStore, job_id: str) -> str | None:
+    """Write the job's final state once every output is terminal; safe to call twice.
+
+    Returns:
+        The final state, or None while some output is still pending.
+    """
+    job = store.get(job_id)
+    if job is None:
+        return None
+    if job.terminal:
+        return job.state
+    outcome = final_outcome(job)
+    if outcome is None:
+        return None
+    state, code, message = outcome
+    store.transition(
+        job_id,
+        state,
+        allowed_from={"Inited", "Running"},
+        code=code,
+        message=message,
+        finish_us=now_us(),
+    )
+    return state
