@@ -50,6 +50,12 @@ def cmd_api(args, settings: Settings) -> int:
 
 
 def cmd_worker(args, settings: Settings) -> int:
+    from workers.capabilities import WorkerNotCapable, check_worker
+
+    try:
+        check_worker(settings, args.queues.split(","))
+    except WorkerNotCapable as err:
+        raise SystemExit(f"mcfarm worker: {err}") from None
     argv = [
         sys.executable,
         "-m",

@@ -84,6 +84,7 @@ class Settings:
     max_inputs: int = 16
     max_request_bytes: int = 1024 * 1024
     max_deliveries: int = 3
+    heartbeat_timeout: int = 60
     flower_port: int = 5555
     flower_basic_auth: str | None = None
 
@@ -122,6 +123,7 @@ class Settings:
             max_inputs=_int(env, "MCFARM_MAX_INPUTS", cls.max_inputs),
             max_request_bytes=_int(env, "MCFARM_MAX_REQUEST_BYTES", cls.max_request_bytes, 1024),
             max_deliveries=_int(env, "MCFARM_MAX_DELIVERIES", cls.max_deliveries),
+            heartbeat_timeout=_int(env, "MCFARM_HEARTBEAT_TIMEOUT", cls.heartbeat_timeout, 3),
             flower_port=_int(env, "MCFARM_FLOWER_PORT", cls.flower_port),
             flower_basic_auth=env.get("MCFARM_FLOWER_BASIC_AUTH") or None,
         )

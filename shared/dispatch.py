@@ -41,6 +41,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # A task is acknowledged after it ran, so a worker lost mid-encode loses nothing;
         # safe only because every task is idempotent.
         "task_acks_late": True,
+        # A child killed mid-task (OOM, segfault) puts its message back at once; the job
+        # store caps deliveries per output (MCFARM_MAX_DELIVERIES), so this cannot loop.
+        "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
         "task_default_priority": celery_priority(6),
         "broker_transport_options": {

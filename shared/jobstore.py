@@ -240,6 +240,26 @@ class JobStore:
         """Set a one-shot flag on the job; True only for the first caller (HSETNX)."""
         return bool(self.redis.hsetnx(self.job_key(job_id), f"flag:{flag}", now_us()))
 
+    def count_delivery(self, job_id: str, index: int) -> int:
+        """Count one more delivery of an output's task; returns the count so far."""
+        return int(self.redis.hincrby(self.job_key(job_id), f"deliveries:{index}", 1))
+
+    # --- heartbeats of running outputs (read by the watchdog) --------------------------
+
+    RUNNING_KEY = f"{PREFIX}running"
+
+    def beat(self, job_id: str, index: int) -> None:
+        """Mark an output as alive now; the watchdog requeues outputs that stop beating."""
+        self.redis.zadd(self.RUNNING_KEY, {f"{job_id}:{index}": now_us()})
+
+    def unbeat(self, job_id: str, index: int) -> None:
+        self.redis.zrem(self.RUNNING_KEY, f"{job_id}:{index}")
+
+    def stale(self, older_than_us: int) -> list[tuple[str, int]]:
+        """Outputs whose last heartbeat is older than ``older_than_us``."""
+        members = self.redis.zrangebyscore(self.RUNNING_KEY, "-inf", older_than_us)
+        return [(m.rsplit(":", 1)[0], int(m.rsplit(":", 1)[1])) for m in members]
+
     def ping(self) -> bool:
         return bool(self.redis.ping())
 

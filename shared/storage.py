@@ -196,24 +196,28 @@ class _BaseStorage:
             return FILE_PROTOCOLS
         return URL_PROTOCOLS
 
-    # Remote objects: only S3Storage has them.
+    # Remote objects: only S3Storage has them; LocalStorage maps every object to a path,
+    # so these are never reached there.
+    def _no_remote(self) -> TypeError:
+        return TypeError(f"{type(self).__name__} keeps every object on local disk")
+
     def _object_source(self, ref: StorageRef) -> str:
-        raise NotImplementedError
+        raise self._no_remote()
 
     def _object_size(self, ref: StorageRef) -> int | None:
-        raise NotImplementedError
+        raise self._no_remote()
 
     def _object_download(self, ref: StorageRef, dest: Path) -> None:
-        raise NotImplementedError
+        raise self._no_remote()
 
     def _object_upload(self, src: Path, ref: StorageRef) -> None:
-        raise NotImplementedError
+        raise self._no_remote()
 
     def _object_delete(self, ref: StorageRef) -> None:
-        raise NotImplementedError
+        raise self._no_remote()
 
     def _object_url(self, ref: StorageRef) -> str:
-        raise NotImplementedError
+        raise self._no_remote()
 
 
 class LocalStorage(_BaseStorage):

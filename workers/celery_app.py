@@ -13,6 +13,7 @@ from shared.config import Settings
 from shared.dispatch import celery_config
 from shared.jobstore import WORKER_TTL_S, JobStore, WorkerRegistry
 from shared.storage import Storage, make_storage
+from workers.watchdog import sweep_if_leader
 
 log = logging.getLogger(__name__)
 
@@ -48,20 +49,31 @@ def make_celery(settings: Settings) -> Celery:
 
 
 class _Heartbeat(threading.Thread):
-    """Refreshes this worker's registry key until the worker shuts down."""
+    """Refreshes this worker's registry key and runs the watchdog until shutdown."""
 
-    def __init__(self, registry: WorkerRegistry, hostname: str, queues: list[str]):
+    def __init__(self, app: Celery, hostname: str, queues: list[str]):
         super().__init__(name="mcfarm-heartbeat", daemon=True)
-        self.registry, self.hostname, self.queues = registry, hostname, queues
+        self.app, self.registry = app, app.farm.registry
+        self.hostname, self.queues = hostname, queues
         self.stopped = threading.Event()
 
+    def _requeue(self, job_id: str, index: int, priority: int) -> None:
+        from workers.tasks import output_signature
+
+        output_signature(self.app, job_id, index, priority).apply_async()
+
     def run(self) -> None:
+        timeout = self.app.farm.settings.heartbeat_timeout
+        interval = min(WORKER_TTL_S / 3, max(timeout / 3, 1))
         while not self.stopped.is_set():
             try:
                 self.registry.beat(self.hostname, self.queues)
+                sweep_if_leader(
+                    self.app.farm.store, self._requeue, timeout_s=timeout, interval_s=interval
+                )
             except Exception:  # Redis briefly away: keep trying, /readyz will say so.
                 log.warning("worker heartbeat failed", exc_info=True)
-            self.stopped.wait(WORKER_TTL_S / 3)
+            self.stopped.wait(interval)
 
 
 _heartbeats: dict[str, _Heartbeat] = {}
@@ -73,7 +85,7 @@ def _start_heartbeat(sender, **kwargs) -> None:
     if not hasattr(app, "farm"):
         return
     queues = sorted(q.name for q in app.amqp.queues.consume_from.values())
-    beat = _Heartbeat(app.farm.registry, sender.hostname, queues)
+    beat = _Heartbeat(app, sender.hostname, queues)
     _heartbeats[sender.hostname] = beat
     beat.start()
 

@@ -47,21 +47,23 @@ def start_job(self, job_id: str) -> int:
         ) from None
     if not specs:
         return 0
-    limit = tools.settings.task_time_limit
-    header = [
-        self.app.signature(TRANSCODE_OUTPUT, args=[job_id, s.index]).set(
-            queue="cpu",
-            priority=celery_priority(s.priority),
-            time_limit=limit + 60,
-            soft_time_limit=limit,
-        )
-        for s in specs
-    ]
+    header = [output_signature(self.app, job_id, s.index, s.priority) for s in specs]
     body = self.app.signature(FINALIZE_JOB, args=[job_id], immutable=True).set(
         queue="cpu", priority=0
     )
     chord(header)(body)
     return len(specs)
+
+
+def output_signature(app, job_id: str, index: int, priority: int):
+    """The message that runs one output (chord header, or a watchdog requeue)."""
+    limit = app.farm.settings.task_time_limit
+    return app.signature(TRANSCODE_OUTPUT, args=[job_id, index]).set(
+        queue="cpu",
+        priority=celery_priority(priority),
+        time_limit=limit + 60,
+        soft_time_limit=limit,
+    )
 
 
 def _fail_all(tools: transcode.Tools, job_id: str, err: TranscodeError) -> None:
@@ -76,7 +78,10 @@ def transcode_output(self, job_id: str, index: int) -> dict:
     """Encode one output; returns its ``OutputDetail``."""
     tools = _tools(self)
     try:
-        return transcode.transcode_output(tools, job_id, index)
+        # A retry is the same delivery; a redelivery or a requeue is a new one.
+        return transcode.transcode_output(
+            tools, job_id, index, new_delivery=self.request.retries == 0
+        )
     except StorageUnavailable as err:
         if self.request.retries < MAX_RETRIES:
             raise self.retry(

@@ -18,13 +18,15 @@ from typing import Any
 from shared.clock import now_us, wire_time
 from shared.config import Settings
 from shared.errors import TranscodeError
-from shared.jobstore import JobRecord, JobStore
+from shared.jobstore import TERMINAL_OUTPUT_STATES, JobRecord, JobStore
 from shared.jobview import final_outcome
 from shared.planning import OutputSpec
 from shared.storage import Storage, parse_storage_url
 from workers.ffmpeg_cmd import build_ffmpeg_args, output_duration
 from workers.ffmpeg_run import run_ffmpeg
-from workers.probe import out_file_meta, parse_probe, run_probe
+from workers.filemeta import out_file_meta
+from workers.probe import parse_probe, run_probe
+from workers.watchdog import heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -146,36 +148,47 @@ def _encode(tools: Tools, job: JobRecord, spec: OutputSpec, workdir: Path) -> di
     }
 
 
-def transcode_output(tools: Tools, job_id: str, index: int) -> dict[str, Any]:
+def transcode_output(
+    tools: Tools, job_id: str, index: int, *, new_delivery: bool = True
+) -> dict[str, Any]:
     """Run one output to a terminal status and return its ``OutputDetail``.
 
     Permanent errors end the output ``Failed`` with their code; transient ones
-    (``StorageUnavailable``) propagate so the task can retry.
+    (``StorageUnavailable``) propagate so the task can retry. Each output may be delivered
+    at most ``settings.max_deliveries`` times (``new_delivery`` counts one), so an input
+    that kills its worker cannot loop forever.
     """
     job = tools.store.get(job_id)
     if job is None:
         return {"Status": "Skipped", "Code": "ResourceNotFound", "Message": f"job {job_id} is gone"}
     detail = job.outputs.get(index, {})
-    if job.terminal or detail.get("Status") in ("Success", "Failed", "Skipped"):
+    if job.terminal or detail.get("Status") in TERMINAL_OUTPUT_STATES:
         # A redelivered or late task: the first run's result stands.
         return detail
-    spec = job.specs[index]
+    if new_delivery and tools.store.count_delivery(job_id, index) > tools.settings.max_deliveries:
+        err = TranscodeError(
+            f"gave up after {tools.settings.max_deliveries} deliveries: the worker running this "
+            "output was lost each time (crash, out of memory or restart)",
+            code="WorkerLost",
+        )
+        return _finish(tools, job_id, _fail_output(tools, job_id, index, err))
     tools.store.set_output(job_id, index, Status="Running")
     tools.store.transition(job_id, "Running", allowed_from={"Inited"})
     workdir = Path(
         tempfile.mkdtemp(prefix=f"mcfarm-{job_id}-{index}-", dir=tools.settings.work_dir)
     )
     try:
-        result = _encode(tools, job, spec, workdir)
+        with heartbeat(tools.store, job_id, index, tools.settings.heartbeat_timeout):
+            result = _encode(tools, job, job.specs[index], workdir)
     except TranscodeError as err:
         if not err.permanent:
             tools.store.set_output(job_id, index, Status="Scheduled")
             raise
-        return _fail_output(tools, job_id, index, err)
+        return _finish(tools, job_id, _fail_output(tools, job_id, index, err))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     tools.store.set_progress(job_id, index, 100)
-    return tools.store.set_output(
+    detail = tools.store.set_output(
         job_id,
         index,
         Status="Success",
@@ -184,11 +197,19 @@ def transcode_output(tools: Tools, job_id: str, index: int) -> dict[str, Any]:
         FinishTime=wire_time(now_us()),
         Result=result,
     )
+    return _finish(tools, job_id, detail)
+
+
+def _finish(tools: Tools, job_id: str, detail: dict[str, Any]) -> dict[str, Any]:
+    # Every output tries to finalize: a watchdog-requeued output is outside the chord,
+    # and the chord callback then only backs this up.
+    finalize(tools.store, job_id)
+    return detail
 
 
 def fail_output(tools: Tools, job_id: str, index: int, err: TranscodeError) -> dict[str, Any]:
     """Record a failure decided outside ``transcode_output`` (retries exhausted, a bug)."""
-    return _fail_output(tools, job_id, index, err)
+    return _finish(tools, job_id, _fail_output(tools, job_id, index, err))
 
 
 def finalize(store: JobStore, job_id: str) -> str | None:

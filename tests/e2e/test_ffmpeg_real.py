@@ -17,7 +17,8 @@ from shared.errors import FfmpegFailed, InputContentBad, InputMissing
 from shared.templates import validate_template_config
 from workers.ffmpeg_cmd import build_ffmpeg_args, output_duration
 from workers.ffmpeg_run import run_ffmpeg
-from workers.probe import out_file_meta, parse_probe, run_probe
+from workers.filemeta import out_file_meta
+from workers.probe import parse_probe, run_probe
 
 pytestmark = [
     pytest.mark.integration,

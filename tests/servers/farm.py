@@ -26,6 +26,7 @@ class FarmInfo:
     secret: str
     env: dict[str, str]
     log_dir: Path
+    processes: dict[str, subprocess.Popen]
 
 
 def farm_env(redis_url: str, tmp_dir: Path, **extra: str) -> dict[str, str]:
@@ -75,58 +76,78 @@ def _stop(procs: list[subprocess.Popen]) -> None:
             proc.wait()
 
 
+def start_process(
+    name: str, argv: list[str], env: dict[str, str], log_dir: Path
+) -> subprocess.Popen:
+    """Start a farm process in its own session (so a test can kill its whole group)."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    with (log_dir / f"{name}.log").open("ab") as out:  # the child keeps its own copy
+        return subprocess.Popen(
+            argv,
+            env=env,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+
+def worker_argv(name: str, concurrency: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "workers.main",
+        "worker",
+        "-Q",
+        "cpu",
+        "-c",
+        str(concurrency),
+        "-n",
+        f"{name}@%h",
+        "-l",
+        "INFO",
+        "--without-mingle",
+        "--without-gossip",
+    ]
+
+
 @contextmanager
 def running_farm(env: dict[str, str], log_dir: Path, *, concurrency: int = 2) -> Iterator[FarmInfo]:
     """Start one Celery worker (``concurrency`` processes) and the API; stop both after."""
-    log_dir.mkdir(parents=True, exist_ok=True)
     procs: list[subprocess.Popen] = []
-
-    def start(name: str, argv: list[str]) -> tuple[subprocess.Popen, Path]:
-        log = log_dir / f"{name}.log"
-        with log.open("ab") as out:  # the child keeps its own copy of the descriptor
-            proc = subprocess.Popen(
-                argv,
-                env=env,
-                cwd=ROOT,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-        procs.append(proc)
-        return proc, log
-
-    py = sys.executable
     try:
-        api, api_log = start(
-            "api",
-            [py, "-m", "gunicorn", "-b", env["MCFARM_API_BIND"], "-w", "2", "api:create_app()"],
-        )
-        start(
-            "worker",
-            [
-                py,
-                "-m",
-                "celery",
-                "-A",
-                "workers.main",
-                "worker",
-                "-Q",
-                "cpu",
-                "-c",
-                str(concurrency),
-                "-n",
-                f"test-{log_dir.name}@%h",
-                "-l",
-                "INFO",
-                "--without-mingle",
-                "--without-gossip",
-            ],
+        api_argv = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-b",
+            env["MCFARM_API_BIND"],
+            "-w",
+            "2",
+            "api:create_app()",
+        ]
+        api = start_process("api", api_argv, env, log_dir)
+        procs.append(api)
+        procs.append(
+            start_process(
+                "worker", worker_argv(f"test-{log_dir.parent.name}", concurrency), env, log_dir
+            )
         )
         base = f"http://{env['MCFARM_API_BIND']}"
-        _wait_http(f"{base}/healthz", api, api_log)
+        _wait_http(f"{base}/healthz", api, log_dir / "api.log")
         _wait_http(f"{base}/readyz", api, log_dir / "worker.log", timeout=60)
         key_id, secret = env["MCFARM_ACCESS_KEYS"].split(",")[0].split(":", 1)
-        yield FarmInfo(api_url=base, key_id=key_id, secret=secret, env=env, log_dir=log_dir)
+        yield FarmInfo(
+            api_url=base,
+            key_id=key_id,
+            secret=secret,
+            env=env,
+            log_dir=log_dir,
+            processes={"api": procs[0], "worker": procs[1]},
+        )
     finally:
         _stop(procs)
 

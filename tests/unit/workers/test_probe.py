@@ -12,11 +12,11 @@ import pytest
 
 from shared.config import Settings
 from shared.errors import InputContentBad, InputMissing, StorageUnavailable
+from workers.filemeta import out_file_meta
 from workers.probe import (
     AudioInfo,
     ProbeInfo,
     VideoInfo,
-    out_file_meta,
     parse_probe,
     probe_argv,
     run_probe,

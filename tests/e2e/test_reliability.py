@@ -1,0 +1,58 @@
+"""A worker lost mid-encode: the watchdog requeues its output and the job still completes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from tests.e2e.conftest import MEDIA_BUCKET, _seed, client_for, wait_job
+from tests.servers.farm import _stop, farm_env, running_farm, start_process, worker_argv
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def fragile_farm(redis_base, tmp_path, media):
+    env = farm_env(f"{redis_base}/2", tmp_path, MCFARM_HEARTBEAT_TIMEOUT="4")
+    _seed(env, media)
+    with running_farm(env, tmp_path / "logs", concurrency=1) as farm:
+        yield farm
+
+
+def test_killed_worker_output_is_requeued_and_job_completes(fragile_farm):
+    client = client_for(fragile_farm)
+    config = {
+        "Inputs": [{"InputFile": {"Media": f"oss://{MEDIA_BUCKET}/long.mp4"}}],
+        "Outputs": [
+            {
+                "Name": "slow",
+                "TemplateId": "S00000001-200020",
+                "OutputFile": {"Media": "oss://results/lost.mp4"},
+                "OverrideParams": {"Video": {"Preset": "slower"}},
+            }
+        ],
+    }
+    job_id = client.submit({"Config": config})["JobId"]
+    deadline = time.monotonic() + 60
+    while client.get(job_id)["OutputDetails"][0]["Status"] != "Running":
+        assert time.monotonic() < deadline, "the output never started"
+        time.sleep(0.1)
+    # The machine dies: every process of the worker, at once.
+    worker = fragile_farm.processes["worker"]
+    os.killpg(worker.pid, signal.SIGKILL)
+    worker.wait()
+    assert client.get(job_id)["State"] == "Running"
+    rescuer = start_process(
+        "rescuer", worker_argv("rescuer", 1), fragile_farm.env, fragile_farm.log_dir
+    )
+    try:
+        job = wait_job(client, job_id, fragile_farm, timeout=120)
+    finally:
+        _stop([rescuer])
+    assert job["State"] == "Complete", job
+    assert job["OutputDetails"][0]["Status"] == "Success"
+    logs = (fragile_farm.log_dir / "rescuer.log").read_text()
+    assert "stopped beating; requeued" in logs
