@@ -15,6 +15,7 @@ from typing import Any
 
 from cli import devkeys
 from cli.client import ApiCallFailed, Client
+from cli.processes import api_argv, flower_argv, worker_argv
 from shared.config import Settings, SettingsError
 
 TERMINAL = {"Complete", "Error", "Cancelled"}
@@ -33,20 +34,7 @@ def cmd_up(args, settings: Settings) -> int:
 
 
 def cmd_api(args, settings: Settings) -> int:
-    return _exec(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-b",
-            settings.api_bind,
-            "-w",
-            str(args.workers),
-            "--access-logfile",
-            "-",
-            "api:create_app()",
-        ]
-    )
+    return _exec(api_argv(settings.api_bind, args.workers))
 
 
 def cmd_worker(args, settings: Settings) -> int:
@@ -56,43 +44,17 @@ def cmd_worker(args, settings: Settings) -> int:
         check_worker(settings, args.queues.split(","))
     except WorkerNotCapable as err:
         raise SystemExit(f"mcfarm worker: {err}") from None
-    argv = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "workers.main",
-        "worker",
-        "-Q",
-        args.queues,
-        "-E",
-        "-l",
-        args.loglevel,
-        "-n",
-        f"{args.queues.replace(',', '-')}-%h-{os.getpid()}",
-    ]
-    if args.concurrency:
-        argv += ["-c", str(args.concurrency)]
+    name = f"{args.queues.replace(',', '-')}-{os.getpid()}@%h"
+    argv = worker_argv(name, args.queues, args.concurrency, args.loglevel)
     return _exec(argv)
 
 
 def cmd_flower(args, settings: Settings) -> int:
-    argv = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "workers.main",
-        "flower",
-        f"--port={settings.flower_port}",
-        f"--address={args.address}",
-    ]
-    if settings.flower_basic_auth:
-        argv.append(f"--basic_auth={settings.flower_basic_auth}")
-    elif not args.dev:
+    if not settings.flower_basic_auth and not args.dev:
         raise SystemExit(
             "mcfarm flower: set MCFARM_FLOWER_BASIC_AUTH=user:password (or pass --dev on a dev machine)"
         )
+    argv = flower_argv(settings.flower_port, args.address, settings.flower_basic_auth)
     return _exec(argv)
 
 

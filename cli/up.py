@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cli import devkeys
+from cli.processes import api_argv, flower_argv, worker_argv
 from shared.config import Settings
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
@@ -138,60 +139,10 @@ def run_up(settings: Settings, env: dict[str, str], concurrency: int) -> int:
             env["MCFARM_REDIS_URL"] = _start_redis(sup, settings, env)
         settings = Settings.from_env(env)
         seeded = seed_examples(settings)
-        py = sys.executable
-        sup.start(
-            "worker",
-            [
-                py,
-                "-m",
-                "celery",
-                "-A",
-                "workers.main",
-                "worker",
-                "-Q",
-                "cpu",
-                "-c",
-                str(concurrency),
-                "-n",
-                "cpu1@%h",
-                "-l",
-                "INFO",
-                "-E",
-            ],
-            env,
-        )
+        sup.start("worker", worker_argv("cpu1@%h", "cpu", concurrency), env)
+        sup.start("api", api_argv(settings.api_bind), env)
+        sup.start("flower", flower_argv(settings.flower_port), env, settings.var_dir)
         host, _, port = settings.api_bind.rpartition(":")
-        sup.start(
-            "api",
-            [
-                py,
-                "-m",
-                "gunicorn",
-                "-b",
-                settings.api_bind,
-                "-w",
-                "2",
-                "--access-logfile",
-                "-",
-                "api:create_app()",
-            ],
-            env,
-        )
-        sup.start(
-            "flower",
-            [
-                py,
-                "-m",
-                "celery",
-                "-A",
-                "workers.main",
-                "flower",
-                "--address=127.0.0.1",
-                f"--port={settings.flower_port}",
-            ],
-            env,
-            settings.var_dir,
-        )
         _wait_port(host or "127.0.0.1", int(port), 20)
         print(
             f"\nmcfarm is up.\n  API:        http://{settings.api_bind}\n"

@@ -8,8 +8,9 @@ import time
 
 import pytest
 
+from cli.processes import worker_argv
 from tests.e2e.conftest import MEDIA_BUCKET, _seed, client_for, wait_job
-from tests.servers.farm import _stop, farm_env, running_farm, start_process, worker_argv
+from tests.servers.farm import _stop, farm_env, running_farm, start_process
 
 pytestmark = pytest.mark.e2e
 
@@ -46,7 +47,7 @@ def test_killed_worker_output_is_requeued_and_job_completes(fragile_farm):
     worker.wait()
     assert client.get(job_id)["State"] == "Running"
     rescuer = start_process(
-        "rescuer", worker_argv("rescuer", 1), fragile_farm.env, fragile_farm.log_dir
+        "rescuer", worker_argv("rescuer@%h", "cpu", 1), fragile_farm.env, fragile_farm.log_dir
     )
     try:
         job = wait_job(client, job_id, fragile_farm, timeout=120)

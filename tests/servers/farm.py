@@ -6,7 +6,6 @@ import json
 import os
 import secrets
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from cli.processes import api_argv, worker_argv
 from tests.servers.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -93,47 +93,19 @@ def start_process(
         )
 
 
-def worker_argv(name: str, concurrency: int) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "workers.main",
-        "worker",
-        "-Q",
-        "cpu",
-        "-c",
-        str(concurrency),
-        "-n",
-        f"{name}@%h",
-        "-l",
-        "INFO",
-        "--without-mingle",
-        "--without-gossip",
-    ]
-
-
 @contextmanager
 def running_farm(env: dict[str, str], log_dir: Path, *, concurrency: int = 2) -> Iterator[FarmInfo]:
     """Start one Celery worker (``concurrency`` processes) and the API; stop both after."""
     procs: list[subprocess.Popen] = []
     try:
-        api_argv = [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-b",
-            env["MCFARM_API_BIND"],
-            "-w",
-            "2",
-            "api:create_app()",
-        ]
-        api = start_process("api", api_argv, env, log_dir)
+        api = start_process("api", api_argv(env["MCFARM_API_BIND"]), env, log_dir)
         procs.append(api)
         procs.append(
             start_process(
-                "worker", worker_argv(f"test-{log_dir.parent.name}", concurrency), env, log_dir
+                "worker",
+                worker_argv(f"test-{log_dir.parent.name}@%h", "cpu", concurrency),
+                env,
+                log_dir,
             )
         )
         base = f"http://{env['MCFARM_API_BIND']}"

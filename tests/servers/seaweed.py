@@ -179,6 +179,7 @@ def seaweed_server(tmp_dir: Path) -> Iterator[SeaweedInfo]:
             message carries the end of its log.
     """
     access_key, secret_key = "TEST" + secrets.token_hex(8).upper(), secrets.token_hex(20)
+    tmp_dir.mkdir(parents=True, exist_ok=True)
     config = tmp_dir / "s3.json"
     _write_s3_config(config, access_key, secret_key)
     log_path = tmp_dir / "weed.log"

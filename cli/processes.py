@@ -1,0 +1,53 @@
+"""The command lines of the farm's long-running processes, in one place.
+
+``mcfarm api|worker|flower`` exec them, ``mcfarm up`` supervises them, and the end-to-end
+tests start them, so all three run the farm the same way.
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def _celery(*args: str) -> list[str]:
+    return [sys.executable, "-m", "celery", "-A", "workers.main", *args]
+
+
+def api_argv(bind: str, workers: int = 2) -> list[str]:
+    """gunicorn serving ``api:create_app()``."""
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "-b",
+        bind,
+        "-w",
+        str(workers),
+        "--access-logfile",
+        "-",
+        "api:create_app()",
+    ]
+
+
+def worker_argv(
+    name: str, queues: str = "cpu", concurrency: int = 0, loglevel: str = "INFO"
+) -> list[str]:
+    """A Celery worker consuming ``queues``; ``concurrency`` 0 means one process per core."""
+    argv = _celery(
+        "worker",
+        "-Q",
+        queues,
+        "-n",
+        name,
+        "-l",
+        loglevel,
+        "-E",
+        "--without-mingle",
+        "--without-gossip",
+    )
+    return argv + (["-c", str(concurrency)] if concurrency else [])
+
+
+def flower_argv(port: int, address: str = "127.0.0.1", basic_auth: str | None = None) -> list[str]:
+    argv = _celery("flower", f"--port={port}", f"--address={address}")
+    return argv + ([f"--basic_auth={basic_auth}"] if basic_auth else [])
