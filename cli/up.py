@@ -126,6 +126,19 @@ def seed_examples(settings: Settings) -> int:
     return count
 
 
+def _interrupt(signum, frame) -> None:
+    # Ignore further signals while the children are being stopped in order.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
+def _stop_on_signals() -> None:
+    """Ctrl-C and SIGTERM both stop the farm (even where SIGINT was inherited as ignored)."""
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
 def run_up(settings: Settings, env: dict[str, str], concurrency: int) -> int:
     sup = Supervisor()
     env = dict(env, PYTHONUNBUFFERED="1")
@@ -133,7 +146,7 @@ def run_up(settings: Settings, env: dict[str, str], concurrency: int) -> int:
         key_id, secret = devkeys.load_or_create(settings.var_dir)
         env["MCFARM_ACCESS_KEYS"] = f"{key_id}:{secret}"
     key_id, secret = env["MCFARM_ACCESS_KEYS"].split(",")[0].split(":", 1)
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    _stop_on_signals()
     try:
         if not env.get("MCFARM_REDIS_URL"):
             env["MCFARM_REDIS_URL"] = _start_redis(sup, settings, env)
