@@ -8,9 +8,12 @@ Each preset has a full ``TemplateConfig`` shaped like the one official sample (M
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
+
+from shared.errors import invalid_parameter, missing_parameter
 
 TYPE_TRANSCODE = 1
 TYPE_NAMES = {TYPE_TRANSCODE: "TranscodeTemplate"}
@@ -131,3 +134,99 @@ SYSTEM_TEMPLATES: MappingProxyType = MappingProxyType(_build())
 
 def get_system_template(template_id: str) -> SystemTemplate | None:
     return SYSTEM_TEMPLATES.get(template_id)
+
+
+# --- ListSystemTemplates ----------------------------------------------------------------
+
+#: Template types of reference §2.3 (only Type 1 has entries in mcfarm).
+KNOWN_TYPES = range(1, 12)
+TEMPLATE_STATUSES = ("Normal", "Invisible", "All")
+_INT = re.compile(r"^[+-]?\d+$")
+
+
+def int_param(value: Any, field: str, lo: int, hi: int) -> int:
+    """Read one integer request parameter (an ``int`` or a string of digits) in ``[lo, hi]``.
+
+    Raises:
+        ApiError: ``InvalidParameter`` naming ``field``.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise invalid_parameter(field, "It must be an integer.")
+    if isinstance(value, str):
+        if not _INT.match(value.strip()):
+            raise invalid_parameter(field, "It must be an integer.")
+        value = int(value.strip())
+    if not lo <= value <= hi:
+        raise invalid_parameter(field, f"It must be between {lo} and {hi}.")
+    return value
+
+
+def int_list_param(value: Any, field: str, lo: int, hi: int) -> list[int]:
+    """Read a comma-separated list of integers (``"1,2"``), or a single ``int``."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return [int_param(value, field, lo, hi)]
+    if not isinstance(value, str) or not value.strip(",").strip():
+        raise invalid_parameter(field, "It must be a comma-separated list of integers.")
+    return [int_param(part, field, lo, hi) for part in value.split(",") if part.strip()]
+
+
+def page_params(page_number: Any, page_size: Any, default_size: int) -> tuple[int, int]:
+    """``PageNumber`` (≥ 1, default 1) and ``PageSize`` (1–100, default ``default_size``)."""
+    number = 1 if page_number in (None, "") else int_param(page_number, "PageNumber", 1, 10**9)
+    size = default_size if page_size in (None, "") else int_param(page_size, "PageSize", 1, 100)
+    return number, size
+
+
+def _status_filter(status: Any) -> str:
+    if status in (None, ""):
+        return "Normal"
+    if status not in TEMPLATE_STATUSES:
+        raise invalid_parameter("Status", "Valid values: Normal, Invisible, All.")
+    return status
+
+
+def list_system_templates(
+    *,
+    types: str | int | None,
+    subtype: str | int | None = None,
+    template_id: str | None = None,
+    name: str | None = None,
+    status: str | None = "Normal",
+    page_number: int | str | None = 1,
+    page_size: int | str | None = 20,
+) -> tuple[list[SystemTemplate], int]:
+    """The ListSystemTemplates query: filter the presets, then page them by ``TemplateId``.
+
+    Args:
+        types: ``Type``, required: comma-separated type ids (only 1 has presets).
+        subtype: ``Subtype``: comma-separated subtype ids; None for all.
+        template_id: ``TemplateId``: exact match.
+        name: ``Name``: case-insensitive substring of ``TemplateName``.
+        status: ``Status``: ``Normal`` (default), ``Invisible`` (none are) or ``All``.
+        page_number: ``PageNumber`` ≥ 1.
+        page_size: ``PageSize`` 1–100, default 20.
+
+    Returns:
+        ``(page, total)``: the requested page and how many matched before paging.
+
+    Raises:
+        ApiError: ``MissingParameter`` without ``Type``; ``InvalidParameter`` naming the field.
+    """
+    if types in (None, ""):
+        raise missing_parameter("Type")
+    wanted_types = set(int_list_param(types, "Type", KNOWN_TYPES.start, KNOWN_TYPES.stop - 1))
+    subtypes = None if subtype in (None, "") else set(int_list_param(subtype, "Subtype", 1, 99))
+    status = _status_filter(status)
+    number, size = page_params(page_number, page_size, 20)
+    needle = (name or "").lower()
+    matched = [
+        tpl
+        for tpl in sorted(SYSTEM_TEMPLATES.values(), key=lambda t: t.template_id)
+        if TYPE_TRANSCODE in wanted_types
+        and status in ("Normal", "All")
+        and (subtypes is None or tpl.subtype in subtypes)
+        and (not template_id or tpl.template_id == template_id)
+        and needle in tpl.name.lower()
+    ]
+    start = (number - 1) * size
+    return matched[start : start + size], len(matched)

@@ -1,0 +1,445 @@
+"""Pipelines (ICE's MPS queues) and the jobs a paused pipeline holds, stored in Redis.
+
+Layout (all keys under ``mcfarm:``):
+
+- ``pipe:{id}`` hash — ``owner``, ``name``, ``speed``, ``priority``, ``status``,
+  ``create_us``, ``modified_us``, ``default`` (``1`` for the owner's default pipeline).
+- ``pipes:{owner}`` sorted set — pipeline ids scored by ``create_us`` (exact: a
+  microsecond timestamp needs about 51 bits, under a double's 53).
+- ``pipe-default:{owner}`` → the id of the owner's default pipeline, created on first use.
+- ``pipe-held:{id}`` sorted set — held jobs, every member at score 0 and spelled
+  ``{10 - priority}:{create_us:020d}:{job_id}`` so that lexicographic order is exactly
+  "higher priority first, then older first" with no float rounding;
+  ``pipe-held-members:{id}`` hash maps ``job_id`` → its member for ``unhold``.
+
+Every record belongs to an owner; another owner's id behaves exactly like an unknown one.
+Refusals that depend on a pipeline's state answer 403 ``OperationDenied.*``:
+``OperationDenied.DefaultPipeline`` (the default pipeline cannot be deleted) and
+``OperationDenied.PipelineNotEmpty`` (it still holds jobs).
+
+The client must be built with ``decode_responses=True`` (as ``JobStore.from_url`` does).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import redis
+
+from shared.clock import new_job_id, now_us, wire_time
+from shared.errors import ApiError, invalid_parameter, missing_parameter, resource_not_found
+from shared.jobstore import PREFIX
+
+SPEEDS = ("Standard", "Boost", "NarrowBandHDV2")
+STATUSES = ("Active", "Paused")
+DEFAULT_PRIORITY = 6
+DEFAULT_NAME = "Default"
+MAX_NAME = 128
+_ID = re.compile(r"^[0-9a-f]{32}$")
+_INT = re.compile(r"^[+-]?\d+$")
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    pipeline_id: str
+    owner: str
+    name: str
+    speed: str
+    priority: int
+    status: str
+    create_us: int
+    modified_us: int
+    is_default: bool = False
+
+    def to_wire(self) -> dict[str, Any]:
+        """The ``Pipeline`` object of Create/Get/ListPipelines."""
+        return {
+            "PipelineId": self.pipeline_id,
+            "Name": self.name,
+            "Speed": self.speed,
+            "Priority": self.priority,
+            "Status": self.status,
+            "CreateTime": wire_time(self.create_us),
+            "ModifiedTime": wire_time(self.modified_us),
+        }
+
+    def to_hash(self) -> dict[str, str | int]:
+        return {
+            "owner": self.owner,
+            "name": self.name,
+            "speed": self.speed,
+            "priority": self.priority,
+            "status": self.status,
+            "create_us": self.create_us,
+            "modified_us": self.modified_us,
+            "default": int(self.is_default),
+        }
+
+    @classmethod
+    def from_hash(cls, pipeline_id: str, raw: dict[str, str]) -> Pipeline:
+        return cls(
+            pipeline_id=pipeline_id,
+            owner=raw["owner"],
+            name=raw["name"],
+            speed=raw["speed"],
+            priority=int(raw["priority"]),
+            status=raw["status"],
+            create_us=int(raw["create_us"]),
+            modified_us=int(raw["modified_us"]),
+            is_default=str(raw.get("default")) == "1",
+        )
+
+
+# --- parameter checks -------------------------------------------------------------------
+
+
+def _name(value: Any, field: str = "Name") -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise invalid_parameter(field, "It must be a non-empty string.")
+    if len(value) > MAX_NAME:
+        raise invalid_parameter(field, f"It must be at most {MAX_NAME} characters long.")
+    return value
+
+
+def _choice(value: Any, field: str, allowed: tuple[str, ...]) -> str:
+    """Match ``value`` case-insensitively against ``allowed``; return the canonical spelling."""
+    if isinstance(value, str):
+        for option in allowed:
+            if option.lower() == value.strip().lower():
+                return option
+    raise invalid_parameter(field, f"Valid values: {', '.join(allowed)}.")
+
+
+def parse_priority(value: Any, field: str = "Priority") -> int:
+    """A priority 1–10 given as an ``int`` or a string of digits."""
+    if isinstance(value, str) and _INT.match(value.strip()):
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise invalid_parameter(field, "It must be an integer from 1 to 10.")
+    if not 1 <= value <= 10:
+        raise invalid_parameter(field, "It must be an integer from 1 to 10.")
+    return value
+
+
+def _denied(code: str, message: str) -> ApiError:
+    return ApiError(message, code=f"OperationDenied.{code}", http_status=403)
+
+
+def held_member(priority: int, create_us: int, job_id: str) -> str:
+    """The sorted-set member of a held job: lexicographic order = release order."""
+    return f"{10 - priority}:{create_us:020d}:{job_id}"
+
+
+def _job_of(member: str) -> str:
+    return member.split(":", 2)[2]
+
+
+# --- the store --------------------------------------------------------------------------
+
+
+class PipelineStore:
+    """Pipelines and held jobs in Redis. Cheap to build; holds only a client."""
+
+    def __init__(self, client: redis.Redis):
+        self.redis = client
+
+    @staticmethod
+    def key(pipeline_id: str) -> str:
+        return f"{PREFIX}pipe:{pipeline_id}"
+
+    @staticmethod
+    def index_key(owner: str) -> str:
+        return f"{PREFIX}pipes:{owner}"
+
+    @staticmethod
+    def default_key(owner: str) -> str:
+        return f"{PREFIX}pipe-default:{owner}"
+
+    @staticmethod
+    def held_key(pipeline_id: str) -> str:
+        return f"{PREFIX}pipe-held:{pipeline_id}"
+
+    @staticmethod
+    def held_members_key(pipeline_id: str) -> str:
+        return f"{PREFIX}pipe-held-members:{pipeline_id}"
+
+    def _transaction(self, body: Callable[[redis.client.Pipeline], _T], *watch: str) -> _T:
+        """Run ``body`` under WATCH ``watch`` until it commits without interference.
+
+        ``body`` reads with the pipe in immediate mode, calls ``pipe.multi()``, queues its
+        writes and returns; it may also return or raise before ``multi()`` to do nothing.
+        """
+        with self.redis.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(*watch)
+                    result = body(pipe)
+                    if pipe.explicit_transaction:
+                        pipe.execute()
+                    return result
+                except redis.WatchError:
+                    continue
+
+    # --- reads ------------------------------------------------------------------------
+
+    def _load(self, reader: Any, owner: str, pipeline_id: Any) -> Pipeline | None:
+        if not isinstance(pipeline_id, str) or not _ID.match(pipeline_id):
+            return None
+        raw = reader.hgetall(self.key(pipeline_id))
+        if not raw or raw.get("owner") != owner:
+            return None
+        return Pipeline.from_hash(pipeline_id, raw)
+
+    def get(self, owner: str, pipeline_id: str) -> Pipeline | None:
+        """The pipeline, or None when it does not exist or belongs to another owner."""
+        return self._load(self.redis, owner, pipeline_id)
+
+    def require(self, owner: str, pipeline_id: str) -> Pipeline:
+        """Like ``get`` but raises ``MissingParameter`` / ``ResourceNotFound`` (404)."""
+        if pipeline_id in (None, ""):
+            raise missing_parameter("PipelineId")
+        pipeline = self.get(owner, pipeline_id)
+        if pipeline is None:
+            raise resource_not_found("pipeline", str(pipeline_id))
+        return pipeline
+
+    def default(self, owner: str) -> Pipeline:
+        """The owner's default pipeline, created on first use (one winner under races)."""
+        dkey = self.default_key(owner)
+        existing = self.redis.get(dkey)
+        if existing:
+            found = self.get(owner, existing)
+            if found is not None:
+                return found
+
+        def body(pipe: redis.client.Pipeline) -> str:
+            current = pipe.get(dkey)
+            if current:
+                return current
+            now = now_us()
+            new = Pipeline(
+                pipeline_id=new_job_id(),
+                owner=owner,
+                name=DEFAULT_NAME,
+                speed="Standard",
+                priority=DEFAULT_PRIORITY,
+                status="Active",
+                create_us=now,
+                modified_us=now,
+                is_default=True,
+            )
+            pipe.multi()
+            pipe.set(dkey, new.pipeline_id)
+            pipe.hset(self.key(new.pipeline_id), mapping=new.to_hash())
+            pipe.zadd(self.index_key(owner), {new.pipeline_id: now})
+            return new.pipeline_id
+
+        return self.require(owner, self._transaction(body, dkey))
+
+    def list(self, owner: str, speed: str | None = None) -> list[Pipeline]:
+        """The owner's pipelines in creation order (the default one first).
+
+        Raises:
+            ApiError: ``InvalidParameter`` naming ``Speed``.
+        """
+        wanted = None if speed in (None, "") else _choice(speed, "Speed", SPEEDS)
+        self.default(owner)
+        ids = self.redis.zrange(self.index_key(owner), 0, -1)
+        with self.redis.pipeline(transaction=False) as pipe:
+            for pipeline_id in ids:
+                pipe.hgetall(self.key(pipeline_id))
+            raws = pipe.execute()
+        found = [
+            Pipeline.from_hash(pid, raw)
+            for pid, raw in zip(ids, raws, strict=True)
+            if raw and raw.get("owner") == owner
+        ]
+        return [p for p in found if wanted is None or p.speed == wanted]
+
+    # --- writes -----------------------------------------------------------------------
+
+    def create(
+        self, owner: str, name: str, speed: str, priority: int | str | None = DEFAULT_PRIORITY
+    ) -> Pipeline:
+        """Store a new ``Active`` pipeline.
+
+        Raises:
+            ApiError: ``MissingParameter`` for ``Name``/``Speed``; ``InvalidParameter``
+                naming ``Name``, ``Speed`` or ``Priority``.
+        """
+        if name in (None, ""):
+            raise missing_parameter("Name")
+        if speed in (None, ""):
+            raise missing_parameter("Speed")
+        name = _name(name)
+        speed = _choice(speed, "Speed", SPEEDS)
+        priority = DEFAULT_PRIORITY if priority in (None, "") else parse_priority(priority)
+        self.default(owner)  # so that the default pipeline is always the oldest
+        now = now_us()
+        pipeline = Pipeline(new_job_id(), owner, name, speed, priority, "Active", now, now)
+        with self.redis.pipeline() as pipe:
+            pipe.hset(self.key(pipeline.pipeline_id), mapping=pipeline.to_hash())
+            pipe.zadd(self.index_key(owner), {pipeline.pipeline_id: now})
+            pipe.execute()
+        return pipeline
+
+    def update(
+        self,
+        owner: str,
+        pipeline_id: str,
+        *,
+        name: str | None = None,
+        priority: int | str | None = None,
+        status: str | None = None,
+    ) -> tuple[Pipeline, bool]:
+        """Rename, re-prioritize, pause or resume a pipeline.
+
+        Returns:
+            ``(pipeline, resumed)``; ``resumed`` is True only for the one call that moved
+            it from ``Paused`` to ``Active``: that caller must ``release`` the held jobs.
+
+        Raises:
+            ApiError: ``ResourceNotFound``; ``InvalidParameter`` naming the field.
+        """
+        changes: dict[str, Any] = {}
+        if name is not None:
+            changes["name"] = _name(name)
+        if priority not in (None, ""):
+            changes["priority"] = parse_priority(priority)
+        if status not in (None, ""):
+            changes["status"] = _choice(status, "Status", STATUSES)
+        self.require(owner, pipeline_id)
+        key = self.key(pipeline_id)
+
+        def body(pipe: redis.client.Pipeline) -> tuple[Pipeline, bool]:
+            before = self._load(pipe, owner, pipeline_id)
+            if before is None:
+                raise resource_not_found("pipeline", pipeline_id)
+            if not changes:
+                return before, False
+            after = Pipeline.from_hash(
+                pipeline_id, {**before.to_hash(), **changes, "modified_us": now_us()}
+            )
+            pipe.multi()
+            pipe.hset(key, mapping=after.to_hash())
+            return after, before.status == "Paused" and after.status == "Active"
+
+        return self._transaction(body, key)
+
+    def delete(self, owner: str, pipeline_id: str) -> None:
+        """Delete a pipeline.
+
+        Raises:
+            ApiError: ``ResourceNotFound`` (404); ``OperationDenied.DefaultPipeline`` (403)
+                for the default pipeline; ``OperationDenied.PipelineNotEmpty`` (403) while
+                it holds jobs (resume it first, or cancel them).
+        """
+        self.require(owner, pipeline_id)
+        key, held = self.key(pipeline_id), self.held_key(pipeline_id)
+
+        def body(pipe: redis.client.Pipeline) -> None:
+            pipeline = self._load(pipe, owner, pipeline_id)
+            if pipeline is None:
+                raise resource_not_found("pipeline", pipeline_id)
+            if pipeline.is_default:
+                raise _denied(
+                    "DefaultPipeline", f'The default pipeline "{pipeline_id}" cannot be deleted.'
+                )
+            count = pipe.zcard(held)
+            if count:
+                raise _denied(
+                    "PipelineNotEmpty",
+                    f'The pipeline "{pipeline_id}" still holds {count} job(s); '
+                    "set its Status to Active (or cancel them) before deleting it.",
+                )
+            pipe.multi()
+            pipe.delete(key, held, self.held_members_key(pipeline_id))
+            pipe.zrem(self.index_key(owner), pipeline_id)
+
+        self._transaction(body, key, held)
+
+    # --- held jobs --------------------------------------------------------------------
+
+    def hold(
+        self, owner: str, pipeline_id: str, job_id: str, priority: int | str, create_us: int
+    ) -> bool:
+        """Hold a job on a pipeline until whoever resumes it calls ``release``.
+
+        The job is stored whatever the status, and the status is read in the same
+        transaction as the write, so the return value is exact even while a concurrent
+        ``update`` resumes the pipeline: either that resumer's ``release`` returns this job,
+        or this call returns False and the caller releases it.
+
+        Returns:
+            True when the pipeline was ``Paused`` as the job was held (a later resume
+            releases it); False when it was ``Active``: the caller must call ``release``
+            now (the returned ids include this job). Re-holding a job moves it.
+
+        Raises:
+            ApiError: ``ResourceNotFound``; ``InvalidParameter`` for a bad priority/time.
+        """
+        if not isinstance(job_id, str) or not job_id:
+            raise invalid_parameter("JobId", "It must be a non-empty string.")
+        priority = parse_priority(priority)
+        if isinstance(create_us, bool) or not isinstance(create_us, int):
+            raise invalid_parameter("CreateTime", "It must be an integer (microseconds).")
+        if not 0 <= create_us < 10**20:  # the member spells it in 20 digits
+            raise invalid_parameter("CreateTime", "It must be between 0 and 10**20 - 1.")
+        self.require(owner, pipeline_id)
+        key, held = self.key(pipeline_id), self.held_key(pipeline_id)
+        members = self.held_members_key(pipeline_id)
+        member = held_member(priority, create_us, job_id)
+
+        def body(pipe: redis.client.Pipeline) -> bool:
+            pipeline = self._load(pipe, owner, pipeline_id)
+            if pipeline is None:
+                raise resource_not_found("pipeline", pipeline_id)
+            previous = pipe.hget(members, job_id)
+            pipe.multi()
+            if previous:
+                pipe.zrem(held, previous)
+            pipe.zadd(held, {member: 0})
+            pipe.hset(members, job_id, member)
+            return pipeline.status == "Paused"
+
+        return self._transaction(body, key, members)
+
+    def release(self, owner: str, pipeline_id: str) -> list[str]:
+        """Take every held job off the pipeline, in one atomic step.
+
+        Returns:
+            Job ids, higher priority first, then older first. Each held job is returned
+            by exactly one call, however many run at once.
+        """
+        self.require(owner, pipeline_id)
+        held = self.held_key(pipeline_id)
+        with self.redis.pipeline() as pipe:  # MULTI/EXEC: read and clear as one step
+            pipe.zrange(held, 0, -1)
+            pipe.delete(held, self.held_members_key(pipeline_id))
+            members, _ = pipe.execute()
+        return [_job_of(m) for m in members]
+
+    def held(self, owner: str, pipeline_id: str) -> list[str]:
+        """The held job ids in release order, without releasing them."""
+        self.require(owner, pipeline_id)
+        return [_job_of(m) for m in self.redis.zrange(self.held_key(pipeline_id), 0, -1)]
+
+    def unhold(self, owner: str, pipeline_id: str, job_id: str) -> bool:
+        """Drop one held job (it was cancelled). True when it was held."""
+        self.require(owner, pipeline_id)
+        held, members = self.held_key(pipeline_id), self.held_members_key(pipeline_id)
+
+        def body(pipe: redis.client.Pipeline) -> bool:
+            member = pipe.hget(members, job_id)
+            if not member:
+                return False
+            pipe.multi()
+            pipe.zrem(held, member)
+            pipe.hdel(members, job_id)
+            return True
+
+        return self._transaction(body, members)
