@@ -1,0 +1,156 @@
+"""Delivering events: one POST per attempt, retried by the ``workers.deliver_event`` task.
+
+``deliver`` is the plain function (tests call it directly); the task only adds Celery's
+retry with backoff. The body, URL and key come from the delivery record in Redis, so the
+task message carries the delivery id alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from http.client import HTTPException
+
+from celery import shared_task
+from redis.exceptions import RedisError
+
+from shared.clock import now_us as clock_now_us
+from shared.dispatch import DELIVER_EVENT
+from shared.errors import ApiError, ServiceUnavailable
+from shared.events import (
+    DELIVERY_HEADER,
+    Delivery,
+    EventStore,
+    check_callback_url,
+    sign_headers,
+)
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "mcfarm-notify/1"
+
+
+class DeliveryFailed(Exception):
+    """The POST got no HTTP answer (refused, reset, timed out, bad URL)."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Never follow a redirect: it would reach a host that no SSRF check has seen."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None  # urllib then raises HTTPError with the 3xx status
+
+
+def http_post(url: str, body: bytes, headers: Mapping[str, str], timeout: float = 10) -> int:
+    """POST ``body`` as JSON to ``url``; the status code, redirects not followed.
+
+    Raises:
+        DeliveryFailed: no HTTP answer came back.
+    """
+    all_headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT, **headers}
+    try:
+        req = urllib.request.Request(url, data=body, method="POST", headers=all_headers)
+        with urllib.request.build_opener(_NoRedirect).open(req, timeout=timeout) as resp:
+            resp.read(64 * 1024)  # drain a little so the connection closes cleanly
+            return resp.status
+    except urllib.error.HTTPError as err:
+        with err:  # closes the connection the error holds
+            return err.code
+    except urllib.error.URLError as err:
+        raise DeliveryFailed(str(err.reason)) from None
+    except (OSError, HTTPException, ValueError) as err:
+        raise DeliveryFailed(f"{type(err).__name__}: {err}") from None
+
+
+def backoff(retries: int, cap: int) -> int:
+    """Seconds before retry number ``retries + 1``: 1, 2, 4, … up to ``cap``."""
+    return min(2 ** min(retries, 30), cap)
+
+
+def deliver(
+    store: EventStore,
+    delivery_id: str,
+    *,
+    post: Callable[[str, bytes, Mapping[str, str]], int] = http_post,
+    now_us: int,
+    give_up_after_s: int,
+    allow_private: bool,
+) -> str:
+    """Make one attempt at a delivery.
+
+    Args:
+        post: ``http_post`` or a stand-in with its signature.
+        now_us: the current time; also signs the attempt.
+        give_up_after_s: a failed attempt this long after creation (or a revive)
+            dead-letters the delivery.
+        allow_private: ``MCFARM_ALLOW_PRIVATE_CALLBACKS``.
+
+    Returns:
+        ``delivered`` (2xx), ``retry`` (no 2xx, still young), ``dead`` (no 2xx and too old,
+        or the URL now fails the SSRF check) or ``gone`` (unknown id, or no longer pending).
+    """
+    delivery = store.get(delivery_id)
+    if delivery is None or delivery.state != "pending":
+        return "gone"
+    try:
+        # Again at each attempt: the host may resolve elsewhere than when it was set.
+        check_callback_url(delivery.url, allow_private=allow_private)
+        status, result = _attempt(delivery, now_us, post)
+    except ApiError as err:
+        store.record_attempt(delivery_id, f"refused: {err.message}")
+        store.dead_letter(delivery_id, f"refused: {err.message}")
+        log.warning("event delivery %s refused: %s", delivery_id, err.message)
+        return "dead"
+    except ServiceUnavailable as err:
+        status, result = None, f"error: {err.message}"
+    store.record_attempt(delivery_id, result)
+    if status is not None and 200 <= status < 300:
+        store.mark_delivered(delivery_id)
+        return "delivered"
+    if now_us - delivery.since_us < give_up_after_s * 1_000_000:
+        return "retry"
+    reason = f"no 2xx answer within {give_up_after_s} s; last: {result}"
+    store.dead_letter(delivery_id, reason)
+    log.error("event delivery %s dead-lettered: %s", delivery_id, reason)
+    return "dead"
+
+
+def _attempt(delivery: Delivery, now_us: int, post) -> tuple[int | None, str]:
+    """One POST: ``(status, "HTTP <status>")`` or ``(None, "error: <reason>")``."""
+    data = delivery.body.encode()
+    headers = {DELIVERY_HEADER: delivery.delivery_id}
+    if delivery.auth_key:
+        headers.update(sign_headers(data, delivery.auth_key, now_us // 1_000_000))
+    try:
+        status = post(delivery.url, data, headers)
+    except DeliveryFailed as err:
+        return None, f"error: {err.reason}"
+    return status, f"HTTP {status}"
+
+
+@shared_task(name=DELIVER_EVENT, bind=True, acks_late=True, ignore_result=True)
+def deliver_event(self, delivery_id: str) -> str:
+    """POST one delivery; on failure retry with backoff until ``deliver`` gives up."""
+    farm = self.app.farm
+    settings = farm.settings
+    try:
+        outcome = deliver(
+            EventStore(farm.store.redis),
+            delivery_id,
+            now_us=clock_now_us(),
+            give_up_after_s=settings.callback_give_up_after,
+            allow_private=settings.allow_private_callbacks,
+        )
+    except RedisError:  # the record is unreadable for now; the event must not be dropped
+        log.warning("event delivery %s: Redis failed, retrying", delivery_id, exc_info=True)
+        outcome = "retry"
+    if outcome == "retry":
+        countdown = backoff(self.request.retries, settings.callback_max_backoff)
+        raise self.retry(countdown=countdown, max_retries=None)
+    return outcome
