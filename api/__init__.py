@@ -7,19 +7,22 @@ from __future__ import annotations
 
 from flask import Flask, g, request
 
-from api import health, jobs, openapi
+from api import callbacks, health, jobs, openapi, resources, rpc
 from api.auth import authenticate_basic
 from api.errors import register_error_handlers
 from api.services import Farm
 from shared.clock import new_request_id
 from shared.config import Settings
 from shared.dispatch import Dispatcher
+from shared.events import EventStore
 from shared.jobstore import JobStore
+from shared.pipelines import PipelineStore
 from shared.storage import make_storage
 from shared.template_store import TemplateStore
 
-#: Endpoints anyone may call: probes and the API description.
-PUBLIC_ENDPOINTS = {"health.healthz", "health.readyz", "openapi.openapi"}
+#: Endpoints without HTTP Basic auth: probes, the API description, and the ICE RPC
+#: endpoint (which checks request signatures itself).
+PUBLIC_ENDPOINTS = {"health.healthz", "health.readyz", "openapi.openapi", "rpc.rpc"}
 
 
 def build_farm(settings: Settings) -> Farm:
@@ -28,6 +31,8 @@ def build_farm(settings: Settings) -> Farm:
         settings=settings,
         store=store,
         templates=TemplateStore(store.redis),
+        pipelines=PipelineStore(store.redis),
+        events=EventStore(store.redis),
         storage=make_storage(settings),
         dispatcher=Dispatcher(settings),
     )
@@ -45,14 +50,16 @@ def create_app(settings: Settings | None = None, *, farm: Farm | None = None) ->
     def _authenticate():
         g.request_id = new_request_id()
         if request.endpoint not in PUBLIC_ENDPOINTS and request.endpoint is not None:
-            g.owner = authenticate_basic(request, settings.access_keys)
+            g.key = authenticate_basic(request, settings.access_keys)
+            g.owner = g.key.account
+            resources.check_ram(request.endpoint, request.method)
 
     @app.after_request
     def _request_id(response):
         response.headers["x-acs-request-id"] = getattr(g, "request_id", "")
         return response
 
-    for module in (health, jobs, openapi):
+    for module in (health, jobs, resources, callbacks, openapi, rpc):
         app.register_blueprint(module.blp)
     register_error_handlers(app)
     return app

@@ -1,6 +1,6 @@
 """HTTP Basic authentication of REST calls against ``MCFARM_ACCESS_KEYS``.
 
-The access key id is the account: jobs and templates belong to it.
+Jobs, pipelines and templates belong to the key's account.
 """
 
 from __future__ import annotations
@@ -10,11 +10,12 @@ from collections.abc import Mapping
 
 from flask import Request
 
+from shared.config import AccessKey
 from shared.errors import ApiError
 
 
-def authenticate_basic(req: Request, keys: Mapping[str, str]) -> str:
-    """Return the caller's access key id.
+def authenticate_basic(req: Request, keys: Mapping[str, AccessKey]) -> AccessKey:
+    """Return the caller's access key.
 
     Raises:
         ApiError: 401 when credentials are missing, unknown or wrong.
@@ -26,17 +27,17 @@ def authenticate_basic(req: Request, keys: Mapping[str, str]) -> str:
             code="MissingParameter",
             http_status=401,
         )
-    secret = keys.get(auth.username)
-    if secret is None:
+    key = keys.get(auth.username)
+    if key is None:
         raise ApiError(
             "Specified access key is not found.",
             code="InvalidAccessKeyId.NotFound",
             http_status=401,
         )
-    if not hmac.compare_digest(secret.encode(), (auth.password or "").encode()):
+    if not hmac.compare_digest(key.secret.encode(), (auth.password or "").encode()):
         raise ApiError(
             "Specified access key secret is not matched.",
             code="SignatureDoesNotMatch",
             http_status=401,
         )
-    return auth.username
+    return key

@@ -1,4 +1,4 @@
-"""Job operations shared by the REST views and (later) the ICE RPC endpoint.
+"""Job operations shared by the REST views and the ICE RPC endpoint.
 
 Views parse and render; everything a job operation *does* lives here.
 """
@@ -12,11 +12,14 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from shared.clock import new_job_id
+from shared.clock import new_job_id, now_us
 from shared.config import Settings
 from shared.dispatch import Dispatcher
 from shared.errors import ApiError, InputMissing, invalid_parameter, resource_not_found
+from shared.events import EventStore, Notifier
+from shared.job_events import emit_job_complete
 from shared.jobstore import JOB_STATES, JobRecord, JobStore
+from shared.pipelines import PipelineStore
 from shared.planning import OutputSpec, plan_outputs
 from shared.schemas import decode_config, load_config
 from shared.storage import Storage, check_http_input, parse_storage_url
@@ -28,13 +31,23 @@ STATE_ALIASES = {"Success": "Complete", "Failed": "Error"}
 
 @dataclass
 class Farm:
-    """What the API talks to: settings, the job and template stores, storage, the queue."""
+    """What the API talks to: settings, the stores, storage, the queue, the notifier."""
 
     settings: Settings
     store: JobStore
     templates: TemplateStore
+    pipelines: PipelineStore
+    events: EventStore
     storage: Storage
     dispatcher: Dispatcher
+
+    @property
+    def notifier(self) -> Notifier:
+        return Notifier(
+            self.events,
+            self.dispatcher.deliver_event,
+            allow_private=self.settings.allow_private_callbacks,
+        )
 
 
 def _fingerprint(doc: dict[str, Any]) -> str:
@@ -83,6 +96,10 @@ def submit_job(
         "RequestId": request_id,
     }
     fingerprint = _fingerprint(doc)
+    pipeline = (
+        farm.pipelines.require(owner, pipeline_id) if pipeline_id else farm.pipelines.default(owner)
+    )
+    doc.update(PipelineId=pipeline.pipeline_id, PipelinePriority=pipeline.priority)
     if client_token:
         existing = _by_token(farm, owner, client_token, fingerprint)
         if existing is not None:
@@ -100,9 +117,24 @@ def submit_job(
         existing = _by_token(farm, owner, client_token, fingerprint)
         if existing is not None and existing.job_id != job_id:
             return existing, False
-    farm.dispatcher.start_job(job_id, max(s.priority for s in specs))
-    job = farm.store.get(job_id)
-    return job, True
+    if pipeline.status == "Paused":
+        # hold() answers False when the pipeline was activated meanwhile: release it all.
+        if not farm.pipelines.hold(
+            owner, pipeline.pipeline_id, job_id, max(s.priority for s in specs), now_us()
+        ):
+            release_pipeline(farm, owner, pipeline.pipeline_id)
+    else:
+        farm.dispatcher.start_job(job_id, pipeline.priority)
+    return farm.store.get(job_id), True
+
+
+def release_pipeline(farm: Farm, owner: str, pipeline_id: str) -> list[str]:
+    """Start every job held on an (now Active) pipeline, highest priority first."""
+    released = farm.pipelines.release(owner, pipeline_id)
+    priority = farm.pipelines.require(owner, pipeline_id).priority
+    for job_id in released:
+        farm.dispatcher.start_job(job_id, priority)
+    return released
 
 
 def _by_token(farm: Farm, owner: str, token: str, fingerprint: str) -> JobRecord | None:
@@ -115,10 +147,11 @@ def _by_token(farm: Farm, owner: str, token: str, fingerprint: str) -> JobRecord
             f'The ClientToken "{token}" was already used with different parameters.',
             code="IdempotentParameterMismatch",
         )
-    if job.state == "Inited":
+    pipeline = farm.pipelines.get(owner, job.doc.get("PipelineId", ""))
+    if job.state == "Inited" and pipeline is not None and pipeline.status == "Active":
         # The first submit may have died between persisting and enqueueing; start_job
         # runs once per job whatever the number of messages.
-        farm.dispatcher.start_job(job.job_id, max(s.priority for s in job.specs))
+        farm.dispatcher.start_job(job.job_id, pipeline.priority)
     return job
 
 
@@ -163,6 +196,8 @@ def list_jobs(
     page_size: int,
     page_token: str,
     newest_first: bool = True,
+    since_us: int | None = None,
+    until_us: int | None = None,
 ) -> tuple[list[JobRecord], str]:
     """One page of the owner's jobs and the token of the next page ("" at the end)."""
     ids, cursor = farm.store.list_ids(
@@ -171,6 +206,38 @@ def list_jobs(
         after=decode_page_token(page_token, "NextPageToken"),
         limit=page_size,
         newest_first=newest_first,
+        since_us=since_us,
+        until_us=until_us,
     )
     jobs = [j for j in (farm.store.get(i) for i in ids) if j is not None]
     return jobs, encode_page_token(cursor)
+
+
+def cancel_job(farm: Farm, owner: str, job_id: str) -> JobRecord:
+    """Cancel an Inited or Running job; its running FFmpeg stops at its next progress tick.
+
+    Cancelling a cancelled job returns it unchanged; a finished job cannot be cancelled.
+    """
+    job = get_job(farm, owner, job_id)
+    if job.state == "Cancelled":
+        return job
+    done = farm.store.transition(
+        job_id,
+        "Cancelled",
+        allowed_from={"Inited", "Running"},
+        code="",
+        message="The job was cancelled.",
+        finish_us=now_us(),
+    )
+    if not done:
+        job = get_job(farm, owner, job_id)
+        if job.state == "Cancelled":
+            return job
+        raise ApiError(
+            f'The job "{job_id}" is already {job.state}; only Inited or Running jobs can be cancelled.',
+            code="InvalidParameter.JobFinished",
+        )
+    farm.pipelines.unhold(owner, job.doc.get("PipelineId", ""), job_id)
+    job = farm.store.get(job_id)
+    emit_job_complete(farm.notifier, farm.store, job)
+    return job

@@ -61,7 +61,8 @@ def cmd_flower(args, settings: Settings) -> int:
 def _client(args, settings: Settings) -> Client:
     url = args.api or os.environ.get("MCFARM_API_URL") or f"http://{settings.api_bind}"
     if settings.access_keys:
-        key_id, secret = next(iter(settings.access_keys.items()))
+        key = next(iter(settings.access_keys.values()))
+        key_id, secret = key.key_id, key.secret
     else:
         pair = devkeys.load(settings.var_dir)
         if pair is None:
@@ -204,6 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--page-size", type=int, default=20)
             p.add_argument("--page-token", default="")
             p.add_argument("--json", action="store_true")
+    from cli.events import add_parsers
+
+    add_parsers(sub, _client)
     return parser
 
 

@@ -6,6 +6,8 @@ passed explicitly to whatever needs it (no module globals).
 
 from __future__ import annotations
 
+import fnmatch
+import hashlib
 import os
 import tempfile
 from collections.abc import Mapping
@@ -45,18 +47,69 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> i
     return value
 
 
-def parse_access_keys(raw: str) -> dict[str, str]:
-    """Parse ``id:secret[,id:secret…]`` into ``{id: secret}``.
+@dataclass(frozen=True)
+class AccessKey:
+    """One key pair, the account it acts for and the actions it may call.
+
+    Attributes:
+        account: who owns what the key creates; keys of one account share jobs,
+            pipelines, templates and callback settings. Defaults to the key id.
+        actions: RAM-style patterns (``ice:*``, ``ice:Get*``, ``ice:SubmitMediaConvertJob``).
+    """
+
+    key_id: str
+    secret: str
+    account: str
+    actions: tuple[str, ...] = ("ice:*",)
+
+    def allows(self, action: str) -> bool:
+        """Whether ``action`` (e.g. ``GetMediaConvertJob``) matches one of the patterns."""
+        return any(fnmatch.fnmatchcase(f"ice:{action}", pattern) for pattern in self.actions)
+
+    @property
+    def user_id(self) -> int:
+        return user_id_for(self.account)
+
+
+def user_id_for(account: str) -> int:
+    """A numeric id for an account, for event envelopes (ICE's ``UserId`` is a number).
+
+    A numeric account is its own id; any other name maps to a stable 16-digit number.
+    """
+    if account.isdigit():
+        return int(account)
+    return int(hashlib.sha256(account.encode()).hexdigest(), 16) % 10**16
+
+
+def parse_access_keys(raw: str) -> dict[str, AccessKey]:
+    """Parse ``id:secret[:account[:pattern|pattern…]][,…]`` into ``{id: AccessKey}``.
+
+    Examples: ``k1:s1`` (account ``k1``, every action); ``k2:s2:acme`` (account ``acme``);
+    ``ro:s3:acme:ice:Get*|ice:List*`` (a read-only key of ``acme``).
 
     Raises:
-        SettingsError: on an entry without ``:`` or with an empty id or secret.
+        SettingsError: on an entry without id or secret, or an action pattern not ``ice:…``.
     """
-    keys: dict[str, str] = {}
+    keys: dict[str, AccessKey] = {}
     for entry in filter(None, (part.strip() for part in raw.split(","))):
-        key_id, sep, secret = entry.partition(":")
-        if not sep or not key_id or not secret:
-            raise SettingsError(f"MCFARM_ACCESS_KEYS entry {entry!r}: expected id:secret")
-        keys[key_id] = secret
+        parts = entry.split(":", 3)
+        if len(parts) < 2 or not parts[0] or not parts[1]:
+            raise SettingsError(
+                f"MCFARM_ACCESS_KEYS entry {entry.split(':')[0]!r}: expected id:secret"
+            )
+        key_id, secret = parts[0], parts[1]
+        account = parts[2] if len(parts) > 2 and parts[2] else key_id
+        actions = (
+            tuple(a.strip() for a in parts[3].split("|") if a.strip())
+            if len(parts) > 3
+            else ("ice:*",)
+        )
+        bad = [a for a in actions if not a.startswith("ice:")]
+        if bad or not actions:
+            raise SettingsError(
+                f"MCFARM_ACCESS_KEYS entry {key_id!r}: actions look like ice:Get* (got {bad})"
+            )
+        keys[key_id] = AccessKey(key_id, secret, account, actions)
     return keys
 
 
@@ -65,7 +118,7 @@ class Settings:
     """Everything configurable about a farm process. See README "Configuration"."""
 
     api_bind: str = "127.0.0.1:8080"
-    access_keys: Mapping[str, str] = field(default_factory=dict)
+    access_keys: Mapping[str, AccessKey] = field(default_factory=dict)
     redis_url: str = "redis://127.0.0.1:6379/0"
     var_dir: Path = Path("var").resolve()
     storage_root: Path = Path("var/storage").resolve()
@@ -85,6 +138,10 @@ class Settings:
     max_request_bytes: int = 1024 * 1024
     max_deliveries: int = 3
     heartbeat_timeout: int = 60
+    allow_private_callbacks: bool = False
+    callback_give_up_after: int = 24 * 3600
+    callback_max_backoff: int = 60
+    nonce_window: int = 900
     flower_port: int = 5555
     flower_basic_auth: str | None = None
 
@@ -124,6 +181,12 @@ class Settings:
             max_request_bytes=_int(env, "MCFARM_MAX_REQUEST_BYTES", cls.max_request_bytes, 1024),
             max_deliveries=_int(env, "MCFARM_MAX_DELIVERIES", cls.max_deliveries),
             heartbeat_timeout=_int(env, "MCFARM_HEARTBEAT_TIMEOUT", cls.heartbeat_timeout, 3),
+            allow_private_callbacks=_flag(env, "MCFARM_ALLOW_PRIVATE_CALLBACKS", False),
+            callback_give_up_after=_int(
+                env, "MCFARM_CALLBACK_GIVE_UP_AFTER", cls.callback_give_up_after
+            ),
+            callback_max_backoff=_int(env, "MCFARM_CALLBACK_MAX_BACKOFF", cls.callback_max_backoff),
+            nonce_window=_int(env, "MCFARM_SIGNATURE_WINDOW", cls.nonce_window, 60),
             flower_port=_int(env, "MCFARM_FLOWER_PORT", cls.flower_port),
             flower_basic_auth=env.get("MCFARM_FLOWER_BASIC_AUTH") or None,
         )

@@ -11,18 +11,27 @@ from typing import Any
 
 from celery import Celery
 from kombu import Queue
+from kombu.exceptions import OperationalError
+from redis.exceptions import RedisError
 
 from shared.config import Settings
+from shared.errors import ServiceUnavailable
 
 QUEUES = ("cpu", "gpu")
 START_JOB = "workers.start_job"
 TRANSCODE_OUTPUT = "workers.transcode_output"
 FINALIZE_JOB = "workers.finalize_job"
+DELIVER_EVENT = "workers.deliver_event"
 
 
 def celery_priority(priority: int) -> int:
     """ICE priority 1–10 (higher first) → Redis transport priority 0–9 (0 first)."""
     return 10 - max(1, min(10, int(priority)))
+
+
+def output_priority(output: int, pipeline: int = 6) -> int:
+    """An output's effective priority: its own (1–10), shifted by its pipeline's (6 neutral)."""
+    return max(1, min(10, int(output) + int(pipeline) - 6))
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -71,8 +80,16 @@ class Dispatcher:
         self.app = Celery("mcfarm-client", set_as_current=False)
         self.app.conf.update(celery_config(settings))
 
+    def _send(self, name: str, args: list, priority: int) -> None:
+        try:
+            self.app.send_task(name, args=args, queue="cpu", priority=celery_priority(priority))
+        except (OperationalError, RedisError) as err:
+            raise ServiceUnavailable(f"The job queue is not reachable: {err}") from None
+
     def start_job(self, job_id: str, priority: int = 6) -> None:
         """Enqueue the task that probes a job's inputs and fans out its outputs."""
-        self.app.send_task(
-            START_JOB, args=[job_id], queue="cpu", priority=celery_priority(priority)
-        )
+        self._send(START_JOB, [job_id], priority)
+
+    def deliver_event(self, delivery_id: str) -> None:
+        """Enqueue the delivery of one stored event callback, ahead of any transcode."""
+        self._send(DELIVER_EVENT, [delivery_id], 10)

@@ -113,6 +113,12 @@ class FfmpegFailed(TranscodeError):
         return f"{self.code}: {self.message} (exit {self.returncode})\n{self.stderr_tail}"
 
 
+class JobCancelled(TranscodeError):
+    """The job was cancelled while this output ran: stop, keep nothing."""
+
+    code = "Cancelled"
+
+
 class StorageUnavailable(TranscodeError):
     """The object store or network failed in a way that may pass: retried with backoff."""
 

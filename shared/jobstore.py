@@ -53,6 +53,15 @@ class JobRecord:
         return self.state in TERMINAL_JOB_STATES
 
 
+def _lex_upper(bound: str) -> str:
+    # "+" is above everything; otherwise compare the member part of "(member" / "[member".
+    return "\uffff" if bound == "+" else bound[1:]
+
+
+def _lex_lower(bound: str) -> str:
+    return "" if bound == "-" else bound[1:]
+
+
 def _member(create_us: int, job_id: str) -> str:
     return f"{create_us:020d}:{job_id}"
 
@@ -134,6 +143,10 @@ class JobStore:
                 except redis.WatchError:
                     continue
 
+    def state(self, job_id: str) -> str | None:
+        """Just the job's state: one cheap read, polled while encoding to notice a cancel."""
+        return self.redis.hget(self.job_key(job_id), "state")
+
     def fingerprint(self, job_id: str) -> str | None:
         return self.redis.hget(self.job_key(job_id), "fingerprint")
 
@@ -169,22 +182,31 @@ class JobStore:
         after: str | None = None,
         limit: int = 20,
         newest_first: bool = True,
+        since_us: int | None = None,
+        until_us: int | None = None,
     ) -> tuple[list[str], str | None]:
         """One page of job ids in creation order.
 
         Args:
             after: the cursor returned with the previous page (exclusive).
+            since_us, until_us: creation-time bounds, both inclusive.
 
         Returns:
             ``(ids, cursor)``; the cursor is None on the last page.
         """
+        # Members sort by creation time: "{create_us:020d}:{job_id}"; ";" sorts after ":".
+        lo = f"[{since_us:020d}:" if since_us is not None else "-"
+        hi = f"({until_us + 1:020d}:" if until_us is not None else "+"
+        if after:
+            if newest_first:
+                hi = min(hi, f"({after}", key=_lex_upper)
+            else:
+                lo = max(lo, f"({after}", key=_lex_lower)
         key = self.index_key(owner, state)
         if newest_first:
-            hi = f"({after}" if after else "+"
-            members = self.redis.zrevrangebylex(key, hi, "-", start=0, num=limit + 1)
+            members = self.redis.zrevrangebylex(key, hi, lo, start=0, num=limit + 1)
         else:
-            lo = f"({after}" if after else "-"
-            members = self.redis.zrangebylex(key, lo, "+", start=0, num=limit + 1)
+            members = self.redis.zrangebylex(key, lo, hi, start=0, num=limit + 1)
         page = members[:limit]
         cursor = page[-1] if len(members) > limit else None
         return [m.split(":", 1)[1] for m in page], cursor

@@ -10,7 +10,8 @@ from celery import Celery
 from celery.signals import worker_ready, worker_shutdown
 
 from shared.config import Settings
-from shared.dispatch import celery_config
+from shared.dispatch import DELIVER_EVENT, celery_config
+from shared.events import EventStore, Notifier
 from shared.jobstore import WORKER_TTL_S, JobStore, WorkerRegistry
 from shared.storage import Storage, make_storage
 from workers.watchdog import sweep_if_leader
@@ -21,8 +22,9 @@ log = logging.getLogger(__name__)
 class FarmContext:
     """Settings and clients for task code; built lazily so Flower never opens S3."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, app: Celery):
         self.settings = settings
+        self.app = app
 
     @cached_property
     def store(self) -> JobStore:
@@ -36,13 +38,23 @@ class FarmContext:
     def registry(self) -> WorkerRegistry:
         return WorkerRegistry(self.store.redis)
 
+    @cached_property
+    def notifier(self) -> Notifier:
+        def send(delivery_id: str) -> None:
+            self.app.send_task(DELIVER_EVENT, args=[delivery_id], queue="cpu", priority=0)
+
+        return Notifier(
+            EventStore(self.store.redis), send, allow_private=self.settings.allow_private_callbacks
+        )
+
 
 def make_celery(settings: Settings) -> Celery:
     """Build the workers' app; ``app.farm`` holds the ``FarmContext`` tasks use."""
     app = Celery("mcfarm", set_as_current=True)
     app.conf.update(celery_config(settings))
-    app.farm = FarmContext(settings)
+    app.farm = FarmContext(settings, app)
     # Importing registers the shared tasks on this (current) app.
+    import workers.notify  # noqa: F401
     import workers.tasks  # noqa: F401
 
     return app

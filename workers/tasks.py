@@ -11,7 +11,13 @@ import logging
 
 from celery import chord, shared_task
 
-from shared.dispatch import FINALIZE_JOB, START_JOB, TRANSCODE_OUTPUT, celery_priority
+from shared.dispatch import (
+    FINALIZE_JOB,
+    START_JOB,
+    TRANSCODE_OUTPUT,
+    celery_priority,
+    output_priority,
+)
 from shared.errors import StorageUnavailable, TranscodeError
 from workers import transcode
 
@@ -25,7 +31,9 @@ MAX_RETRIES = 4
 
 def _tools(task) -> transcode.Tools:
     farm = task.app.farm
-    return transcode.Tools(store=farm.store, storage=farm.storage, settings=farm.settings)
+    return transcode.Tools(
+        store=farm.store, storage=farm.storage, settings=farm.settings, notifier=farm.notifier
+    )
 
 
 def _backoff(retries: int) -> int:
@@ -47,7 +55,12 @@ def start_job(self, job_id: str) -> int:
         ) from None
     if not specs:
         return 0
-    header = [output_signature(self.app, job_id, s.index, s.priority) for s in specs]
+    job = tools.store.get(job_id)
+    shift = job.doc.get("PipelinePriority", 6) if job else 6
+    header = [
+        output_signature(self.app, job_id, s.index, output_priority(s.priority, shift))
+        for s in specs
+    ]
     body = self.app.signature(FINALIZE_JOB, args=[job_id], immutable=True).set(
         queue="cpu", priority=0
     )
@@ -70,7 +83,6 @@ def _fail_all(tools: transcode.Tools, job_id: str, err: TranscodeError) -> None:
     job = tools.store.get(job_id)
     for spec in job.specs if job else []:
         transcode.fail_output(tools, job_id, spec.index, err)
-    transcode.finalize(tools.store, job_id)
 
 
 @shared_task(name=TRANSCODE_OUTPUT, **FARM_TASK)
@@ -97,4 +109,4 @@ def transcode_output(self, job_id: str, index: int) -> dict:
 @shared_task(name=FINALIZE_JOB, **FARM_TASK)
 def finalize_job(self, job_id: str) -> str | None:
     """Chord callback: the job's final state from the job store (safe to run twice)."""
-    return transcode.finalize(self.app.farm.store, job_id)
+    return transcode.finalize(self.app.farm.store, job_id, self.app.farm.notifier)

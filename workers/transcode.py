@@ -17,7 +17,9 @@ from typing import Any
 
 from shared.clock import now_us, wire_time
 from shared.config import Settings
-from shared.errors import TranscodeError
+from shared.errors import JobCancelled, TranscodeError
+from shared.events import Notifier
+from shared.job_events import emit_job_complete, emit_output_complete
 from shared.jobstore import TERMINAL_OUTPUT_STATES, JobRecord, JobStore
 from shared.jobview import final_outcome
 from shared.planning import OutputSpec
@@ -40,20 +42,9 @@ class Tools:
     store: JobStore
     storage: Storage
     settings: Settings
+    notifier: Notifier | None = None
     runner: Callable[..., None] = run_ffmpeg
     prober: Callable[..., dict[str, Any]] = run_probe
-
-
-def _fail_output(tools: Tools, job_id: str, index: int, err: TranscodeError) -> dict[str, Any]:
-    log.error("job %s output %d failed: %s", job_id, index, err)
-    return tools.store.set_output(
-        job_id,
-        index,
-        Status="Failed",
-        Code=err.code,
-        Message=err.message,
-        FinishTime=wire_time(now_us()),
-    )
 
 
 def probe_input(tools: Tools, job: JobRecord, input_index: int, media: str) -> dict[str, Any]:
@@ -98,14 +89,12 @@ def prepare_job(tools: Tools, job_id: str) -> list[OutputSpec]:
                 raise
             failures[index] = err
     for spec in job.specs:
-        if spec.input_index in failures:
-            _fail_output(tools, job_id, spec.index, failures[spec.input_index])
-        else:
+        if spec.input_index not in failures:
             tools.store.set_output(job_id, spec.index, Status="Scheduled")
-    runnable = [s for s in job.specs if s.input_index not in failures]
-    if not runnable:
-        finalize(tools.store, job_id)
-    return runnable
+    for spec in job.specs:
+        if spec.input_index in failures:
+            fail_output(tools, job_id, spec.index, failures[spec.input_index])
+    return [s for s in job.specs if s.input_index not in failures]
 
 
 def _encode(tools: Tools, job: JobRecord, spec: OutputSpec, workdir: Path) -> dict[str, Any]:
@@ -126,6 +115,9 @@ def _encode(tools: Tools, job: JobRecord, spec: OutputSpec, workdir: Path) -> di
 
     def progress(fraction: float) -> None:
         tools.store.set_progress(job.job_id, spec.index, int(fraction * 100))
+        # A cancel shows up here within a progress tick; raising stops FFmpeg.
+        if tools.store.state(job.job_id) == "Cancelled":
+            raise JobCancelled("The job was cancelled.")
 
     tools.runner(
         argv,
@@ -156,40 +148,62 @@ def transcode_output(
     Permanent errors end the output ``Failed`` with their code; transient ones
     (``StorageUnavailable``) propagate so the task can retry. Each output may be delivered
     at most ``settings.max_deliveries`` times (``new_delivery`` counts one), so an input
-    that kills its worker cannot loop forever.
+    that kills its worker cannot loop forever. A cancelled job's output ends ``Skipped``
+    and leaves no file behind.
     """
     job = tools.store.get(job_id)
     if job is None:
         return {"Status": "Skipped", "Code": "ResourceNotFound", "Message": f"job {job_id} is gone"}
     detail = job.outputs.get(index, {})
-    if job.terminal or detail.get("Status") in TERMINAL_OUTPUT_STATES:
+    if detail.get("Status") in TERMINAL_OUTPUT_STATES:
         # A redelivered or late task: the first run's result stands.
         return detail
+    if job.terminal:
+        return _skip(
+            tools, job_id, index, f"The job ended ({job.state}) before this output started."
+        )
     if new_delivery and tools.store.count_delivery(job_id, index) > tools.settings.max_deliveries:
         err = TranscodeError(
             f"gave up after {tools.settings.max_deliveries} deliveries: the worker running this "
             "output was lost each time (crash, out of memory or restart)",
             code="WorkerLost",
         )
-        return _finish(tools, job_id, _fail_output(tools, job_id, index, err))
+        return fail_output(tools, job_id, index, err)
     tools.store.set_output(job_id, index, Status="Running")
     tools.store.transition(job_id, "Running", allowed_from={"Inited"})
+    return _run_output(tools, job, index)
+
+
+def _run_output(tools: Tools, job: JobRecord, index: int) -> dict[str, Any]:
+    spec = job.specs[index]
     workdir = Path(
-        tempfile.mkdtemp(prefix=f"mcfarm-{job_id}-{index}-", dir=tools.settings.work_dir)
+        tempfile.mkdtemp(prefix=f"mcfarm-{job.job_id}-{index}-", dir=tools.settings.work_dir)
     )
     try:
-        with heartbeat(tools.store, job_id, index, tools.settings.heartbeat_timeout):
-            result = _encode(tools, job, job.specs[index], workdir)
+        with heartbeat(tools.store, job.job_id, index, tools.settings.heartbeat_timeout):
+            result = _encode(tools, job, spec, workdir)
+    except JobCancelled:
+        return _skip(
+            tools, job.job_id, index, "The job was cancelled while this output was encoding."
+        )
     except TranscodeError as err:
         if not err.permanent:
-            tools.store.set_output(job_id, index, Status="Scheduled")
+            tools.store.set_output(job.job_id, index, Status="Scheduled")
             raise
-        return _finish(tools, job_id, _fail_output(tools, job_id, index, err))
+        return fail_output(tools, job.job_id, index, err)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    tools.store.set_progress(job_id, index, 100)
+    if tools.store.state(job.job_id) == "Cancelled":
+        # The cancel landed during the upload: leave nothing of a cancelled job behind.
+        tools.storage.delete(
+            parse_storage_url(spec.output_media, settings=tools.settings, for_output=True)
+        )
+        return _skip(
+            tools, job.job_id, index, "The job was cancelled while this output was uploading."
+        )
+    tools.store.set_progress(job.job_id, index, 100)
     detail = tools.store.set_output(
-        job_id,
+        job.job_id,
         index,
         Status="Success",
         Code="",
@@ -197,22 +211,44 @@ def transcode_output(
         FinishTime=wire_time(now_us()),
         Result=result,
     )
-    return _finish(tools, job_id, detail)
+    return _finish(tools, job.job_id, index, detail)
 
 
-def _finish(tools: Tools, job_id: str, detail: dict[str, Any]) -> dict[str, Any]:
-    # Every output tries to finalize: a watchdog-requeued output is outside the chord,
-    # and the chord callback then only backs this up.
-    finalize(tools.store, job_id)
+def _skip(tools: Tools, job_id: str, index: int, message: str) -> dict[str, Any]:
+    return tools.store.set_output(
+        job_id, index, Status="Skipped", Message=message, FinishTime=wire_time(now_us())
+    )
+
+
+def _finish(tools: Tools, job_id: str, index: int, detail: dict[str, Any]) -> dict[str, Any]:
+    """After an output ended: its event, then the job's end if it was the last one.
+
+    Every output tries to finalize: a watchdog-requeued output is outside the chord, and
+    the chord callback then only backs this up.
+    """
+    if tools.notifier is not None:
+        job = tools.store.get(job_id)
+        if job is not None:
+            emit_output_complete(tools.notifier, tools.store, job, index)
+    finalize(tools.store, job_id, tools.notifier)
     return detail
 
 
 def fail_output(tools: Tools, job_id: str, index: int, err: TranscodeError) -> dict[str, Any]:
-    """Record a failure decided outside ``transcode_output`` (retries exhausted, a bug)."""
-    return _finish(tools, job_id, _fail_output(tools, job_id, index, err))
+    """End an output ``Failed`` with the error's code and message."""
+    log.error("job %s output %d failed: %s", job_id, index, err)
+    detail = tools.store.set_output(
+        job_id,
+        index,
+        Status="Failed",
+        Code=err.code,
+        Message=err.message,
+        FinishTime=wire_time(now_us()),
+    )
+    return _finish(tools, job_id, index, detail)
 
 
-def finalize(store: JobStore, job_id: str) -> str | None:
+def finalize(store: JobStore, job_id: str, notifier: Notifier | None = None) -> str | None:
     """Write the job's final state once every output is terminal; safe to call twice.
 
     Returns:
@@ -227,12 +263,16 @@ def finalize(store: JobStore, job_id: str) -> str | None:
     if outcome is None:
         return None
     state, code, message = outcome
-    store.transition(
-        job_id,
-        state,
-        allowed_from={"Inited", "Running"},
-        code=code,
-        message=message,
-        finish_us=now_us(),
-    )
+    if (
+        store.transition(
+            job_id,
+            state,
+            allowed_from={"Inited", "Running"},
+            code=code,
+            message=message,
+            finish_us=now_us(),
+        )
+        and notifier is not None
+    ):
+        emit_job_complete(notifier, store, store.get(job_id))
     return state

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import subprocess
 import time
@@ -161,3 +162,47 @@ def wait_job(
         time.sleep(0.2)
     logs = dump_logs(farm.log_dir) if farm else ""
     pytest.fail(f"job {job_id} not terminal after {timeout} s: {job}\n{logs}")
+
+
+# --- a farm with several accounts and keys, for the ICE SDK tests ---------------------------
+
+ACCOUNTS = {
+    "main": "acme",
+    "main2": "acme",
+    "other": "globex",
+    "reader": "acme",
+    "pager": "pager-acct",
+}
+
+
+@pytest.fixture(scope="session")
+def ice_keys() -> dict[str, tuple[str, str]]:
+    return {
+        name: (f"ice{name}{secrets.token_hex(3)}", secrets.token_urlsafe(16)) for name in ACCOUNTS
+    }
+
+
+@pytest.fixture(scope="session")
+def ice_farm(redis_base, tmp_path_factory, media, ice_keys):
+    tmp = tmp_path_factory.mktemp("farm-ice")
+    entries = []
+    for name, (key_id, secret) in ice_keys.items():
+        actions = ":ice:Get*|ice:List*" if name == "reader" else ""
+        entries.append(f"{key_id}:{secret}:{ACCOUNTS[name]}{actions}")
+    env = farm_env(
+        f"{redis_base}/3",
+        tmp,
+        MCFARM_ACCESS_KEYS=",".join(entries),
+        MCFARM_ALLOW_PRIVATE_CALLBACKS="on",
+        MCFARM_CALLBACK_MAX_BACKOFF="2",
+    )
+    _seed(env, media)
+    with running_farm(env, tmp / "logs") as farm:
+        yield farm
+
+
+@pytest.fixture(scope="session")
+def clients(ice_farm, ice_keys):
+    from tests.e2e.ice import sdk_client
+
+    return {name: sdk_client(ice_farm.api_url, *pair) for name, pair in ice_keys.items()}

@@ -111,7 +111,7 @@ def running_farm(env: dict[str, str], log_dir: Path, *, concurrency: int = 2) ->
         base = f"http://{env['MCFARM_API_BIND']}"
         _wait_http(f"{base}/healthz", api, log_dir / "api.log")
         _wait_http(f"{base}/readyz", api, log_dir / "worker.log", timeout=60)
-        key_id, secret = env["MCFARM_ACCESS_KEYS"].split(",")[0].split(":", 1)
+        key_id, secret = env["MCFARM_ACCESS_KEYS"].split(",")[0].split(":")[:2]
         yield FarmInfo(
             api_url=base,
             key_id=key_id,

@@ -1,0 +1,145 @@
+"""REST resources over the ICE actions: cancel, pipelines, custom and system templates.
+
+Bodies and queries use the ICE parameter names (``Name``, ``Speed``, ``Priority``,
+``TemplateConfig``…) and answers are the ICE response documents, so both APIs agree.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, g, request
+
+from api.actions import ACTIONS, Call
+from api.params import Params
+from shared.errors import ApiError
+
+blp = Blueprint("resources", __name__, url_prefix="/v1")
+
+
+def run(action: str, params: dict[str, Any]) -> dict[str, Any]:
+    farm = current_app.extensions["mcfarm"]
+    body = ACTIONS[action](
+        farm, Call(owner=g.owner, params=Params(params), request_id=g.request_id)
+    )
+    return {"RequestId": g.request_id, **body}
+
+
+def _body() -> dict[str, Any]:
+    if not request.get_data():
+        return {}
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError("The request body must be a JSON object.", code="InvalidParameter")
+    return body
+
+
+def _query(**defaults: str) -> dict[str, Any]:
+    return {**defaults, **request.args.to_dict()}
+
+
+@blp.post("/jobs/<job_id>/cancel")
+def cancel_job(job_id: str):
+    return run("CancelMediaConvertJob", {"JobId": job_id})
+
+
+@blp.get("/pipelines")
+def list_pipelines():
+    return run("ListPipelines", _query())
+
+
+@blp.post("/pipelines")
+def create_pipeline():
+    return run("CreatePipeline", _body()), 201
+
+
+@blp.get("/pipelines/<pipeline_id>")
+def get_pipeline(pipeline_id: str):
+    return run("GetPipeline", {"PipelineId": pipeline_id})
+
+
+@blp.patch("/pipelines/<pipeline_id>")
+def update_pipeline(pipeline_id: str):
+    run("UpdatePipeline", {**_body(), "PipelineId": pipeline_id})
+    return run("GetPipeline", {"PipelineId": pipeline_id})
+
+
+@blp.delete("/pipelines/<pipeline_id>")
+def delete_pipeline(pipeline_id: str):
+    return run("DeletePipeline", {"PipelineId": pipeline_id})
+
+
+@blp.get("/templates")
+def list_templates():
+    return run("ListCustomTemplates", _query(Type="1"))
+
+
+@blp.post("/templates")
+def create_template():
+    return run("CreateCustomTemplate", {"Type": 1, **_body()}), 201
+
+
+@blp.get("/templates/<template_id>")
+def get_template(template_id: str):
+    return run("GetCustomTemplate", {"TemplateId": template_id})
+
+
+@blp.patch("/templates/<template_id>")
+def update_template(template_id: str):
+    run("UpdateCustomTemplate", {**_body(), "TemplateId": template_id})
+    return run("GetCustomTemplate", {"TemplateId": template_id})
+
+
+@blp.delete("/templates/<template_id>")
+def delete_template(template_id: str):
+    return run("DeleteCustomTemplate", {"TemplateId": template_id})
+
+
+@blp.post("/templates/<template_id>/default")
+def set_default_template(template_id: str):
+    return run("SetDefaultCustomTemplate", {"TemplateId": template_id})
+
+
+@blp.get("/system-templates")
+def list_system_templates():
+    return run("ListSystemTemplates", _query(Type="1"))
+
+
+@blp.get("/system-templates/<template_id>")
+def get_system_template(template_id: str):
+    return run("GetSystemTemplate", {"TemplateId": template_id})
+
+
+#: The ICE action each REST endpoint performs, for the keys' allowed-action lists.
+REST_ACTIONS = {
+    ("jobs.jobs", "POST"): "SubmitMediaConvertJob",
+    ("jobs.jobs", "GET"): "ListMediaConvertJobs",
+    ("jobs.job", "GET"): "GetMediaConvertJob",
+    ("resources.cancel_job", "POST"): "CancelMediaConvertJob",
+    ("resources.list_pipelines", "GET"): "ListPipelines",
+    ("resources.create_pipeline", "POST"): "CreatePipeline",
+    ("resources.get_pipeline", "GET"): "GetPipeline",
+    ("resources.update_pipeline", "PATCH"): "UpdatePipeline",
+    ("resources.delete_pipeline", "DELETE"): "DeletePipeline",
+    ("resources.list_templates", "GET"): "ListCustomTemplates",
+    ("resources.create_template", "POST"): "CreateCustomTemplate",
+    ("resources.get_template", "GET"): "GetCustomTemplate",
+    ("resources.update_template", "PATCH"): "UpdateCustomTemplate",
+    ("resources.delete_template", "DELETE"): "DeleteCustomTemplate",
+    ("resources.set_default_template", "POST"): "SetDefaultCustomTemplate",
+    ("resources.list_system_templates", "GET"): "ListSystemTemplates",
+    ("resources.get_system_template", "GET"): "GetSystemTemplate",
+    ("callbacks.get_callback", "GET"): "GetEventCallback",
+    ("callbacks.set_callback", "PUT"): "SetEventCallback",
+}
+
+
+def check_ram(endpoint: str | None, method: str) -> None:
+    """403 ``Forbidden.RAM`` when the caller's key may not perform this endpoint's action."""
+    action = REST_ACTIONS.get((endpoint or "", method))
+    if action and not g.key.allows(action):
+        raise ApiError(
+            f"User not authorized to operate on the specified resource (ice:{action}).",
+            code="Forbidden.RAM",
+            http_status=403,
+        )
