@@ -130,7 +130,116 @@ def build_spec() -> dict:
                 }
             },
         )
+    _resource_paths(spec)
     return spec.to_dict()
+
+
+#: (path, method, ICE action, summary, has a JSON body) of the REST resources over ICE actions.
+_RESOURCES = [
+    (
+        "/v1/jobs/{job_id}/cancel",
+        "post",
+        "CancelMediaConvertJob",
+        "Cancel an Inited or Running job",
+        False,
+    ),
+    ("/v1/pipelines", "get", "ListPipelines", "List pipelines (query: Speed)", False),
+    ("/v1/pipelines", "post", "CreatePipeline", "Create a pipeline {Name, Speed, Priority}", True),
+    ("/v1/pipelines/{pipeline_id}", "get", "GetPipeline", "A pipeline", False),
+    (
+        "/v1/pipelines/{pipeline_id}",
+        "patch",
+        "UpdatePipeline",
+        "Rename, reprioritize, pause or resume",
+        True,
+    ),
+    ("/v1/pipelines/{pipeline_id}", "delete", "DeletePipeline", "Delete an empty pipeline", False),
+    (
+        "/v1/templates",
+        "get",
+        "ListCustomTemplates",
+        "List custom templates (ICE query names)",
+        False,
+    ),
+    (
+        "/v1/templates",
+        "post",
+        "CreateCustomTemplate",
+        "Create {Name, TemplateConfig, Subtype}",
+        True,
+    ),
+    ("/v1/templates/{template_id}", "get", "GetCustomTemplate", "A custom template", False),
+    (
+        "/v1/templates/{template_id}",
+        "patch",
+        "UpdateCustomTemplate",
+        "Change {Name, TemplateConfig}",
+        True,
+    ),
+    (
+        "/v1/templates/{template_id}",
+        "delete",
+        "DeleteCustomTemplate",
+        "Delete a custom template",
+        False,
+    ),
+    (
+        "/v1/templates/{template_id}/default",
+        "post",
+        "SetDefaultCustomTemplate",
+        "Make it its type's default",
+        False,
+    ),
+    ("/v1/system-templates", "get", "ListSystemTemplates", "List system templates", False),
+    ("/v1/system-templates/{template_id}", "get", "GetSystemTemplate", "A system template", False),
+    ("/v1/event-callback", "get", "GetEventCallback", "The account's event callback", False),
+    (
+        "/v1/event-callback",
+        "put",
+        "SetEventCallback",
+        "Set {CallbackURL, EventTypeList, AuthSwitch, AuthKey}",
+        True,
+    ),
+    ("/v1/events/dead", "get", None, "Callbacks given up on (query: limit)", False),
+    (
+        "/v1/events/dead/{delivery_id}/replay",
+        "post",
+        None,
+        "Deliver a dead-lettered callback again",
+        False,
+    ),
+]
+
+
+def _resource_paths(spec: APISpec) -> None:
+    operations: dict[str, dict] = {}
+    for path, method, action, summary, has_body in _RESOURCES:
+        op = {
+            "summary": summary,
+            "description": f"The ICE action {action}: same parameters and response."
+            if action
+            else summary,
+            "security": [{"basic": []}],
+            "parameters": [
+                {
+                    "in": "path",
+                    "name": name.strip("{}"),
+                    "required": True,
+                    "schema": {"type": "string"},
+                }
+                for name in path.split("/")
+                if name.startswith("{")
+            ],
+            "responses": {
+                "200": {"description": "The ICE response document"},
+                **_errors(400, 401, 403, 404),
+            },
+        }
+        if has_body:
+            op["requestBody"] = {"content": {"application/json": {"schema": {"type": "object"}}}}
+        operations.setdefault(path, {})[method] = op
+    for path, ops in operations.items():
+        spec.path(path=path, operations=ops)
 
 
 @blp.get("/v1/openapi.json")

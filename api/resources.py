@@ -129,8 +129,12 @@ REST_ACTIONS = {
     ("resources.set_default_template", "POST"): "SetDefaultCustomTemplate",
     ("resources.list_system_templates", "GET"): "ListSystemTemplates",
     ("resources.get_system_template", "GET"): "GetSystemTemplate",
-    ("callbacks.get_callback", "GET"): "GetEventCallback",
-    ("callbacks.set_callback", "PUT"): "SetEventCallback",
+    ("callbacks.event_callback", "GET"): "GetEventCallback",
+    ("callbacks.event_callback", "PUT"): "SetEventCallback",
+    # Dead letters have no ICE action: reading them is reading the callback setup,
+    # replaying them is changing it.
+    ("callbacks.dead_letters", "GET"): "GetEventCallback",
+    ("callbacks.replay", "POST"): "SetEventCallback",
 }
 
 

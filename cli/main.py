@@ -205,9 +205,10 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--page-size", type=int, default=20)
             p.add_argument("--page-token", default="")
             p.add_argument("--json", action="store_true")
-    from cli.events import add_parsers
+    from cli import events, resources
 
-    add_parsers(sub, _client)
+    resources.add_parsers(sub, _client)
+    events.add_parsers(sub, _client)
     return parser
 
 
