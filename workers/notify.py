@@ -134,7 +134,10 @@ def _attempt(delivery: Delivery, now_us: int, post) -> tuple[int | None, str]:
     return status, f"HTTP {status}"
 
 
-@shared_task(name=DELIVER_EVENT, bind=True, acks_late=True, ignore_result=True)
+# max_retries=None on the task itself: passed to retry(), None means "the task's default"
+# (3), which gave up on a receiver down for more than a few seconds. The time limit is
+# deliver()'s MCFARM_CALLBACK_GIVE_UP_AFTER instead.
+@shared_task(name=DELIVER_EVENT, bind=True, acks_late=True, ignore_result=True, max_retries=None)
 def deliver_event(self, delivery_id: str) -> str:
     """POST one delivery; on failure retry with backoff until ``deliver`` gives up."""
     farm = self.app.farm
@@ -152,5 +155,5 @@ def deliver_event(self, delivery_id: str) -> str:
         outcome = "retry"
     if outcome == "retry":
         countdown = backoff(self.request.retries, settings.callback_max_backoff)
-        raise self.retry(countdown=countdown, max_retries=None)
+        raise self.retry(countdown=countdown)
     return outcome

@@ -194,7 +194,7 @@ def ice_farm(redis_base, tmp_path_factory, media, ice_keys):
         tmp,
         MCFARM_ACCESS_KEYS=",".join(entries),
         MCFARM_ALLOW_PRIVATE_CALLBACKS="on",
-        MCFARM_CALLBACK_MAX_BACKOFF="2",
+        MCFARM_CALLBACK_MAX_BACKOFF="1",
     )
     _seed(env, media)
     with running_farm(env, tmp / "logs") as farm:

@@ -79,7 +79,8 @@ def test_callbacks_are_signed_and_survive_receiver_downtime(clients):
         receiver.stop()
         job2 = submit(sdk, _copy_config("cb2"))
         assert wait(sdk, job2.job_id).state == "Complete"
-        time.sleep(4)
+        # Long enough for many more retries than Celery's default cap of 3.
+        time.sleep(8)
         assert not _complete_for(receiver, job2.job_id)
         receiver.start()
         deadline = time.monotonic() + 30
