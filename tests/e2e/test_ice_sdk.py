@@ -386,3 +386,24 @@ def test_cancel_stops_a_running_job(clients, ice_farm):
     with pytest.raises(ClientException) as err:
         call(sdk, "CancelMediaConvertJob", {"JobId": done.job_id})
     assert err.value.code == "InvalidParameter.JobFinished"
+
+
+def test_parameters_in_a_form_body(clients, job_id_for_main):
+    """Other SDKs put parameters in a form body: read them there too (still signed)."""
+    from alibabacloud_tea_openapi import utils_models
+    from darabonba.runtime import RuntimeOptions
+
+    params = utils_models.Params(
+        action="GetMediaConvertJob",
+        version="2020-11-09",
+        protocol="HTTP",
+        pathname="/",
+        method="POST",
+        auth_type="AK",
+        style="RPC",
+        req_body_type="formData",
+        body_type="json",
+    )
+    request = utils_models.OpenApiRequest(body={"JobId": job_id_for_main})
+    body = clients["main"].call_api(params, request, RuntimeOptions())["body"]
+    assert body["Job"]["JobId"] == job_id_for_main
