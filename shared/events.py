@@ -42,6 +42,7 @@ from shared.callback_settings import (  # noqa: F401 - re-exported: the events A
 from shared.clock import now_us as clock_now_us
 from shared.clock import wire_time
 from shared.jobstore import PREFIX
+from shared.redis_tx import transaction
 
 log = logging.getLogger(__name__)
 
@@ -197,20 +198,16 @@ class EventStore:
     ) -> bool:
         """Run ``apply(pipe, key, owner)`` in one transaction if the state is ``from_state``."""
         key = self._key(delivery_id)
-        with self.redis.pipeline() as pipe:
-            while True:
-                try:
-                    pipe.watch(key)
-                    state, owner = pipe.hmget(key, "state", "owner")
-                    if state != from_state:
-                        pipe.unwatch()
-                        return False
-                    pipe.multi()
-                    apply(pipe, key, owner)
-                    pipe.execute()
-                    return True
-                except redis.WatchError:
-                    continue
+
+        def body(pipe) -> bool:
+            state, owner = pipe.hmget(key, "state", "owner")
+            if state != from_state:
+                return False
+            pipe.multi()
+            apply(pipe, key, owner)
+            return True
+
+        return transaction(self.redis, body, key)
 
     def record_attempt(self, delivery_id: str, status_or_error: str) -> None:
         """Count an attempt on a pending delivery and keep what it got."""

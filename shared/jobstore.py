@@ -24,6 +24,7 @@ import redis
 
 from shared.clock import now_us, wire_time
 from shared.planning import OutputSpec
+from shared.redis_tx import transaction
 
 PREFIX = "mcfarm:"
 JOB_STATES = ("Inited", "Running", "Complete", "Error", "Cancelled")
@@ -122,26 +123,21 @@ class JobStore:
             fields[f"out:{spec.index}"] = json.dumps(_initial_detail(job_id, spec, created))
         member = _member(create_us, job_id)
         token_key = self.token_key(owner, client_token) if client_token else None
-        with self.redis.pipeline() as pipe:
-            while True:
-                try:
-                    if token_key:
-                        # WATCH makes "token unused → write job and token" one atomic step.
-                        pipe.watch(token_key)
-                        existing = pipe.get(token_key)
-                        if existing:
-                            pipe.unwatch()
-                            return existing
-                    pipe.multi()
-                    if token_key:
-                        pipe.set(token_key, job_id)
-                    pipe.hset(self.job_key(job_id), mapping=fields)
-                    pipe.zadd(self.index_key(owner), {member: 0})
-                    pipe.zadd(self.index_key(owner, "Inited"), {member: 0})
-                    pipe.execute()
-                    return job_id
-                except redis.WatchError:
-                    continue
+
+        def body(pipe) -> str:
+            # WATCH makes "token unused → write job and token" one atomic step.
+            existing = pipe.get(token_key) if token_key else None
+            if existing:
+                return existing
+            pipe.multi()
+            if token_key:
+                pipe.set(token_key, job_id)
+            pipe.hset(self.job_key(job_id), mapping=fields)
+            pipe.zadd(self.index_key(owner), {member: 0})
+            pipe.zadd(self.index_key(owner, "Inited"), {member: 0})
+            return job_id
+
+        return transaction(self.redis, body, *([token_key] if token_key else []))
 
     def state(self, job_id: str) -> str | None:
         """Just the job's state: one cheap read, polled while encoding to notice a cancel."""
@@ -222,23 +218,19 @@ class JobStore:
             True when this call made the change (so exactly one caller acts on it).
         """
         key, allowed = self.job_key(job_id), set(allowed_from)
-        with self.redis.pipeline() as pipe:
-            while True:
-                try:
-                    pipe.watch(key)
-                    current, owner, create_us = pipe.hmget(key, "state", "owner", "create_us")
-                    if current not in allowed:
-                        pipe.unwatch()
-                        return False
-                    member = _member(int(create_us), job_id)
-                    pipe.multi()
-                    pipe.hset(key, mapping={"state": new_state, **extra})
-                    pipe.zrem(self.index_key(owner, current), member)
-                    pipe.zadd(self.index_key(owner, new_state), {member: 0})
-                    pipe.execute()
-                    return True
-                except redis.WatchError:
-                    continue
+
+        def body(pipe) -> bool:
+            current, owner, create_us = pipe.hmget(key, "state", "owner", "create_us")
+            if current not in allowed:
+                return False
+            member = _member(int(create_us), job_id)
+            pipe.multi()
+            pipe.hset(key, mapping={"state": new_state, **extra})
+            pipe.zrem(self.index_key(owner, current), member)
+            pipe.zadd(self.index_key(owner, new_state), {member: 0})
+            return True
+
+        return transaction(self.redis, body, key)
 
     def set_output(self, job_id: str, index: int, **changes: Any) -> dict[str, Any]:
         """Update fields of one output's detail (only its own worker writes it)."""

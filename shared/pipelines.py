@@ -23,15 +23,15 @@ The client must be built with ``decode_responses=True`` (as ``JobStore.from_url`
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import redis
 
 from shared.clock import new_job_id, now_us, wire_time
 from shared.errors import ApiError, invalid_parameter, missing_parameter, resource_not_found
 from shared.jobstore import PREFIX
+from shared.redis_tx import transaction
 
 SPEEDS = ("Standard", "Boost", "NarrowBandHDV2")
 STATUSES = ("Active", "Paused")
@@ -40,7 +40,6 @@ DEFAULT_NAME = "Default"
 MAX_NAME = 128
 _ID = re.compile(r"^[0-9a-f]{32}$")
 _INT = re.compile(r"^[+-]?\d+$")
-_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -167,23 +166,6 @@ class PipelineStore:
     def held_members_key(pipeline_id: str) -> str:
         return f"{PREFIX}pipe-held-members:{pipeline_id}"
 
-    def _transaction(self, body: Callable[[redis.client.Pipeline], _T], *watch: str) -> _T:
-        """Run ``body`` under WATCH ``watch`` until it commits without interference.
-
-        ``body`` reads with the pipe in immediate mode, calls ``pipe.multi()``, queues its
-        writes and returns; it may also return or raise before ``multi()`` to do nothing.
-        """
-        with self.redis.pipeline() as pipe:
-            while True:
-                try:
-                    pipe.watch(*watch)
-                    result = body(pipe)
-                    if pipe.explicit_transaction:
-                        pipe.execute()
-                    return result
-                except redis.WatchError:
-                    continue
-
     # --- reads ------------------------------------------------------------------------
 
     def _load(self, reader: Any, owner: str, pipeline_id: Any) -> Pipeline | None:
@@ -238,7 +220,7 @@ class PipelineStore:
             pipe.zadd(self.index_key(owner), {new.pipeline_id: now})
             return new.pipeline_id
 
-        return self.require(owner, self._transaction(body, dkey))
+        return self.require(owner, transaction(self.redis, body, dkey))
 
     def list(self, owner: str, speed: str | None = None) -> list[Pipeline]:
         """The owner's pipelines in creation order (the default one first).
@@ -328,7 +310,7 @@ class PipelineStore:
             pipe.hset(key, mapping=after.to_hash())
             return after, before.status == "Paused" and after.status == "Active"
 
-        return self._transaction(body, key)
+        return transaction(self.redis, body, key)
 
     def delete(self, owner: str, pipeline_id: str) -> None:
         """Delete a pipeline.
@@ -360,7 +342,7 @@ class PipelineStore:
             pipe.delete(key, held, self.held_members_key(pipeline_id))
             pipe.zrem(self.index_key(owner), pipeline_id)
 
-        self._transaction(body, key, held)
+        transaction(self.redis, body, key, held)
 
     # --- held jobs --------------------------------------------------------------------
 
@@ -406,7 +388,7 @@ class PipelineStore:
             pipe.hset(members, job_id, member)
             return pipeline.status == "Paused"
 
-        return self._transaction(body, key, members)
+        return transaction(self.redis, body, key, members)
 
     def release(self, owner: str, pipeline_id: str) -> list[str]:
         """Take every held job off the pipeline, in one atomic step.
@@ -442,4 +424,4 @@ class PipelineStore:
             pipe.hdel(members, job_id)
             return True
 
-        return self._transaction(body, members)
+        return transaction(self.redis, body, members)

@@ -40,6 +40,7 @@ from shared.catalog import (
 from shared.clock import new_job_id, now_us, wire_time
 from shared.errors import invalid_parameter, missing_parameter, resource_not_found
 from shared.jobstore import PREFIX
+from shared.redis_tx import transaction
 from shared.templates import validate_template_config
 
 #: Transcoding template subtypes (reference §2.3).
@@ -152,19 +153,6 @@ class TemplateStore:
 
     def _default_keys(self, owner: str) -> list[str]:
         return [self._default_key(owner, s) for s in TRANSCODE_SUBTYPE_NAMES]
-
-    def _transaction(self, body: Callable[[redis.client.Pipeline], Any], *watch: str) -> Any:
-        """Run ``body`` under WATCH until it commits (see ``PipelineStore._transaction``)."""
-        with self.redis.pipeline() as pipe:
-            while True:
-                try:
-                    pipe.watch(*watch)
-                    result = body(pipe)
-                    if pipe.explicit_transaction:
-                        pipe.execute()
-                    return result
-                except redis.WatchError:
-                    continue
 
     # --- reads ------------------------------------------------------------------------
 
@@ -345,7 +333,7 @@ class TemplateStore:
             pipe.set(key, self._encode(after))
             return after
 
-        return self._transaction(body, key)
+        return transaction(self.redis, body, key)
 
     def delete(self, owner: str, template_id: str) -> bool:
         """Delete a template (and its default mark). Returns True.
@@ -367,7 +355,7 @@ class TemplateStore:
             if is_default:
                 pipe.delete(dkey)
 
-        self._transaction(body, key, dkey)
+        transaction(self.redis, body, key, dkey)
         return True
 
     def set_default(self, owner: str, template_id: str) -> CustomTemplate:
@@ -385,7 +373,7 @@ class TemplateStore:
             pipe.multi()
             pipe.set(self._default_key(owner, tpl.subtype), template_id)
 
-        self._transaction(body, key)
+        transaction(self.redis, body, key)
         return dataclasses.replace(tpl, is_default=True)
 
     def resolver(self, owner: str) -> Callable[[str], Mapping[str, Any] | None]:
