@@ -20,7 +20,7 @@ from shared.events import EventStore, Notifier
 from shared.job_events import emit_job_complete
 from shared.jobstore import JOB_STATES, JobRecord, JobStore
 from shared.pipelines import PipelineStore
-from shared.planning import OutputSpec, plan_outputs
+from shared.planning import OutputSpec, plan_groups, plan_outputs
 from shared.schemas import decode_config, load_config
 from shared.storage import Storage, check_http_input, parse_storage_url
 from shared.template_store import TemplateStore
@@ -88,6 +88,7 @@ def submit_job(
         config, max_inputs=farm.settings.max_inputs, max_outputs=farm.settings.max_outputs
     )
     specs = plan_outputs(loaded, farm.templates.resolver(owner), farm.settings)
+    groups = plan_groups(loaded, specs)
     doc = {
         "Config": decode_config(config),
         "ClientToken": client_token,
@@ -112,6 +113,7 @@ def submit_job(
         specs=specs,
         client_token=client_token,
         fingerprint=fingerprint,
+        groups=groups,
     )
     if client_token:
         existing = _by_token(farm, owner, client_token, fingerprint)

@@ -62,12 +62,16 @@ def emit_output_complete(notifier: Notifier, store: JobStore, job: JobRecord, in
     _emit(notifier, job, "MediaConvertOutputComplete", {**_base(job), **detail})
     group = job.specs[index].group
     if group is not None:
-        _emit_group(notifier, store, job, group)
+        emit_group_complete(notifier, store, job, group)
 
 
-def _emit_group(notifier: Notifier, store: JobStore, job: JobRecord, group: int) -> None:
+def emit_group_complete(notifier: Notifier, store: JobStore, job: JobRecord, group: int) -> None:
+    """``MediaConvertOutputGroupComplete`` once the group ended (Hls/Dash: once packaged)."""
     members = [s.index for s in job.specs if s.group == group]
     if any(job.outputs.get(i, {}).get("Status") not in TERMINAL_OUTPUT_STATES for i in members):
+        return
+    packaging = job.group_states.get(group)
+    if packaging is not None and packaging.get("Status") not in ("Success", "Failed", "Skipped"):
         return
     if not store.claim(job.job_id, f"event:group:{group}"):
         return

@@ -23,7 +23,7 @@ from typing import Any
 import redis
 
 from shared.clock import now_us, wire_time
-from shared.planning import OutputSpec
+from shared.planning import GroupSpec, OutputSpec
 from shared.redis_tx import transaction
 
 PREFIX = "mcfarm:"
@@ -48,6 +48,10 @@ class JobRecord:
     finish_us: int | None = None
     outputs: dict[int, dict[str, Any]] = field(default_factory=dict)
     progress: dict[int, int] = field(default_factory=dict)
+    #: Hls/Dash groups, their packaging state (``grp:{g}``) and their renditions' measures.
+    groups: list[GroupSpec] = field(default_factory=list)
+    group_states: dict[int, dict[str, Any]] = field(default_factory=dict)
+    renditions: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def terminal(self) -> bool:
@@ -102,6 +106,7 @@ class JobStore:
         specs: list[OutputSpec],
         client_token: str = "",
         fingerprint: str = "",
+        groups: list[GroupSpec] = (),
     ) -> str:
         """Store a new ``Inited`` job and its indexes in one transaction.
 
@@ -117,7 +122,10 @@ class JobStore:
             "create_us": create_us,
             "state": "Inited",
             "fingerprint": fingerprint,
+            "groups": json.dumps([g.to_dict() for g in groups]),
         }
+        for group in groups:
+            fields[f"grp:{group.index}"] = json.dumps({"Status": "Init"})
         created = wire_time(create_us)
         for spec in specs:
             fields[f"out:{spec.index}"] = json.dumps(_initial_detail(job_id, spec, created))
@@ -150,12 +158,17 @@ class JobStore:
         raw = self.redis.hgetall(self.job_key(job_id))
         if not raw or "doc" not in raw:
             return None
-        outputs, progress = {}, {}
+        outputs, progress, group_states, renditions = {}, {}, {}, {}
         for key, value in raw.items():
-            if key.startswith("out:"):
-                outputs[int(key[4:])] = json.loads(value)
-            elif key.startswith("pct:"):
-                progress[int(key[4:])] = int(value)
+            kind, _, index = key.partition(":")
+            if kind == "out":
+                outputs[int(index)] = json.loads(value)
+            elif kind == "pct":
+                progress[int(index)] = int(value)
+            elif kind == "grp":
+                group_states[int(index)] = json.loads(value)
+            elif kind == "rend":
+                renditions[int(index)] = json.loads(value)
         return JobRecord(
             job_id=job_id,
             owner=raw["owner"],
@@ -168,6 +181,9 @@ class JobStore:
             finish_us=int(raw["finish_us"]) if raw.get("finish_us") else None,
             outputs=outputs,
             progress=progress,
+            groups=[GroupSpec.from_dict(g) for g in json.loads(raw.get("groups") or "[]")],
+            group_states=group_states,
+            renditions=renditions,
         )
 
     def list_ids(
@@ -239,6 +255,18 @@ class JobStore:
         detail.update(changes)
         self.redis.hset(key, f"out:{index}", json.dumps(detail))
         return detail
+
+    def set_group(self, job_id: str, group: int, **changes: Any) -> dict[str, Any]:
+        """Update an Hls/Dash group's packaging state (only its packaging task writes it)."""
+        key = self.job_key(job_id)
+        state = json.loads(self.redis.hget(key, f"grp:{group}") or "{}")
+        state.update(changes)
+        self.redis.hset(key, f"grp:{group}", json.dumps(state))
+        return state
+
+    def set_rendition(self, job_id: str, index: int, info: Mapping[str, Any]) -> None:
+        """What packaging needs of a finished rendition (bitrates, codecs, size, files)."""
+        self.redis.hset(self.job_key(job_id), f"rend:{index}", json.dumps(info))
 
     def set_progress(self, job_id: str, index: int, percent: int) -> None:
         self.redis.hset(self.job_key(job_id), f"pct:{index}", max(0, min(100, int(percent))))

@@ -44,6 +44,16 @@ def _group_details(rec: JobRecord) -> list[dict[str, Any]]:
         failed = next((d for d in details if d.get("Status") == "Failed"), {})
         finish = [d["FinishTime"] for d in details if d.get("FinishTime")]
         status = _group_status(details)
+        packaged = rec.group_states.get(g)
+        if packaged is not None and status in ("Success", "Failed", "Skipped"):
+            # An Hls/Dash group ends when its manifest is written (or packaging failed).
+            status = (
+                packaged.get("Status")
+                if packaged.get("Status") in ("Success", "Failed")
+                else "Running"
+            )
+            failed = failed or packaged
+            finish = finish + ([packaged["FinishTime"]] if packaged.get("FinishTime") else [])
         entry = {
             "Name": group.get("Name", f"group{g}"),
             "TaskId": f"{rec.job_id}-g{g}",
@@ -55,6 +65,8 @@ def _group_details(rec: JobRecord) -> list[dict[str, Any]]:
         }
         if status in ("Success", "Failed", "Skipped") and finish:
             entry["FinishTime"] = max(finish)
+        if packaged and packaged.get("Result"):
+            entry["Result"] = packaged["Result"]
         result.append(entry)
     return result
 
@@ -92,12 +104,16 @@ def final_outcome(rec: JobRecord) -> tuple[str, str, str] | None:
     details = [rec.outputs.get(s.index, {}) for s in rec.specs]
     if any(d.get("Status") not in TERMINAL_OUTPUT_STATES for d in details):
         return None
+    packaging = [rec.group_states.get(g.index, {}) for g in rec.groups]
+    if any(p.get("Status") not in ("Success", "Failed", "Skipped") for p in packaging):
+        return None
     failed = [d for d in details if d.get("Status") == "Failed"]
+    failed += [p for p in packaging if p.get("Status") == "Failed"]
     if not failed:
         return "Complete", "", ""
     first = failed[0]
     return (
         "Error",
         first.get("Code", "InternalError"),
-        f"{first.get('Name')}: {first.get('Message', '')}",
+        f"{first.get('Name', 'packaging')}: {first.get('Message', '')}",
     )

@@ -15,7 +15,7 @@ from typing import Any
 from shared.config import Settings
 from shared.errors import InvalidJob
 from shared.storage import join_output, parse_storage_url
-from shared.templates import merged_config
+from shared.templates import DASH_CONTAINERS, HLS_CONTAINERS, SEGMENTED_CONTAINERS, merged_config
 
 TemplateResolver = Callable[[str], Mapping[str, Any] | None]
 
@@ -35,12 +35,40 @@ class OutputSpec:
     priority: int = 6
     #: Index in ``Config.OutputGroups``; None for a top-level output.
     group: int | None = None
+    #: ``File``, ``Hls`` or ``Dash``: how the output is written (one file, or segments).
+    group_type: str = "File"
+    #: The rendition's ICE ``HlsGroupConfig`` (Hls groups only).
+    hls: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def segmented(self) -> bool:
+        return self.group_type in ("Hls", "Dash")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> OutputSpec:
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class GroupSpec:
+    """An Hls or Dash output group: its renditions are packaged under one manifest."""
+
+    index: int
+    name: str
+    type: str
+    base_media: str
+    manifest_media: str
+    #: ``ts`` or ``fmp4`` for Hls, ``dash`` for Dash.
+    segments: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> GroupSpec:
         return cls(**data)
 
 
@@ -65,7 +93,9 @@ def _template(resolve: TemplateResolver, template_id: str, where: str) -> Mappin
     return template
 
 
-def _spec(index, output, where, inputs, output_media, resolve, group=None) -> OutputSpec:
+def _spec(
+    index, output, where, inputs, output_media, resolve, group=None, group_type="File"
+) -> OutputSpec:
     input_index = _input_index(inputs, output.get("InputRef"), where)
     template = _template(resolve, output["TemplateId"], where)
     return OutputSpec(
@@ -79,6 +109,8 @@ def _spec(index, output, where, inputs, output_media, resolve, group=None) -> Ou
         features=output["Features"],
         priority=output["Priority"],
         group=group,
+        group_type=group_type,
+        hls=output.get("HlsGroupConfig", {}),
     )
 
 
@@ -110,13 +142,82 @@ def plan_outputs(
         base = parse_storage_url(
             base_media, settings=settings, for_output=True, field=base_field, folder=True
         )
+        kind = group["GroupConfig"]["Type"]
         for o, output in enumerate(group["Outputs"]):
             where = f"OutputGroups[{g}].Outputs[{o}]"
             join_output(base, output["OutputFileName"], f"{where}.OutputFileName")
-            media = base_media.rstrip("/") + "/" + output["OutputFileName"]
-            specs.append(_spec(len(specs), output, where, inputs, media, resolve, group=g))
+            media = base_media.rstrip("/") + "/" + _rendition_file(output["OutputFileName"], kind)
+            specs.append(
+                _spec(len(specs), output, where, inputs, media, resolve, group=g, group_type=kind)
+            )
+    for spec in specs:
+        _check_container(spec)
     _unique_destinations(specs)
     return specs
+
+
+def _rendition_file(name: str, kind: str) -> str:
+    """A rendition's playlist (Hls: ``.m3u8``; Dash: ``.mpd``), extension added if missing."""
+    ext = {"Hls": ".m3u8", "Dash": ".mpd"}.get(kind, "")
+    for known in (".m3u8", ".mpd"):
+        name = name.removesuffix(known) if ext else name
+    return name + ext
+
+
+def _check_container(spec: OutputSpec) -> None:
+    fmt = spec.config["Container"]["Format"]
+    allowed = {"Hls": HLS_CONTAINERS, "Dash": DASH_CONTAINERS}.get(spec.group_type)
+    where = "OutputGroups" if spec.group is not None else "Outputs"
+    if allowed is None and fmt in SEGMENTED_CONTAINERS:
+        raise InvalidJob(
+            f'The specified parameter "{where}" is not valid: output {spec.index} ({spec.template_id}) '
+            f"writes {fmt}, which needs an OutputGroups entry of Type Hls or Dash."
+        )
+    if allowed is not None and fmt not in allowed:
+        raise InvalidJob(
+            f'The specified parameter "OutputGroups[{spec.group}]" is not valid: output {spec.index} '
+            f"({spec.template_id}) writes {fmt}; a {spec.group_type} group needs {' or '.join(allowed)} "
+            "(set OverrideParams Container.Format)."
+        )
+
+
+def segment_kind(fmt: str) -> str:
+    """``ts``, ``fmp4`` or ``dash``: segments of a rendition, by container."""
+    return {"m3u8": "ts", "mpd": "dash"}.get(fmt, "fmp4")
+
+
+def plan_groups(config: Mapping[str, Any], specs: list[OutputSpec]) -> list[GroupSpec]:
+    """The Hls/Dash groups of a planned job, with their manifest destinations.
+
+    Raises:
+        InvalidJob: when one Hls group mixes MPEG-TS and fMP4 renditions.
+    """
+    groups = []
+    for g, group in enumerate(config.get("OutputGroups", [])):
+        cfg = group["GroupConfig"]
+        if cfg["Type"] == "File":
+            continue
+        kinds = {segment_kind(s.config["Container"]["Format"]) for s in specs if s.group == g}
+        if cfg["Type"] == "Dash":
+            kinds = {"dash"}
+        if len(kinds) > 1:
+            raise InvalidJob(
+                f'The specified parameter "OutputGroups[{g}].Outputs" is not valid: one Hls group '
+                "cannot mix m3u8 (MPEG-TS) and hls-fmp4/cmaf (fMP4) renditions."
+            )
+        ext = ".m3u8" if cfg["Type"] == "Hls" else ".mpd"
+        base = cfg["OutputFileBase"]["Media"].rstrip("/")
+        groups.append(
+            GroupSpec(
+                g,
+                group.get("Name") or f"group{g}",
+                cfg["Type"],
+                base,
+                f"{base}/{cfg['ManifestName']}{ext}",
+                kinds.pop(),
+            )
+        )
+    return groups
 
 
 def _unique_destinations(specs: list[OutputSpec]) -> None:

@@ -13,14 +13,23 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import (
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    validate,
+    validates_schema,
+)
 
 from shared.errors import InvalidJob
 from shared.templates import describe_errors
 
 MEDIA_TYPES = ("OSS", "ExternalURL")
-GROUP_TYPES_SUPPORTED = ("File",)
-GROUP_TYPES_LATER = ("Hls", "Dash")
+GROUP_TYPES = ("File", "Hls", "Dash")
+HLS_STREAM_TYPES = ("video", "audio", "hybrid")
+_MANIFEST_EXTENSIONS = (".m3u8", ".mpd")
 _CLOCK = re.compile(r"^(\d{1,2}):(\d{2}):(\d{2}(?:\.\d{1,3})?)$")
 _SECONDS = re.compile(r"^\d{1,5}(?:\.\d{1,3})?$")
 MAX_CLIP_SECONDS = 86399.999
@@ -140,23 +149,68 @@ class OutputSchema(_OutputBase):
     OutputFile = fields.Nested(MediaObjectSchema, required=True)
 
 
+class HlsGroupConfigSchema(_Strict):
+    """How a rendition appears in the HLS master playlist (ICE ``HlsGroupConfig``)."""
+
+    Type = fields.String(load_default="hybrid")
+    AudioGroup = fields.String(load_default="audio", validate=validate.Length(1, 64))
+    Group = fields.String(validate=validate.Length(1, 64))
+    Name = fields.String(validate=validate.Length(1, 128))
+    Language = fields.String(
+        validate=validate.Regexp(
+            r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$", error="not an RFC 5646 tag"
+        )
+    )
+    IsDefault = fields.String(validate=validate.OneOf(("true", "false")))
+    AutoSelect = fields.String(validate=validate.OneOf(("true", "false")))
+    Forced = fields.String(validate=validate.OneOf(("true", "false")))
+    SubtitleGroup = fields.String()
+
+    @validates_schema
+    def _type(self, data, **kwargs):
+        if data["Type"] == "subtitle":
+            raise ValidationError("subtitle renditions are not supported yet", "Type")
+        if data["Type"] not in HLS_STREAM_TYPES:
+            raise ValidationError(f"use one of {', '.join(HLS_STREAM_TYPES)}", "Type")
+        if data["Type"] == "audio" and "Name" not in data:
+            raise ValidationError("an audio rendition needs a Name", "Name")
+        if "SubtitleGroup" in data:
+            raise ValidationError("subtitle groups are not supported yet", "SubtitleGroup")
+
+
 class GroupOutputSchema(_OutputBase):
     OutputFileName = fields.String(required=True, validate=validate.Length(1, 1024))
+    HlsGroupConfig = fields.Nested(HlsGroupConfigSchema)
 
 
 class GroupConfigSchema(_Strict):
     Type = fields.String(load_default="File")
     OutputFileBase = fields.Nested(MediaObjectSchema, required=True)
-    ManifestName = fields.String()
+    ManifestName = fields.String(validate=validate.Length(1, 128))
 
     @validates_schema
     def _type(self, data, **kwargs):
-        if data["Type"] in GROUP_TYPES_LATER:
-            raise ValidationError(f"output group type {data['Type']} is not supported yet", "Type")
-        if data["Type"] not in GROUP_TYPES_SUPPORTED:
-            raise ValidationError(f"unknown output group type {data['Type']!r} (use File)", "Type")
-        if "ManifestName" in data:
+        if data["Type"] not in GROUP_TYPES:
+            raise ValidationError(
+                f"unknown output group type {data['Type']!r} (use File, Hls or Dash)", "Type"
+            )
+        name = data.get("ManifestName")
+        if name is None:
+            return
+        if data["Type"] == "File":
             raise ValidationError("applies only to Hls and Dash groups", "ManifestName")
+        if any(c in name for c in "/\\\0") or name in (".", ".."):
+            raise ValidationError("a manifest name is a file name, without a path", "ManifestName")
+
+    @post_load
+    def _manifest(self, data, **kwargs):
+        # "master.m3u8" and "master" name the same manifest; the extension follows the type.
+        if data["Type"] != "File":
+            name = data.get("ManifestName") or ("master" if data["Type"] == "Hls" else "manifest")
+            for ext in _MANIFEST_EXTENSIONS:
+                name = name.removesuffix(ext)
+            data["ManifestName"] = name
+        return data
 
 
 class OutputGroupSchema(_Strict):
@@ -165,6 +219,26 @@ class OutputGroupSchema(_Strict):
     Outputs = fields.List(
         fields.Nested(GroupOutputSchema), required=True, validate=validate.Length(min=1)
     )
+
+    @validates_schema
+    def _renditions(self, data, **kwargs):
+        if "GroupConfig" not in data or "Outputs" not in data:
+            return
+        names: dict[str, int] = {}
+        for i, output in enumerate(data["Outputs"]):
+            stem = output["OutputFileName"]
+            for ext in _MANIFEST_EXTENSIONS:
+                stem = stem.removesuffix(ext)
+            if stem in names:
+                raise ValidationError(
+                    {i: {"OutputFileName": [f"the same as Outputs[{names[stem]}].OutputFileName"]}},
+                    "Outputs",
+                )
+            names[stem] = i
+            if "HlsGroupConfig" in output and data["GroupConfig"]["Type"] != "Hls":
+                raise ValidationError(
+                    {i: {"HlsGroupConfig": ["applies only to Hls groups"]}}, "Outputs"
+                )
 
 
 class ConfigSchema(_Strict):

@@ -24,9 +24,14 @@ from shared.errors import InvalidJob
 
 VIDEO_CONTAINERS = ("mp4", "flv")
 AUDIO_CONTAINERS = ("mp3", "m4a")
-SUPPORTED_CONTAINERS = VIDEO_CONTAINERS + AUDIO_CONTAINERS
-#: Containers of the ICE catalog that later issues will add (HLS/DASH packaging, images…).
-KNOWN_UNSUPPORTED_CONTAINERS = ("m3u8", "hls-fmp4", "mpd", "cmaf", "ogg", "flac", "gif", "webp")
+#: Segmented containers: only in an OutputGroups entry of Type Hls (m3u8, hls-fmp4, cmaf) or
+#: Dash (mpd, cmaf), one rendition each.
+HLS_CONTAINERS = ("m3u8", "hls-fmp4", "cmaf")
+DASH_CONTAINERS = ("mpd", "cmaf")
+SEGMENTED_CONTAINERS = ("m3u8", "hls-fmp4", "cmaf", "mpd")
+#: Containers of the ICE catalog that later issues may add (images, other audio formats).
+KNOWN_UNSUPPORTED_CONTAINERS = ("ogg", "flac", "gif", "webp")
+SUPPORTED_CONTAINERS = VIDEO_CONTAINERS + AUDIO_CONTAINERS + SEGMENTED_CONTAINERS
 
 _VIDEO_CODECS = {
     "h.264": "H.264",
@@ -155,10 +160,21 @@ class TransConfigSchema(_Section):
             TRANS_MODES, error="TransMode {input!r} is not supported (use onepass, fixCRF or CBR)"
         )
     )
+    # Source checks (reference §2.3): above the source, cap to it (IsCheck…) or fail (…Fail).
+    IsCheckReso = fields.Boolean()
+    IsCheckResoFail = fields.Boolean()
+    IsCheckVideoBitrate = fields.Boolean()
+    IsCheckVideoBitrateFail = fields.Boolean()
+
+
+class SegmentSchema(_Section):
+    Duration = fields.Integer(validate=validate.Range(1, 60))
 
 
 class MuxConfigSchema(_Section):
-    """Nothing here applies to single-file outputs yet (``Segment`` is for HLS/DASH)."""
+    """``Segment`` applies to segmented (HLS/DASH) containers only."""
+
+    Segment = fields.Nested(SegmentSchema)
 
 
 class TemplateConfigSchema(_Section):
@@ -202,13 +218,17 @@ class TemplateConfigSchema(_Section):
             and video["Profile"] not in H265_PROFILES
         ):
             raise ValidationError("H.265 takes only the main profile", "Video")
+        if data.get("MuxConfig", {}).get("Segment") and fmt not in SEGMENTED_CONTAINERS:
+            raise ValidationError(
+                f"Segment applies to {', '.join(SEGMENTED_CONTAINERS)} only", "MuxConfig"
+            )
         if mode == "CBR" and "Bitrate" not in video:
             raise ValidationError("TransMode CBR needs Video.Bitrate", "TransConfig")
         if (
             mode == "onepass"
             and "Bitrate" not in video
             and not video.get("Remove")
-            and fmt in VIDEO_CONTAINERS
+            and fmt in VIDEO_CONTAINERS + SEGMENTED_CONTAINERS
             and video.get("Codec") != "copy"
         ):
             raise ValidationError("TransMode onepass needs Video.Bitrate", "TransConfig")

@@ -58,6 +58,8 @@ CONTAINER_OPTIONS: Mapping[str, Mapping[str, str]] = {
     # ipod is the mp4 muxer with the M4A brand that iTunes/Apple players expect.
     "m4a": {"format": "ipod", "movflags": "+faststart"},
 }
+#: Containers written as ISO BMFF (MP4, fMP4 segments), where HEVC needs the hvc1 tag.
+HVC1_CONTAINERS = ("mp4", "hls-fmp4", "cmaf", "mpd")
 
 
 # --- numbers --------------------------------------------------------------------------
@@ -146,7 +148,8 @@ def _fps_filter_rate(probe: ProbeInfo, video: Mapping[str, Any]) -> float | None
     return MAX_AUTO_FPS if source and source > MAX_AUTO_FPS else None
 
 
-def _output_fps(probe: ProbeInfo, video: Mapping[str, Any]) -> float:
+def output_fps(probe: ProbeInfo, video: Mapping[str, Any]) -> float:
+    """The encoded frame rate: ``Video.Fps``, else the source's (at most 60), else 25."""
     source = probe.video.fps if probe.video else None
     return _fps_filter_rate(probe, video) or source or DEFAULT_FPS
 
@@ -154,7 +157,7 @@ def _output_fps(probe: ProbeInfo, video: Mapping[str, Any]) -> float:
 def _gop_frames(probe: ProbeInfo, video: Mapping[str, Any]) -> int | None:
     gop = video.get("Gop")
     if isinstance(gop, str):  # "2s": seconds → frames at the output rate.
-        return max(1, round(float(gop.removesuffix("s")) * _output_fps(probe, video)))
+        return max(1, round(float(gop.removesuffix("s")) * output_fps(probe, video)))
     return gop
 
 
@@ -230,7 +233,7 @@ def _encoder_options(probe: ProbeInfo, config: Mapping[str, Any]) -> dict:
 def _video_options(probe: ProbeInfo, config: Mapping[str, Any]) -> dict:
     codec = config.get("Video", {}).get("Codec", "H.264")
     args = {"c:v": "copy"} if codec == "copy" else _encoder_options(probe, config)
-    if config["Container"]["Format"] == "mp4" and _is_hevc(probe, codec):
+    if config["Container"]["Format"] in HVC1_CONTAINERS and _is_hevc(probe, codec):
         args["tag:v"] = "hvc1"  # Apple players refuse HEVC in MP4 under FFmpeg's hev1 tag
     return args
 
@@ -319,6 +322,68 @@ def _with_metadata(argv: list[str], metadata: Mapping[str, str]) -> list[str]:
     return argv[:-1] + pairs + argv[-1:]
 
 
+def encode_streams(
+    src: str,
+    probe: ProbeInfo,
+    config: Mapping[str, Any],
+    *,
+    features: Mapping[str, Any] | None = None,
+    protocol_whitelist: str = "file",
+) -> tuple[list, dict[str, Any]]:
+    """The streams an output of ``config`` maps, and every output option but the muxer's.
+
+    Shared by ``build_ffmpeg_args`` (one file) and ``workers.segmenting`` (HLS/DASH), so
+    both encode alike: input ``-ss`` and output ``-t`` of a clip, fps and scale filters,
+    codecs, rate control, GOP, preset, profile, pixel format.
+
+    Args:
+        src: the input path or URL.
+        probe: ``parse_probe`` of the input.
+        config: a normalized TemplateConfig.
+        features: see ``build_ffmpeg_args``.
+        protocol_whitelist: the protocols FFmpeg may open for the input.
+
+    Returns:
+        ``(streams, options)``: ffmpeg-python streams, video first, and output options
+        keyed like ffmpeg-python kwargs (``"c:v"``, ``"g"``, ``"t"``…), without ``format``.
+
+    Raises:
+        InputContentBad: the input has none of the streams the output keeps.
+        InvalidJob: a clip whose End is not after its Seek.
+    """
+    seek, length = _clip_span(features)
+    input_options: dict[str, Any] = {"protocol_whitelist": protocol_whitelist}
+    if seek:
+        # As an input option -ss seeks by the index, then decodes to the exact frame
+        # (https://trac.ffmpeg.org/wiki/Seeking).
+        input_options["ss"] = _seconds(seek)
+    inp = ffmpeg.input(src, **input_options)
+    streams, options = _streams_and_options(inp, probe, config)
+    if length is not None:
+        # -t, not -to: after an input -ss the output timeline starts at 0, so -to End
+        # would cut at End - Seek into the source (https://ffmpeg.org/ffmpeg.html#Main-options).
+        options["t"] = _seconds(length)
+    return streams, options
+
+
+def compile_args(
+    streams: list,
+    dst: str,
+    options: Mapping[str, Any],
+    settings,
+    *,
+    features: Mapping[str, Any] | None = None,
+) -> list[str]:
+    """Compile ``streams`` and ``options`` (see ``encode_streams``) into an argv writing ``dst``.
+
+    Returns:
+        ``[settings.ffmpeg_bin, *GLOBAL_ARGS, …, dst]``, with ``features["Metadata"]`` as
+        ``-metadata`` pairs in front of ``dst``.
+    """
+    argv = ffmpeg.output(*streams, dst, **options).compile(cmd=[settings.ffmpeg_bin, *GLOBAL_ARGS])
+    return _with_metadata(argv, (features or {}).get("Metadata") or {})
+
+
 def build_ffmpeg_args(
     src: str,
     dst: str,
@@ -350,18 +415,8 @@ def build_ffmpeg_args(
             output from a silent video).
         InvalidJob: a clip whose End is not after its Seek.
     """
-    seek, length = _clip_span(features)
-    input_options: dict[str, Any] = {"protocol_whitelist": protocol_whitelist}
-    if seek:
-        # As an input option -ss seeks by the index, then decodes to the exact frame
-        # (https://trac.ffmpeg.org/wiki/Seeking).
-        input_options["ss"] = _seconds(seek)
-    inp = ffmpeg.input(src, **input_options)
-    streams, options = _streams_and_options(inp, probe, config)
+    streams, options = encode_streams(
+        src, probe, config, features=features, protocol_whitelist=protocol_whitelist
+    )
     options |= CONTAINER_OPTIONS[config["Container"]["Format"]]
-    if length is not None:
-        # -t, not -to: after an input -ss the output timeline starts at 0, so -to End
-        # would cut at End - Seek into the source (https://ffmpeg.org/ffmpeg.html#Main-options).
-        options["t"] = _seconds(length)
-    argv = ffmpeg.output(*streams, dst, **options).compile(cmd=[settings.ffmpeg_bin, *GLOBAL_ARGS])
-    return _with_metadata(argv, (features or {}).get("Metadata") or {})
+    return compile_args(streams, dst, options, settings, features=features)

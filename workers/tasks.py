@@ -109,4 +109,9 @@ def transcode_output(self, job_id: str, index: int) -> dict:
 @shared_task(name=FINALIZE_JOB, **FARM_TASK)
 def finalize_job(self, job_id: str) -> str | None:
     """Chord callback: the job's final state from the job store (safe to run twice)."""
-    return transcode.finalize(self.app.farm.store, job_id, self.app.farm.notifier)
+    tools = _tools(self)
+    job = tools.store.get(job_id)
+    # Backs up packaging in case the worker that ended a group's last rendition died.
+    for group in job.groups if job else []:
+        transcode.package(tools, job_id, group.index)
+    return transcode.finalize(tools.store, job_id, tools.notifier)

@@ -19,15 +19,17 @@ from shared.clock import now_us, wire_time
 from shared.config import Settings
 from shared.errors import JobCancelled, TranscodeError
 from shared.events import Notifier
-from shared.job_events import emit_job_complete, emit_output_complete
+from shared.job_events import emit_group_complete, emit_job_complete, emit_output_complete
 from shared.jobstore import TERMINAL_OUTPUT_STATES, JobRecord, JobStore
 from shared.jobview import final_outcome
 from shared.planning import OutputSpec
 from shared.storage import Storage, parse_storage_url
+from workers import adaptive
 from workers.ffmpeg_cmd import build_ffmpeg_args, output_duration
 from workers.ffmpeg_run import run_ffmpeg
 from workers.filemeta import out_file_meta
-from workers.probe import parse_probe, run_probe
+from workers.probe import ProbeInfo, parse_probe, run_probe
+from workers.source_checks import apply_source_checks
 from workers.watchdog import heartbeat
 
 log = logging.getLogger(__name__)
@@ -97,21 +99,23 @@ def prepare_job(tools: Tools, job_id: str) -> list[OutputSpec]:
     return [s for s in job.specs if s.input_index not in failures]
 
 
-def _encode(tools: Tools, job: JobRecord, spec: OutputSpec, workdir: Path) -> dict[str, Any]:
-    probe = probe_input(tools, job, spec.input_index, spec.input_media)
+@dataclass(frozen=True)
+class Encode:
+    """What one output's FFmpeg run reads: its source, probe, checked config and clock."""
+
+    source: str
+    whitelist: str
+    info: ProbeInfo
+    config: dict[str, Any]
+    note: str
+    duration: float | None
+    progress: Callable[[float], None]
+
+
+def _prepare(tools: Tools, job: JobRecord, spec: OutputSpec) -> Encode:
+    info = parse_probe(probe_input(tools, job, spec.input_index, spec.input_media))
     in_ref = parse_storage_url(spec.input_media, settings=tools.settings)
-    out_ref = parse_storage_url(spec.output_media, settings=tools.settings, for_output=True)
-    dst = workdir / f"output{EXTENSIONS[spec.config['Container']['Format']]}"
-    info = parse_probe(probe)
-    argv = build_ffmpeg_args(
-        tools.storage.input_source(in_ref),
-        str(dst),
-        info,
-        spec.config,
-        tools.settings,
-        features=spec.features,
-        protocol_whitelist=tools.storage.protocol_whitelist(in_ref),
-    )
+    checked = apply_source_checks(spec.config, info)
 
     def progress(fraction: float) -> None:
         tools.store.set_progress(job.job_id, spec.index, int(fraction * 100))
@@ -119,11 +123,40 @@ def _encode(tools: Tools, job: JobRecord, spec: OutputSpec, workdir: Path) -> di
         if tools.store.state(job.job_id) == "Cancelled":
             raise JobCancelled("The job was cancelled.")
 
+    return Encode(
+        source=tools.storage.input_source(in_ref),
+        whitelist=tools.storage.protocol_whitelist(in_ref),
+        info=info,
+        config=checked.config,
+        note=checked.note,
+        duration=output_duration(info, spec.features),
+        progress=progress,
+    )
+
+
+def _encode(
+    tools: Tools, job: JobRecord, spec: OutputSpec, workdir: Path
+) -> tuple[dict[str, Any], str]:
+    """Encode and upload one output; returns its ``Result`` and a note for its detail."""
+    enc = _prepare(tools, job, spec)
+    if spec.segmented:
+        return adaptive.encode_rendition(tools, job, spec, workdir, enc), enc.note
+    out_ref = parse_storage_url(spec.output_media, settings=tools.settings, for_output=True)
+    dst = workdir / f"output{EXTENSIONS[enc.config['Container']['Format']]}"
+    argv = build_ffmpeg_args(
+        enc.source,
+        str(dst),
+        enc.info,
+        enc.config,
+        tools.settings,
+        features=spec.features,
+        protocol_whitelist=enc.whitelist,
+    )
     tools.runner(
         argv,
         timeout=tools.settings.task_time_limit,
-        duration=output_duration(info, spec.features),
-        on_progress=progress,
+        duration=enc.duration,
+        on_progress=enc.progress,
     )
     out_probe = tools.prober(str(dst), tools.settings, "file")
     tools.storage.upload(dst, out_ref)
@@ -134,10 +167,11 @@ def _encode(tools: Tools, job: JobRecord, spec: OutputSpec, workdir: Path) -> di
         file_url=url,
         file_size=dst.stat().st_size,
     )
-    return {
+    result = {
         "OutputFile": {"Type": "OSS", "Media": spec.output_media, "Url": url},
         "OutFileMeta": meta,
     }
+    return result, enc.note
 
 
 def transcode_output(
@@ -181,7 +215,7 @@ def _run_output(tools: Tools, job: JobRecord, index: int) -> dict[str, Any]:
     )
     try:
         with heartbeat(tools.store, job.job_id, index, tools.settings.heartbeat_timeout):
-            result = _encode(tools, job, spec, workdir)
+            result, note = _encode(tools, job, spec, workdir)
     except JobCancelled:
         return _skip(
             tools, job.job_id, index, "The job was cancelled while this output was encoding."
@@ -195,9 +229,7 @@ def _run_output(tools: Tools, job: JobRecord, index: int) -> dict[str, Any]:
         shutil.rmtree(workdir, ignore_errors=True)
     if tools.store.state(job.job_id) == "Cancelled":
         # The cancel landed during the upload: leave nothing of a cancelled job behind.
-        tools.storage.delete(
-            parse_storage_url(spec.output_media, settings=tools.settings, for_output=True)
-        )
+        _delete_output(tools, job.job_id, spec)
         return _skip(
             tools, job.job_id, index, "The job was cancelled while this output was uploading."
         )
@@ -207,11 +239,20 @@ def _run_output(tools: Tools, job: JobRecord, index: int) -> dict[str, Any]:
         index,
         Status="Success",
         Code="",
-        Message="",
+        Message=note,
         FinishTime=wire_time(now_us()),
         Result=result,
     )
     return _finish(tools, job.job_id, index, detail)
+
+
+def _delete_output(tools: Tools, job_id: str, spec: OutputSpec) -> None:
+    if spec.segmented:
+        adaptive.delete_rendition(tools, job_id, spec)
+    else:
+        tools.storage.delete(
+            parse_storage_url(spec.output_media, settings=tools.settings, for_output=True)
+        )
 
 
 def _skip(tools: Tools, job_id: str, index: int, message: str) -> dict[str, Any]:
@@ -226,12 +267,24 @@ def _finish(tools: Tools, job_id: str, index: int, detail: dict[str, Any]) -> di
     Every output tries to finalize: a watchdog-requeued output is outside the chord, and
     the chord callback then only backs this up.
     """
-    if tools.notifier is not None:
-        job = tools.store.get(job_id)
-        if job is not None:
-            emit_output_complete(tools.notifier, tools.store, job, index)
+    job = tools.store.get(job_id)
+    if job is not None and tools.notifier is not None:
+        emit_output_complete(tools.notifier, tools.store, job, index)
+    if job is not None and job.specs[index].segmented:
+        package(tools, job_id, job.specs[index].group)
     finalize(tools.store, job_id, tools.notifier)
     return detail
+
+
+def package(tools: Tools, job_id: str, group: int) -> None:
+    """Package an Hls/Dash group if it is due, then announce it."""
+    job = tools.store.get(job_id)
+    if (
+        job is not None
+        and adaptive.package_when_ready(tools, job, group) is not None
+        and tools.notifier
+    ):
+        emit_group_complete(tools.notifier, tools.store, tools.store.get(job_id), group)
 
 
 def fail_output(tools: Tools, job_id: str, index: int, err: TranscodeError) -> dict[str, Any]:

@@ -91,6 +91,26 @@ def media(tmp_path_factory) -> dict[str, Path]:
         "yuv420p",
         str(d / "silent.mp4"),
     )
+    _ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=640x360:rate=25:duration=10",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:sample_rate=48000:duration=10",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-shortest",
+        str(d / "ten.mp4"),
+    )
     (d / "notmedia.txt").write_text("this is not a video\n" * 50)
     data = (d / "sample.mp4").read_bytes()
     (d / "truncated.mp4").write_bytes(data[: len(data) // 3])

@@ -149,7 +149,7 @@ def test_only_transcoding_templates(store):
     "config",
     [
         {"Container": {"Format": "avi"}},
-        {"Container": {"Format": "m3u8"}},
+        {"Container": {"Format": "webp"}},
         {"Video": {"Codec": "H.264"}},
         {**MP4, "Video": {**MP4["Video"], "Width": 99999}},
         {**MP4, "Unknown": {}},

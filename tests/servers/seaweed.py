@@ -24,6 +24,7 @@ from pathlib import Path
 from tests.servers.ports import free_port, port_is_free
 
 START_TIMEOUT_S = 30
+PUBLIC_BUCKET = "public"
 # weed derives the admin server's gRPC port as its HTTP port + 10000, and the embedded
 # maintenance worker dials that derived port whatever -admin.port.grpc says, so both must
 # be free.
@@ -73,7 +74,10 @@ def _write_s3_config(path: Path, access_key: str, secret_key: str) -> None:
         "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
         "actions": ["Admin", "Read", "Write", "List", "Tagging"],
     }
-    path.write_text(json.dumps({"identities": [identity]}))
+    # Objects in the bucket "public" can be read without credentials, as a CDN origin
+    # would be: players and FFmpeg fetch HLS/DASH packages from there by plain URL.
+    anonymous = {"name": "anonymous", "actions": [f"Read:{PUBLIC_BUCKET}"]}
+    path.write_text(json.dumps({"identities": [identity, anonymous]}))
     path.chmod(0o600)
 
 

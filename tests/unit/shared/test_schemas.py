@@ -92,7 +92,13 @@ def test_output_groups_and_objects_accepted():
                 "OutputGroups": [
                     {
                         "GroupConfig": {"Type": "Hls", "OutputFileBase": {"Media": "oss://a/b/"}},
-                        "Outputs": [{"TemplateId": "t", "OutputFileName": "x"}],
+                        "Outputs": [
+                            {
+                                "TemplateId": "t",
+                                "OutputFileName": "x",
+                                "HlsGroupConfig": {"Type": "subtitle"},
+                            }
+                        ],
                     }
                 ],
             },
@@ -126,3 +132,77 @@ def test_bad_clip_times(text):
 
     with pytest.raises(ValidationError):
         parse_clip_time(text)
+
+
+HLS_GROUP = {"Type": "Hls", "OutputFileBase": {"Media": "oss://out/hls/"}}
+
+
+@pytest.mark.parametrize(
+    ("group", "fragment"),
+    [
+        (
+            {"GroupConfig": HLS_GROUP, "Outputs": []},
+            "OutputGroups[0].Outputs: Shorter than minimum length 1",
+        ),
+        (
+            {
+                "GroupConfig": HLS_GROUP,
+                "Outputs": [
+                    {"TemplateId": "t", "OutputFileName": "v/a"},
+                    {"TemplateId": "t", "OutputFileName": "v/a.m3u8"},
+                ],
+            },
+            "OutputGroups[0].Outputs[1].OutputFileName",
+        ),
+        (
+            {
+                "GroupConfig": dict(HLS_GROUP, ManifestName="a/master"),
+                "Outputs": [{"TemplateId": "t", "OutputFileName": "a"}],
+            },
+            "OutputGroups[0].GroupConfig.ManifestName",
+        ),
+        (
+            {
+                "GroupConfig": {
+                    "Type": "File",
+                    "OutputFileBase": {"Media": "oss://o/b/"},
+                    "ManifestName": "m",
+                },
+                "Outputs": [{"TemplateId": "t", "OutputFileName": "a"}],
+            },
+            "OutputGroups[0].GroupConfig.ManifestName",
+        ),
+        (
+            {
+                "GroupConfig": dict(HLS_GROUP, Type="Dash"),
+                "Outputs": [
+                    {"TemplateId": "t", "OutputFileName": "a", "HlsGroupConfig": {"Type": "video"}}
+                ],
+            },
+            "OutputGroups[0].Outputs[0].HlsGroupConfig",
+        ),
+    ],
+)
+def test_bad_adaptive_groups_name_the_field(group, fragment):
+    with pytest.raises(InvalidJob) as err:
+        load_config({"Inputs": [INPUT], "OutputGroups": [group]})
+    assert fragment in err.value.message
+
+
+def test_manifest_name_defaults_and_extension():
+    loaded = load_config(
+        {
+            "Inputs": [INPUT],
+            "OutputGroups": [
+                {"GroupConfig": HLS_GROUP, "Outputs": [{"TemplateId": "t", "OutputFileName": "a"}]},
+                {
+                    "GroupConfig": dict(HLS_GROUP, Type="Dash", ManifestName="stream.mpd"),
+                    "Outputs": [{"TemplateId": "t", "OutputFileName": "a"}],
+                },
+            ],
+        }
+    )
+    assert [g["GroupConfig"]["ManifestName"] for g in loaded["OutputGroups"]] == [
+        "master",
+        "stream",
+    ]

@@ -6,8 +6,6 @@ from shared.catalog import SYSTEM_TEMPLATES, get_system_template
 from shared.errors import InvalidJob
 from shared.templates import deep_merge, merged_config, validate_template_config
 
-SUPPORTED_FORMATS = {"mp4", "flv", "mp3"}
-
 
 def test_deep_merge_merges_objects_and_replaces_scalars():
     base = {"Video": {"Codec": "H.264", "Width": 1280, "Bitrate": 1800}, "Audio": {"Bitrate": 128}}
@@ -46,13 +44,26 @@ def test_catalog_ids_names_and_wire_shape():
 
 
 @pytest.mark.parametrize("tid", sorted(SYSTEM_TEMPLATES))
-def test_every_single_file_preset_validates(tid):
+def test_every_preset_validates(tid):
     config = SYSTEM_TEMPLATES[tid].config_dict()
-    if config["Container"]["Format"] in SUPPORTED_FORMATS:
-        assert validate_template_config(config, tid)["Container"] == config["Container"]
-    else:
-        with pytest.raises(InvalidJob, match="not supported yet"):
-            validate_template_config(config, tid)
+    assert validate_template_config(config, tid)["Container"] == config["Container"]
+
+
+def test_segment_duration_only_for_segmented_containers():
+    hls = get_system_template("S00000001-100030").config_dict()
+    assert merged_config(hls, {"MuxConfig": {"Segment": {"Duration": "4"}}}, "o")["MuxConfig"] == {
+        "Segment": {"Duration": 4}
+    }
+    with pytest.raises(InvalidJob, match="Segment applies to"):
+        merged_config(
+            get_system_template("S00000001-200030").config_dict(),
+            {"MuxConfig": {"Segment": {"Duration": 4}}},
+            "o",
+        )
+    with pytest.raises(InvalidJob, match="MuxConfig.Segment.Duration"):
+        merged_config(hls, {"MuxConfig": {"Segment": {"Duration": 61}}}, "o")
+    with pytest.raises(InvalidJob, match="ForceSegTime"):
+        merged_config(hls, {"MuxConfig": {"Segment": {"ForceSegTime": "1,2"}}}, "o")
 
 
 def test_normalizes_strings_numbers_and_codec_aliases():
@@ -85,7 +96,7 @@ def test_normalizes_strings_numbers_and_codec_aliases():
         ({"Audio": {"Codec": "opus"}}, "Audio.Codec"),
         ({"Audio": {"Volume": {"Method": "auto"}}}, "Audio.Volume"),
         ({"TransConfig": {"TransMode": "twopass"}}, "TransConfig.TransMode"),
-        ({"TransConfig": {"IsCheckReso": True}}, "TransConfig.IsCheckReso"),
+        ({"TransConfig": {"AdjDarMethod": "crop"}}, "TransConfig.AdjDarMethod"),
         ({"Container": {"Format": "webm"}}, "Container.Format"),
         ({"Container": {"Format": "flv"}, "Video": {"Codec": "H.265"}}, "Video"),
         ({"Video": {"Remove": True}, "Audio": {"Remove": True}}, "Video"),

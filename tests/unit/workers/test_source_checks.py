@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import pytest
+
+from shared.errors import InvalidJob
+from workers.probe import ProbeInfo, VideoInfo
+from workers.source_checks import SOURCE_TOO_SMALL, apply_source_checks
+
+SOURCE = ProbeInfo(
+    format_name="mov,mp4,m4a,3gp,3g2,mj2",
+    duration=10.0,
+    size=1,
+    bit_rate=900_000,
+    video=VideoInfo(
+        index=0,
+        codec="h264",
+        width=640,
+        height=360,
+        fps=25.0,
+        sar="1:1",
+        rotation=0,
+        bit_rate=800_000,
+        pix_fmt="yuv420p",
+    ),
+    audio=None,
+)
+
+
+def _config(trans=None, **video):
+    config = {"Container": {"Format": "mp4"}, "Video": {"Codec": "H.264", **video}}
+    if trans:
+        config["TransConfig"] = trans
+    return config
+
+
+def test_below_the_source_nothing_is_said():
+    checked = apply_source_checks(_config(Width=320, Bitrate=400), SOURCE)
+    assert checked.note == "" and checked.config["Video"]["Width"] == 320
+
+
+def test_default_upscales_as_asked_and_says_so():
+    checked = apply_source_checks(_config(Width=1280), SOURCE)
+    assert checked.config["Video"]["Width"] == 1280
+    assert checked.note == "1280x720 is above the source's 640x360: upscaled as asked."
+
+
+def test_is_check_reso_caps_to_the_source():
+    config = _config({"IsCheckReso": True}, Width=1280)
+    checked = apply_source_checks(config, SOURCE)
+    assert "Width" not in checked.config["Video"] and "IsCheckReso" in checked.note
+    assert config["Video"]["Width"] == 1280  # the input is not changed
+
+
+def test_is_check_reso_fail_fails():
+    with pytest.raises(InvalidJob) as err:
+        apply_source_checks(
+            _config({"IsCheckResoFail": True, "IsCheckReso": True}, Height=720), SOURCE
+        )
+    assert err.value.code == SOURCE_TOO_SMALL and "1280x720" in err.value.message
+
+
+def test_bitrate_checks():
+    capped = apply_source_checks(
+        _config({"IsCheckVideoBitrate": True}, Bitrate=3000, Maxrate=4000), SOURCE
+    )
+    assert capped.config["Video"]["Bitrate"] == 800 and capped.config["Video"]["Maxrate"] == 800
+    assert "IsCheckVideoBitrate" in capped.note
+    assert apply_source_checks(_config(Bitrate=3000), SOURCE).note == ""
+    with pytest.raises(InvalidJob) as err:
+        apply_source_checks(_config({"IsCheckVideoBitrateFail": True}, Bitrate=3000), SOURCE)
+    assert err.value.code == SOURCE_TOO_SMALL

@@ -1,0 +1,276 @@
+"""Hls and Dash output groups: one rendition per task, then one manifest per group.
+
+A rendition is encoded into segments plus its own playlist (``<stem>.m3u8``) or MPD
+(``<stem>.mpd``), uploaded media first and playlist last (so nobody sees a playlist that
+names a missing segment), and measured; the measures go into the job store. When the last
+rendition of a group ends, the group is packaged: the master playlist or the combined MPD
+is written from those measures. Packaging is idempotent (it writes the same manifest
+again), so whoever sees the group complete first may do it, and the chord callback does it
+too in case that worker died.
+
+A DASH Representation carries one stream, so a DASH rendition is encoded video-only, and
+the group's first rendition that keeps audio also encodes one audio part (``<stem>-audio``)
+that every video Representation shares.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import shutil
+import tempfile
+from dataclasses import asdict
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from shared.clock import now_us, wire_time
+from shared.errors import TranscodeError
+from shared.jobstore import TERMINAL_OUTPUT_STATES, JobRecord
+from shared.planning import GroupSpec, OutputSpec
+from shared.storage import parse_storage_url
+from workers.filemeta import out_file_meta
+from workers.manifests import (
+    Rendition,
+    codecs_string,
+    master_playlist,
+    measure_playlist,
+    merge_mpd,
+    rendition_from_output,
+)
+from workers.segmenting import playlist_name, rendition_files, segment_args
+
+log = logging.getLogger(__name__)
+
+
+def _split(media: str) -> tuple[str, str]:
+    """``oss://b/out/v/720p.m3u8`` → (``oss://b/out/v/``, ``720p``)."""
+    folder, _, name = media.rpartition("/")
+    return folder + "/", PurePosixPath(name).stem
+
+
+def _relative(media: str, group: GroupSpec) -> str:
+    return media.removeprefix(group.base_media.rstrip("/") + "/")
+
+
+def _upload(tools, folder_media: str, files: list[Path]) -> int:
+    """Upload ``files`` (in order: media first, playlist last) into ``folder_media``."""
+    for path in files:
+        tools.storage.upload(
+            path,
+            parse_storage_url(folder_media + path.name, settings=tools.settings, for_output=True),
+        )
+    return sum(path.stat().st_size for path in files)
+
+
+def _run(
+    tools, enc, spec: OutputSpec, config: dict, out_dir: Path, stem: str, group: GroupSpec
+) -> Path:
+    out_dir.mkdir()
+    argv = segment_args(
+        enc.source,
+        out_dir,
+        stem,
+        enc.info,
+        config,
+        tools.settings,
+        features=spec.features,
+        protocol_whitelist=enc.whitelist,
+        segments=group.segments,
+    )
+    tools.runner(
+        argv,
+        timeout=tools.settings.task_time_limit,
+        duration=enc.duration,
+        on_progress=enc.progress,
+    )
+    return out_dir / playlist_name(stem, group.segments)
+
+
+def _without(config: dict, section: str) -> dict:
+    trimmed = copy.deepcopy(config)
+    trimmed[section] = {**trimmed.get(section, {}), "Remove": True}
+    return trimmed
+
+
+def _dash_runs(job: JobRecord, spec: OutputSpec, enc, stem: str) -> list[tuple[str, dict]]:
+    """(stem, config) of each one-stream part a DASH rendition encodes."""
+    video = enc.info.video is not None and not enc.config.get("Video", {}).get("Remove")
+    audio = enc.info.audio is not None and not enc.config.get("Audio", {}).get("Remove")
+    members = [
+        s
+        for s in job.specs
+        if s.group == spec.group and not s.config.get("Audio", {}).get("Remove")
+    ]
+    owns_audio = audio and members and members[0].index == spec.index
+    runs = [(stem, _without(enc.config, "Audio") if audio else enc.config)] if video else []
+    if owns_audio or (audio and not video):
+        runs.append(
+            (
+                f"{stem}-audio" if video else stem,
+                _without(enc.config, "Video") if video else enc.config,
+            )
+        )
+    return runs
+
+
+def encode_rendition(tools, job: JobRecord, spec: OutputSpec, workdir: Path, enc) -> dict[str, Any]:
+    """Encode, upload and measure one rendition; returns its ``Result``."""
+    group = next(g for g in job.groups if g.index == spec.group)
+    folder_media, stem = _split(spec.output_media)
+    runs = _dash_runs(job, spec, enc, stem) if group.type == "Dash" else [(stem, enc.config)]
+    measures: dict[str, Any] = {"files": [], "parts": []}
+    total, main = 0, None
+    for i, (part_stem, config) in enumerate(runs):
+        playlist = _run(tools, enc, spec, config, workdir / f"part{i}", part_stem, group)
+        files = rendition_files(playlist.parent)
+        probe = tools.prober(str(playlist), tools.settings, "file")
+        total += _upload(tools, folder_media, files)
+        measures["files"] += [f.name for f in files]
+        _measure(measures, group, spec, playlist, files, probe)
+        main = main or (playlist, probe)
+    url = tools.storage.public_url(
+        parse_storage_url(spec.output_media, settings=tools.settings, for_output=True)
+    )
+    meta = out_file_meta(main[1], file_name=main[0].name, file_url=url, file_size=total)
+    tools.store.set_rendition(job.job_id, spec.index, measures)
+    return {
+        "OutputFile": {"Type": "OSS", "Media": spec.output_media, "Url": url},
+        "OutFileMeta": meta,
+    }
+
+
+def _measure(
+    measures: dict,
+    group: GroupSpec,
+    spec: OutputSpec,
+    playlist: Path,
+    files: list[Path],
+    probe: dict,
+):
+    sizes = {f.name: f.stat().st_size for f in files}
+    if group.type == "Hls":
+        measured = measure_playlist(playlist.read_text(), sizes)
+        rendition = rendition_from_output(
+            _relative(spec.output_media, group), spec.hls, measured, probe
+        )
+        measures["rendition"] = asdict(rendition)
+        measures["peak_bps"] = measured.peak_bps
+        return
+    folder = _relative(spec.output_media, group).rpartition("/")[0]
+    duration = float(probe.get("format", {}).get("duration") or 0)
+    media_bytes = sum(size for name, size in sizes.items() if not name.endswith(".mpd"))
+    bandwidth = int(media_bytes * 8 / duration) if duration else 0
+    measures["parts"].append(
+        {
+            "prefix": folder + "/" if folder else "",
+            "mpd": playlist.read_text(),
+            "attributes": {"codecs": codecs_string(probe), "bandwidth": str(bandwidth)},
+        }
+    )
+    measures["peak_bps"] = max(measures.get("peak_bps", 0), bandwidth)
+
+
+def delete_rendition(tools, job_id: str, spec: OutputSpec) -> None:
+    """Remove every uploaded file of a rendition (its job was cancelled mid-upload)."""
+    job = tools.store.get(job_id)
+    folder_media, _ = _split(spec.output_media)
+    for name in (job.renditions.get(spec.index, {}) if job else {}).get("files", []):
+        tools.storage.delete(
+            parse_storage_url(folder_media + name, settings=tools.settings, for_output=True)
+        )
+
+
+# --- packaging ------------------------------------------------------------------------------
+
+
+def package_when_ready(tools, job: JobRecord, group_index: int | None) -> dict[str, Any] | None:
+    """Package ``group_index`` if all its renditions ended and it is not packaged yet."""
+    group = next((g for g in job.groups if g.index == group_index), None)
+    if group is None or job.group_states.get(group.index, {}).get("Status") in (
+        "Success",
+        "Failed",
+        "Skipped",
+    ):
+        return None
+    members = [s for s in job.specs if s.group == group.index]
+    details = [job.outputs.get(s.index, {}) for s in members]
+    if any(d.get("Status") not in TERMINAL_OUTPUT_STATES for d in details):
+        return None
+    ended = {"FinishTime": wire_time(now_us())}
+    failed = next((d for d in details if d.get("Status") in ("Failed", "Skipped")), None)
+    if job.state == "Cancelled" or (failed and failed.get("Status") == "Skipped"):
+        return tools.store.set_group(job.job_id, group.index, Status="Skipped", **ended)
+    if failed:
+        message = f"rendition {failed.get('Name')} failed: {failed.get('Message', '')}"
+        return tools.store.set_group(
+            job.job_id,
+            group.index,
+            Status="Failed",
+            Code=failed.get("Code", ""),
+            Message=message,
+            **ended,
+        )
+    try:
+        result = _write_manifest(tools, job, group, members)
+    except TranscodeError as err:
+        if not err.permanent:
+            raise
+        return tools.store.set_group(
+            job.job_id,
+            group.index,
+            Status="Failed",
+            Code=err.code,
+            Message=f"packaging failed: {err.message}",
+            **ended,
+        )
+    return tools.store.set_group(job.job_id, group.index, Status="Success", Result=result, **ended)
+
+
+def _manifest_text(job: JobRecord, group: GroupSpec, members: list[OutputSpec]) -> str:
+    measures = [job.renditions[s.index] for s in members]
+    if group.type == "Hls":
+        renditions = [Rendition(**m["rendition"]) for m in measures]
+        return master_playlist(renditions, fmp4=group.segments == "fmp4")
+    parts = [p for m in measures for p in m["parts"]]
+    return merge_mpd(
+        [(p["prefix"], p["mpd"]) for p in parts], attributes=[p["attributes"] for p in parts]
+    )
+
+
+def _write_manifest(
+    tools, job: JobRecord, group: GroupSpec, members: list[OutputSpec]
+) -> dict[str, Any]:
+    text = _manifest_text(job, group, members)
+    workdir = Path(
+        tempfile.mkdtemp(prefix=f"mcfarm-{job.job_id}-g{group.index}-", dir=tools.settings.work_dir)
+    )
+    try:
+        path = workdir / PurePosixPath(group.manifest_media).name
+        path.write_text(text)
+        ref = parse_storage_url(group.manifest_media, settings=tools.settings, for_output=True)
+        tools.storage.upload(path, ref)
+        url = tools.storage.public_url(ref)
+        meta = _manifest_meta(job, group, members, path, url)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return {
+        "OutputFile": {"Type": "OSS", "Media": group.manifest_media, "Url": url},
+        "OutFileMeta": meta,
+    }
+
+
+def _manifest_meta(
+    job: JobRecord, group: GroupSpec, members: list[OutputSpec], path: Path, url: str
+) -> dict:
+    """The manifest's ``OutFileMeta``: its own file, and the streams of its top rendition."""
+    top = max(members, key=lambda s: job.renditions[s.index].get("peak_bps", 0))
+    meta = dict(job.outputs[top.index]["Result"]["OutFileMeta"])
+    meta["FileBasicInfo"] = {
+        **meta["FileBasicInfo"],
+        "FileName": path.name,
+        "FileSize": str(path.stat().st_size),
+        "FileUrl": url,
+        "FormatName": "hls" if group.type == "Hls" else "dash",
+        "Bitrate": f"{job.renditions[top.index].get('peak_bps', 0) / 1000:.3f}",
+    }
+    return meta

@@ -1,0 +1,77 @@
+"""Renditions above their source: produced as asked, capped to the source, or failed.
+
+ICE's ``TransConfig`` decides (reference §2.3): by default an output larger or of a higher
+bitrate than its source is produced as asked (upscaled); ``IsCheckReso`` /
+``IsCheckVideoBitrate`` cap it to the source; ``IsCheckResoFail`` /
+``IsCheckVideoBitrateFail`` fail it. The outcome is said in the output's detail.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+from shared.errors import InvalidJob
+from workers.ffmpeg_cmd import output_dimensions
+from workers.probe import ProbeInfo
+
+SOURCE_TOO_SMALL = "InvalidParameter.SourceTooSmall"
+
+
+@dataclass(frozen=True)
+class Checked:
+    """The config to encode and a sentence for the output's detail ("" when nothing to say)."""
+
+    config: dict[str, Any]
+    note: str = ""
+
+
+def _resolution(config: dict[str, Any], probe: ProbeInfo, trans: dict[str, Any]) -> str:
+    video = config.get("Video", {})
+    target = output_dimensions(probe, video)
+    if target is None or probe.video is None:
+        return ""
+    src = tuple(int(v) for v in probe.video.display_size())
+    if target[0] <= src[0] and target[1] <= src[1]:
+        return ""
+    asked = f"{target[0]}x{target[1]} is above the source's {src[0]}x{src[1]}"
+    if trans.get("IsCheckResoFail"):
+        raise InvalidJob(
+            f"The rendition's {asked} (TransConfig.IsCheckResoFail).", code=SOURCE_TOO_SMALL
+        )
+    if trans.get("IsCheckReso"):
+        video.pop("Width", None)
+        video.pop("Height", None)
+        return f"{asked}: encoded at the source size (TransConfig.IsCheckReso)."
+    return f"{asked}: upscaled as asked."
+
+
+def _bitrate(config: dict[str, Any], probe: ProbeInfo, trans: dict[str, Any]) -> str:
+    video = config.get("Video", {})
+    asked, source = video.get("Bitrate"), probe.video.bit_rate if probe.video else None
+    if not asked or asked == -1 or not source or asked * 1000 <= source:
+        return ""
+    text = f"video bitrate {asked} Kbps is above the source's {source // 1000} Kbps"
+    if trans.get("IsCheckVideoBitrateFail"):
+        raise InvalidJob(
+            f"The rendition's {text} (TransConfig.IsCheckVideoBitrateFail).", code=SOURCE_TOO_SMALL
+        )
+    if trans.get("IsCheckVideoBitrate"):
+        video["Bitrate"] = max(10, source // 1000)
+        if "Maxrate" in video:
+            video["Maxrate"] = min(video["Maxrate"], max(video["Bitrate"], 10))
+        return f"{text}: encoded at the source bitrate (TransConfig.IsCheckVideoBitrate)."
+    return ""
+
+
+def apply_source_checks(config: dict[str, Any], probe: ProbeInfo) -> Checked:
+    """Apply the ``TransConfig`` source checks to a normalized TemplateConfig.
+
+    Raises:
+        InvalidJob: ``InvalidParameter.SourceTooSmall`` when a ``…Fail`` check trips.
+    """
+    trans = config.get("TransConfig", {})
+    checked = copy.deepcopy(config)
+    notes = [n for n in (_resolution(checked, probe, trans), _bitrate(checked, probe, trans)) if n]
+    return Checked(checked, " ".join(n[0].upper() + n[1:] for n in notes))
