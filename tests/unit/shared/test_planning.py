@@ -149,3 +149,84 @@ def test_refusals(raw, code, fragment):
         plan(raw)
     assert err.value.code == code
     assert fragment in err.value.message
+
+
+def _group(kind, outputs, **config):
+    return {
+        "Inputs": [_input("a", "oss://media/a.mp4")],
+        "OutputGroups": [
+            {
+                "Name": "g",
+                "GroupConfig": {
+                    "Type": kind,
+                    "OutputFileBase": {"Media": "oss://out/pkg/"},
+                    **config,
+                },
+                "Outputs": outputs,
+            }
+        ],
+    }
+
+
+def test_hls_group_renditions_and_manifest():
+    from shared.planning import plan_groups
+
+    raw = _group(
+        "Hls",
+        [
+            {
+                "TemplateId": "S00000001-100030",
+                "OutputFileName": "video/hd",
+                "HlsGroupConfig": {"Type": "video"},
+            },
+            {"TemplateId": "S00000001-100010", "OutputFileName": "video/ld.m3u8"},
+        ],
+        ManifestName="main.m3u8",
+    )
+    loaded = load_config(raw)
+    specs = plan_outputs(loaded, resolve, SETTINGS)
+    assert [s.output_media for s in specs] == [
+        "oss://out/pkg/video/hd.m3u8",
+        "oss://out/pkg/video/ld.m3u8",
+    ]
+    assert specs[0].segmented and specs[0].group_type == "Hls" and specs[0].hls["Type"] == "video"
+    (group,) = plan_groups(loaded, specs)
+    assert (group.type, group.manifest_media, group.segments) == (
+        "Hls",
+        "oss://out/pkg/main.m3u8",
+        "ts",
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "fragment"),
+    [
+        (_group("Hls", [{"TemplateId": "S00000001-200030", "OutputFileName": "a"}]), "needs m3u8"),
+        (_group("Dash", [{"TemplateId": "S00000001-100030", "OutputFileName": "a"}]), "needs mpd"),
+        (
+            _group("File", [{"TemplateId": "S00000001-100030", "OutputFileName": "a"}]),
+            "Type Hls or Dash",
+        ),
+        (
+            _group(
+                "Hls",
+                [
+                    {"TemplateId": "S00000001-100030", "OutputFileName": "a"},
+                    {
+                        "TemplateId": "S00000001-100030",
+                        "OutputFileName": "b",
+                        "OverrideParams": {"Container": {"Format": "hls-fmp4"}},
+                    },
+                ],
+            ),
+            "cannot mix",
+        ),
+    ],
+)
+def test_group_container_rules(raw, fragment):
+    from shared.planning import plan_groups
+
+    with pytest.raises(InvalidJob) as err:
+        loaded = load_config(raw)
+        plan_groups(loaded, plan_outputs(loaded, resolve, SETTINGS))
+    assert fragment in err.value.message
