@@ -6,20 +6,20 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-SYSTEM_TOOLS := ffmpeg ffprobe redis-server
+PLAYER_JS := $(VENV)/player-js/installed.json
 
 ##@ Everyday
 
 .PHONY: help
 help: ## Show this help
-	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*?##/ { printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z0-9_-]+:.*?##/ { printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
 
 .PHONY: run
 run: install ## Start the all-in-one farm (redis, CPU worker, API, Flower) in the foreground
 	$(BIN)/mcfarm up
 
 .PHONY: test
-test: install ## Run the whole suite: unit and end-to-end
+test: install test-deps ## Run the whole suite: unit and end-to-end
 	$(BIN)/pytest
 
 .PHONY: test-unit
@@ -27,7 +27,7 @@ test-unit: install ## Run only the fast unit tests
 	$(BIN)/pytest tests/unit
 
 .PHONY: test-e2e
-test-e2e: install ## Run only the end-to-end tests (real redis, SeaweedFS, Celery, FFmpeg)
+test-e2e: install test-deps ## Run only the end-to-end tests (real redis, SeaweedFS, Celery, FFmpeg, Chromium)
 	$(BIN)/pytest tests/e2e
 
 .PHONY: lint
@@ -55,15 +55,28 @@ $(STAMP): pyproject.toml
 
 .PHONY: system-deps
 system-deps: ## Install FFmpeg and redis-server with apt-get when missing (as root)
-	@missing=""; for t in $(SYSTEM_TOOLS); do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
-	if [ -n "$$missing" ]; then \
-		if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
-			echo "installing:$$missing"; \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg redis-server >/dev/null; \
-		else \
-			echo "missing:$$missing — install them first, e.g. 'sudo apt-get install ffmpeg redis-server'"; exit 1; \
-		fi; \
-	fi
+	@$(call apt_tools,ffmpeg:ffmpeg ffprobe:ffmpeg redis-server:redis-server)
+
+.PHONY: test-deps
+test-deps: install $(PLAYER_JS) ## Also Chromium, npm, hls.js and dash.js for the playback tests
+$(PLAYER_JS): tests/servers/browser.py | $(STAMP)
+	@$(call apt_tools,chromium:chromium npm:npm)
+	$(BIN)/python -c 'from tests.servers.browser import player_assets; player_assets()'
+	@touch $@
+
+# $(call apt_tools,tool:package …): apt-get install the packages of the tools not on PATH.
+define apt_tools
+missing=""; for pair in $(1); do tool=$${pair%%:*}; pkg=$${pair#*:}; \
+	command -v $$tool >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
+if [ -n "$$missing" ]; then \
+	if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	else \
+		echo "missing:$$missing — install them first, e.g. 'sudo apt-get install$$missing'"; exit 1; \
+	fi; \
+fi
+endef
 
 .PHONY: apt-python-venv
 apt-python-venv:

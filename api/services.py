@@ -119,6 +119,9 @@ def submit_job(
         existing = _by_token(farm, owner, client_token, fingerprint)
         if existing is not None and existing.job_id != job_id:
             return existing, False
+    # Read before enqueueing: the answer shows the job as submitted (Inited), not as a fast
+    # worker may already have moved it.
+    job = farm.store.get(job_id)
     if pipeline.status == "Paused":
         # hold() answers False when the pipeline was activated meanwhile: release it all.
         if not farm.pipelines.hold(
@@ -127,7 +130,7 @@ def submit_job(
             release_pipeline(farm, owner, pipeline.pipeline_id)
     else:
         farm.dispatcher.start_job(job_id, pipeline.priority)
-    return farm.store.get(job_id), True
+    return job, True
 
 
 def release_pipeline(farm: Farm, owner: str, pipeline_id: str) -> list[str]:

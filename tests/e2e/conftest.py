@@ -13,6 +13,7 @@ import pytest
 from cli.client import Client
 from shared.config import Settings
 from shared.storage import StorageRef, make_storage
+from tests.servers.browser import BrowserError, chromium_binary, player_assets
 from tests.servers.farm import FarmInfo, dump_logs, farm_env, running_farm
 from tests.servers.redis import redis_server
 from tests.servers.seaweed import seaweed_server
@@ -226,3 +227,22 @@ def clients(ice_farm, ice_keys):
     from tests.e2e.ice import sdk_client
 
     return {name: sdk_client(ice_farm.api_url, *pair) for name, pair in ice_keys.items()}
+
+
+@pytest.fixture(scope="session")
+def assets() -> Path:
+    """hls.js, dash.js and the player page, for playback in headless Chromium.
+
+    make test installs Chromium and npm; without them the playback checks cannot be made,
+    which is a failed set-up, not a reason to pass quietly.
+    """
+    if chromium_binary() is None:
+        pytest.fail(
+            "chromium is not installed: run make test (it installs it) or apt-get install chromium"
+        )
+    try:
+        return player_assets()
+    except BrowserError as err:
+        pytest.fail(
+            f"cannot install hls.js / dash.js with npm ({err}): run make test, or apt-get install npm"
+        )

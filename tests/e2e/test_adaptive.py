@@ -7,12 +7,14 @@ import json
 import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from urllib.parse import urlencode
 
 import boto3
 import m3u8
 import pytest
 
 from tests.e2e.conftest import MEDIA_BUCKET, client_for, wait_job
+from tests.servers.browser import StaticServer, is_blank, play_in_chromium
 from tests.servers.seaweed import PUBLIC_BUCKET
 
 pytestmark = pytest.mark.e2e
@@ -79,6 +81,23 @@ def _decode_over_http(url: str) -> None:
     assert done.returncode == 0 and done.stderr.strip() == "", done.stderr[-2000:]
 
 
+# hls.js reports stalls on a slow machine as non-fatal errors; they say nothing of the package.
+STALL_WARNINGS = ("hls.js mediaError/bufferStalledError", "hls.js mediaError/bufferNudgeOnStall")
+
+
+def _plays_in_chromium(
+    root: Path, mode: str, manifest: str, assets: Path, screenshot: Path
+) -> None:
+    """hls.js / dash.js in headless Chromium play the package for 3 s, no error, not blank."""
+    with StaticServer(root, mounts={"/player/": assets}) as server:
+        page = server.url("/player/player.html?" + urlencode({"mode": mode, "src": manifest}))
+        result = play_in_chromium(page, seconds=3.0, timeout=45, screenshot=screenshot)
+    assert result.error is None, (result.errors, server.requests[-10:])
+    assert [e for e in result.errors if not e.startswith(STALL_WARNINGS)] == []
+    assert result.played_seconds >= 3.0 and result.audio_decoded_bytes > 0
+    assert result.screenshot is not None and not is_blank(result.screenshot)
+
+
 def _rendition(name: str, height: int, template: str, **hls) -> dict:
     item = {
         "Name": name,
@@ -94,7 +113,7 @@ def _rendition(name: str, height: int, template: str, **hls) -> dict:
     return item
 
 
-def test_hls_ladder_with_an_audio_group(s3_farm, seaweed, s3, tmp_path):
+def test_hls_ladder_with_an_audio_group(s3_farm, seaweed, s3, tmp_path, assets):
     base = "hls/ladder/"
     video = {"Type": "video", "AudioGroup": "aud"}
     config = {
@@ -173,9 +192,10 @@ def test_hls_ladder_with_an_audio_group(s3_farm, seaweed, s3, tmp_path):
             keyframes.append(_keyframes(tmp_path / uri))
     assert keyframes[0] == keyframes[1] == keyframes[2] and len(keyframes[0]) >= 5
     _decode_over_http(f"{seaweed.endpoint}/{PUBLIC_BUCKET}/{base}master.m3u8")
+    _plays_in_chromium(tmp_path, "hls", "/master.m3u8", assets, tmp_path / "hls.png")
 
 
-def test_dash_ladder(s3_farm, seaweed, s3, tmp_path):
+def test_dash_ladder(s3_farm, seaweed, s3, tmp_path, assets):
     base = "dash/ladder/"
     config = {
         "Inputs": [{"InputFile": {"Media": f"oss://{MEDIA_BUCKET}/ten.mp4"}}],
@@ -215,6 +235,7 @@ def test_dash_ladder(s3_farm, seaweed, s3, tmp_path):
     for template in mpd.iter(f"{{{DASH_NS['d']}}}SegmentTemplate"):
         assert template.get("initialization").replace("$RepresentationID$", "") in files
     _decode_over_http(f"{seaweed.endpoint}/{PUBLIC_BUCKET}/{base}manifest.mpd")
+    _plays_in_chromium(tmp_path, "dash", "/manifest.mpd", assets, tmp_path / "dash.png")
 
 
 def test_a_failed_rendition_fails_its_group_and_the_job(s3_farm):

@@ -18,14 +18,10 @@ from urllib.parse import urlencode
 import pytest
 
 from tests.servers.browser import (
-    DEFAULT_CACHE_DIR,
-    BrowserError,
     StaticServer,
-    chromium_binary,
     is_blank,
     parse_range,
     play_in_chromium,
-    player_assets,
 )
 
 pytestmark = pytest.mark.e2e
@@ -48,18 +44,6 @@ def _ffmpeg(*args: str, cwd: Path | None = None) -> None:
         cwd=cwd,
         timeout=120,
     )
-
-
-@pytest.fixture(scope="module")
-def assets() -> Path:
-    if chromium_binary() is None:
-        pytest.skip("chromium is not installed (apt-get install chromium; make test does)")
-    try:
-        return player_assets(DEFAULT_CACHE_DIR)
-    except BrowserError:
-        if shutil.which("npm") is None:  # and the bundles are not installed yet
-            pytest.skip("npm is not installed, so hls.js / dash.js cannot be fetched")
-        raise
 
 
 @pytest.fixture(scope="module")
