@@ -232,8 +232,21 @@ def test_dash_ladder(s3_farm, seaweed, s3, tmp_path, assets):
     video = [r for r in reps if r.get("height")]
     assert sorted(int(r.get("height")) for r in video) == [144, 240, 360]
     assert all(r.get("codecs") and int(r.get("bandwidth")) > 0 for r in reps)
-    for template in mpd.iter(f"{{{DASH_NS['d']}}}SegmentTemplate"):
-        assert template.get("initialization").replace("$RepresentationID$", "") in files
+    duration = mpd.get("mediaPresentationDuration")  # e.g. PT10.000S
+    assert (
+        abs(float(duration.removeprefix("PT").removesuffix("S")) - SOURCE_SECONDS) <= FRAME + 0.03
+    )
+    for rep in reps:
+        template = rep.find("d:SegmentTemplate", DASH_NS)
+        assert template.get("initialization") in files
+        count = sum(int(s.get("r", 0)) + 1 for s in template.iter(f"{{{DASH_NS['d']}}}S"))
+        first = int(template.get("startNumber", "1"))
+        media = template.get("media")
+        names = [media.replace("$Number%05d$", f"{n:05d}") for n in range(first, first + count)]
+        assert all(name in files for name in names), (names, sorted(files))
+    stems = sorted(f for f in files if f.endswith(".mpd") and "/" in f and "-audio" not in f)
+    keyframes = [_keyframes(tmp_path / stem) for stem in stems]
+    assert len(keyframes) == 3 and keyframes[0] == keyframes[1] == keyframes[2]
     _decode_over_http(f"{seaweed.endpoint}/{PUBLIC_BUCKET}/{base}manifest.mpd")
     _plays_in_chromium(tmp_path, "dash", "/manifest.mpd", assets, tmp_path / "dash.png")
 
@@ -266,3 +279,50 @@ def test_a_failed_rendition_fails_its_group_and_the_job(s3_farm):
     group = job["OutputGroupDetails"][0]
     assert group["Status"] == "Failed" and group["Code"] == "InvalidParameter.SourceTooSmall"
     assert [o["Status"] for o in group["Outputs"]] == ["Success", "Failed"]
+
+
+def test_hls_fmp4_ladder_and_copy_remux(s3_farm, seaweed, s3, tmp_path):
+    base = "hls/fmp4/"
+    fmp4 = {"Container": {"Format": "hls-fmp4"}, "MuxConfig": {"Segment": {"Duration": 2}}}
+    config = {
+        "Inputs": [{"InputFile": {"Media": f"oss://{MEDIA_BUCKET}/ten.mp4"}}],
+        "OutputGroups": [
+            {
+                "GroupConfig": {
+                    "Type": "Hls",
+                    "OutputFileBase": {"Media": f"oss://{PUBLIC_BUCKET}/{base}"},
+                },
+                "Outputs": [
+                    dict(
+                        _rendition(name, h, "S00000001-200031"),
+                        OverrideParams={
+                            **fmp4,
+                            "Video": {"Height": h, "Width": None, "Preset": "ultrafast"},
+                        },
+                    )
+                    for name, h in (("240p", 240), ("144p", 144))
+                ],
+            },
+            {
+                "GroupConfig": {
+                    "Type": "Hls",
+                    "ManifestName": "copy",
+                    "OutputFileBase": {"Media": f"oss://{PUBLIC_BUCKET}/hls/copy/"},
+                },
+                "Outputs": [{"TemplateId": "S00000001-100000", "OutputFileName": "source"}],
+            },
+        ],
+    }
+    client = client_for(s3_farm)
+    job = wait_job(client, client.submit({"Config": config})["JobId"], s3_farm, timeout=180)
+    assert job["State"] == "Complete", job
+    files = set(_download(s3, base, tmp_path))
+    master = m3u8.load(str(tmp_path / "master.m3u8"))
+    assert master.version == 7 and len(master.playlists) == 2
+    for variant in master.playlists:
+        playlist = m3u8.load(str(tmp_path / variant.uri))
+        assert playlist.segment_map and all(
+            f"video/{seg.uri}" in files for seg in playlist.segments
+        )
+    _decode_over_http(f"{seaweed.endpoint}/{PUBLIC_BUCKET}/{base}master.m3u8")
+    _decode_over_http(f"{seaweed.endpoint}/{PUBLIC_BUCKET}/hls/copy/copy.m3u8")
