@@ -40,6 +40,15 @@ format: install ## Reformat the code with ruff
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+##@ Benchmarks
+
+.PHONY: bench
+bench: bench-scale ## Run every benchmark
+
+.PHONY: bench-scale
+bench-scale: install ## Benchmark: the same jobs with 1 and 2 worker processes (jobs/min and speed-up)
+	$(BIN)/python -m bench.scale
+
 ##@ Set-up
 
 .PHONY: install

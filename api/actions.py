@@ -305,3 +305,39 @@ def get_event_callback_action(farm, call: Call) -> dict[str, Any]:
     from api.callbacks import get_event_callback
 
     return get_event_callback(farm, call.owner)
+
+
+# --- the farm ---------------------------------------------------------------------------
+
+
+@action("ListWorkers")
+def list_workers(farm, call: Call) -> dict[str, Any]:
+    """Ours: the live workers, what they can do and what they run (the caller's jobs by id)."""
+    from shared.jobstore import WorkerRegistry
+
+    running = farm.store.running_on()
+    workers = []
+    for info in sorted(WorkerRegistry(farm.store.redis).alive(), key=lambda w: w["hostname"]):
+        tasks = running.get(info["hostname"], [])
+        mine = [
+            t
+            for t in tasks
+            if (job := farm.store.get(t.rsplit(":", 1)[0])) and job.owner == call.owner
+        ]
+        workers.append(
+            {
+                "Hostname": info["hostname"],
+                "Node": info.get("node", ""),
+                "Queues": info.get("queues", []),
+                "Concurrency": info.get("concurrency", 0),
+                "FFmpegVersion": info.get("ffmpeg", ""),
+                "Encoders": info.get("encoders", []),
+                "Gpu": info.get("gpu"),
+                "Error": info.get("error", ""),
+                "RunningTasks": len(tasks),
+                "Tasks": [
+                    {"JobId": t.rsplit(":", 1)[0], "Output": int(t.rsplit(":", 1)[1])} for t in mine
+                ],
+            }
+        )
+    return {"Workers": workers}

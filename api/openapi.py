@@ -192,6 +192,7 @@ _RESOURCES = [
     ),
     ("/v1/system-templates", "get", "ListSystemTemplates", "List system templates", False),
     ("/v1/system-templates/{template_id}", "get", "GetSystemTemplate", "A system template", False),
+    ("/v1/workers", "get", "ListWorkers", "Live workers: capabilities and running tasks", False),
     ("/v1/event-callback", "get", "GetEventCallback", "The account's event callback", False),
     (
         "/v1/event-callback",

@@ -100,6 +100,11 @@ def set_default_template(template_id: str):
     return run("SetDefaultCustomTemplate", {"TemplateId": template_id})
 
 
+@blp.get("/workers")
+def list_workers():
+    return run("ListWorkers", {})
+
+
 @blp.get("/system-templates")
 def list_system_templates():
     return run("ListSystemTemplates", _query(Type="1"))
@@ -129,6 +134,7 @@ REST_ACTIONS = {
     ("resources.set_default_template", "POST"): "SetDefaultCustomTemplate",
     ("resources.list_system_templates", "GET"): "ListSystemTemplates",
     ("resources.get_system_template", "GET"): "GetSystemTemplate",
+    ("resources.list_workers", "GET"): "ListWorkers",
     ("callbacks.event_callback", "GET"): "GetEventCallback",
     ("callbacks.event_callback", "PUT"): "SetEventCallback",
     # Dead letters have no ICE action: reading them is reading the callback setup,

@@ -14,7 +14,7 @@ from typing import Any
 
 from shared.clock import new_job_id, now_us
 from shared.config import Settings
-from shared.dispatch import Dispatcher
+from shared.dispatch import Dispatcher, output_priority
 from shared.errors import ApiError, InputMissing, invalid_parameter, resource_not_found
 from shared.events import EventStore, Notifier
 from shared.job_events import emit_job_complete
@@ -129,16 +129,20 @@ def submit_job(
         ):
             release_pipeline(farm, owner, pipeline.pipeline_id)
     else:
-        farm.dispatcher.start_job(job_id, pipeline.priority)
+        farm.dispatcher.start_job(
+            job_id, output_priority(max(s.priority for s in specs), pipeline.priority)
+        )
     return job, True
 
 
 def release_pipeline(farm: Farm, owner: str, pipeline_id: str) -> list[str]:
     """Start every job held on an (now Active) pipeline, highest priority first."""
     released = farm.pipelines.release(owner, pipeline_id)
-    priority = farm.pipelines.require(owner, pipeline_id).priority
+    shift = farm.pipelines.require(owner, pipeline_id).priority
     for job_id in released:
-        farm.dispatcher.start_job(job_id, priority)
+        job = farm.store.get(job_id)
+        top = max((s.priority for s in job.specs), default=6) if job else 6
+        farm.dispatcher.start_job(job_id, output_priority(top, shift))
     return released
 
 
@@ -156,7 +160,7 @@ def _by_token(farm: Farm, owner: str, token: str, fingerprint: str) -> JobRecord
     if job.state == "Inited" and pipeline is not None and pipeline.status == "Active":
         # The first submit may have died between persisting and enqueueing; start_job
         # runs once per job whatever the number of messages.
-        farm.dispatcher.start_job(job.job_id, pipeline.priority)
+        farm.dispatcher.start_job(job.job_id, output_priority(max(s.priority for s in job.specs), pipeline.priority))
     return job
 
 

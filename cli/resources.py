@@ -49,6 +49,13 @@ def add_parsers(sub, client_factory: Callable) -> None:
     cancel.add_argument("job_id")
     _command(cancel, client_factory, "POST", lambda a: f"/v1/jobs/{a.job_id}/cancel")
 
+    _command(
+        sub.add_parser("workers", help="the live workers, their capabilities and tasks"),
+        client_factory,
+        "GET",
+        lambda a: "/v1/workers",
+    )
+
     pipelines = sub.add_parser("pipelines", help="list, create, pause, resume or delete pipelines")
     psub = pipelines.add_subparsers(dest="pipelines_command", required=True)
     _command(psub.add_parser("list"), client_factory, "GET", lambda a: "/v1/pipelines")

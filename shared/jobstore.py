@@ -268,6 +268,16 @@ class JobStore:
         """What packaging needs of a finished rendition (bitrates, codecs, size, files)."""
         self.redis.hset(self.job_key(job_id), f"rend:{index}", json.dumps(info))
 
+    def mark_started(self, job_id: str, index: int, worker: str = "") -> None:
+        """When and where an output's encode began (scheduling tests and /v1/workers read it)."""
+        self.redis.hset(
+            self.job_key(job_id), f"start:{index}", json.dumps({"us": now_us(), "worker": worker})
+        )
+
+    def starts(self, job_id: str) -> dict[int, dict[str, Any]]:
+        raw = self.redis.hgetall(self.job_key(job_id))
+        return {int(k[6:]): json.loads(v) for k, v in raw.items() if k.startswith("start:")}
+
     def set_progress(self, job_id: str, index: int, percent: int) -> None:
         self.redis.hset(self.job_key(job_id), f"pct:{index}", max(0, min(100, int(percent))))
 
@@ -290,12 +300,25 @@ class JobStore:
 
     RUNNING_KEY = f"{PREFIX}running"
 
-    def beat(self, job_id: str, index: int) -> None:
+    RUNNING_ON_KEY = f"{PREFIX}running-on"
+
+    def beat(self, job_id: str, index: int, worker: str = "") -> None:
         """Mark an output as alive now; the watchdog requeues outputs that stop beating."""
-        self.redis.zadd(self.RUNNING_KEY, {f"{job_id}:{index}": now_us()})
+        member = f"{job_id}:{index}"
+        self.redis.zadd(self.RUNNING_KEY, {member: now_us()})
+        if worker:
+            self.redis.hset(self.RUNNING_ON_KEY, member, worker)
 
     def unbeat(self, job_id: str, index: int) -> None:
         self.redis.zrem(self.RUNNING_KEY, f"{job_id}:{index}")
+        self.redis.hdel(self.RUNNING_ON_KEY, f"{job_id}:{index}")
+
+    def running_on(self) -> dict[str, list[str]]:
+        """Worker hostname → the ``job_id:index`` outputs it is encoding now."""
+        tasks: dict[str, list[str]] = {}
+        for member, worker in self.redis.hgetall(self.RUNNING_ON_KEY).items():
+            tasks.setdefault(worker, []).append(member)
+        return tasks
 
     def stale(self, older_than_us: int) -> list[tuple[str, int]]:
         """Outputs whose last heartbeat is older than ``older_than_us``."""
@@ -326,9 +349,12 @@ class WorkerRegistry:
     def __init__(self, client: redis.Redis):
         self.redis = client
 
-    def beat(self, hostname: str, queues: list[str]) -> None:
+    def beat(self, hostname: str, info: Mapping[str, Any]) -> None:
+        """Announce (again) a live worker and what it can do: queues, concurrency, FFmpeg…"""
         key = f"{PREFIX}worker:{hostname}"
-        self.redis.set(key, json.dumps({"hostname": hostname, "queues": queues}), ex=WORKER_TTL_S)
+        self.redis.set(
+            key, json.dumps({**info, "hostname": hostname, "seen_us": now_us()}), ex=WORKER_TTL_S
+        )
 
     def drop(self, hostname: str) -> None:
         self.redis.delete(f"{PREFIX}worker:{hostname}")

@@ -7,6 +7,7 @@ check names what is missing and how to fix it (STYLE 14).
 from __future__ import annotations
 
 import re
+import socket
 import subprocess
 
 from shared.config import Settings
@@ -84,3 +85,26 @@ def check_worker(settings: Settings, queues: list[str]) -> set[str]:
             )
         _gpu_test_encode(settings)
     return encoders
+
+
+def ffmpeg_version(settings: Settings) -> str:
+    """``5.1.9-0+deb12u1`` from the first line of ``ffmpeg -version``."""
+    first = (_run([settings.ffmpeg_bin, "-version"], 30).stdout.splitlines() or [""])[0]
+    parts = first.split()
+    return parts[2] if len(parts) > 2 and parts[:2] == ["ffmpeg", "version"] else first
+
+
+def describe_worker(
+    settings: Settings, queues: list[str], concurrency: int, encoders: set[str]
+) -> dict:
+    """What a worker announces in the registry: ``mcfarm workers`` and ``/v1/workers`` show it."""
+    usable = sorted(e for e in encoders if e in CPU_ENCODERS + GPU_ENCODERS)
+    return {
+        "node": socket.gethostname(),
+        "queues": sorted(queues),
+        "concurrency": concurrency,
+        "ffmpeg": ffmpeg_version(settings),
+        "encoders": usable,
+        # A gpu worker only starts after its NVENC test encode passed (check_worker).
+        "gpu": {"encode": True, "decode": True} if "gpu" in queues else None,
+    }

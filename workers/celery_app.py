@@ -14,6 +14,7 @@ from shared.dispatch import DELIVER_EVENT, celery_config
 from shared.events import EventStore, Notifier
 from shared.jobstore import WORKER_TTL_S, JobStore, WorkerRegistry
 from shared.storage import Storage, make_storage
+from workers.capabilities import WorkerNotCapable, check_worker, describe_worker
 from workers.watchdog import sweep_if_leader
 
 log = logging.getLogger(__name__)
@@ -63,10 +64,10 @@ def make_celery(settings: Settings) -> Celery:
 class _Heartbeat(threading.Thread):
     """Refreshes this worker's registry key and runs the watchdog until shutdown."""
 
-    def __init__(self, app: Celery, hostname: str, queues: list[str]):
+    def __init__(self, app: Celery, hostname: str, info: dict):
         super().__init__(name="mcfarm-heartbeat", daemon=True)
         self.app, self.registry = app, app.farm.registry
-        self.hostname, self.queues = hostname, queues
+        self.hostname, self.info = hostname, info
         self.stopped = threading.Event()
 
     def _requeue(self, job_id: str, index: int, priority: int) -> None:
@@ -79,7 +80,7 @@ class _Heartbeat(threading.Thread):
         interval = min(WORKER_TTL_S / 3, max(timeout / 3, 1))
         while not self.stopped.is_set():
             try:
-                self.registry.beat(self.hostname, self.queues)
+                self.registry.beat(self.hostname, self.info)
                 sweep_if_leader(
                     self.app.farm.store, self._requeue, timeout_s=timeout, interval_s=interval
                 )
@@ -97,7 +98,16 @@ def _start_heartbeat(sender, **kwargs) -> None:
     if not hasattr(app, "farm"):
         return
     queues = sorted(q.name for q in app.amqp.queues.consume_from.values())
-    beat = _Heartbeat(app, sender.hostname, queues)
+    settings = app.farm.settings
+    try:
+        encoders = check_worker(settings, queues)
+        info = describe_worker(
+            settings, queues, getattr(sender.controller, "concurrency", 0), encoders
+        )
+    except WorkerNotCapable as err:  # mcfarm worker checked already; celery -A … may not have
+        log.error("this worker cannot transcode: %s", err)
+        info = {"queues": queues, "error": str(err)}
+    beat = _Heartbeat(app, sender.hostname, info)
     _heartbeats[sender.hostname] = beat
     beat.start()
 

@@ -32,7 +32,11 @@ MAX_RETRIES = 4
 def _tools(task) -> transcode.Tools:
     farm = task.app.farm
     return transcode.Tools(
-        store=farm.store, storage=farm.storage, settings=farm.settings, notifier=farm.notifier
+        store=farm.store,
+        storage=farm.storage,
+        settings=farm.settings,
+        notifier=farm.notifier,
+        worker=task.request.hostname or "",
     )
 
 

@@ -45,6 +45,8 @@ class Tools:
     storage: Storage
     settings: Settings
     notifier: Notifier | None = None
+    #: The Celery worker running this, shown by ``/v1/workers``.
+    worker: str = ""
     runner: Callable[..., None] = run_ffmpeg
     prober: Callable[..., dict[str, Any]] = run_probe
 
@@ -204,6 +206,7 @@ def transcode_output(
         )
         return fail_output(tools, job_id, index, err)
     tools.store.set_output(job_id, index, Status="Running")
+    tools.store.mark_started(job_id, index, tools.worker)
     tools.store.transition(job_id, "Running", allowed_from={"Inited"})
     return _run_output(tools, job, index)
 
@@ -214,7 +217,9 @@ def _run_output(tools: Tools, job: JobRecord, index: int) -> dict[str, Any]:
         tempfile.mkdtemp(prefix=f"mcfarm-{job.job_id}-{index}-", dir=tools.settings.work_dir)
     )
     try:
-        with heartbeat(tools.store, job.job_id, index, tools.settings.heartbeat_timeout):
+        with heartbeat(
+            tools.store, job.job_id, index, tools.settings.heartbeat_timeout, tools.worker
+        ):
             result, note = _encode(tools, job, spec, workdir)
     except JobCancelled:
         return _skip(

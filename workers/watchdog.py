@@ -57,18 +57,20 @@ def sweep_if_leader(
 
 
 @contextmanager
-def heartbeat(store: JobStore, job_id: str, index: int, timeout_s: int) -> Iterator[None]:
+def heartbeat(
+    store: JobStore, job_id: str, index: int, timeout_s: int, worker: str = ""
+) -> Iterator[None]:
     """Beat for one output while the block runs (a few beats per timeout)."""
     stopped = threading.Event()
 
     def run() -> None:
         while not stopped.wait(max(timeout_s / 4, 0.5)):
             try:
-                store.beat(job_id, index)
+                store.beat(job_id, index, worker)
             except Exception:  # Redis away for a moment: the next beat may get through
                 log.warning("heartbeat of job %s output %d failed", job_id, index, exc_info=True)
 
-    store.beat(job_id, index)
+    store.beat(job_id, index, worker)
     thread = threading.Thread(target=run, name=f"beat-{job_id}-{index}", daemon=True)
     thread.start()
     try:

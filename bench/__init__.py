@@ -1,0 +1,1 @@
+"""Benchmarks of the whole farm (real redis-server, API, Celery workers, FFmpeg)."""

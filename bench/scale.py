@@ -1,0 +1,271 @@
+"""More worker processes, more throughput: the same batch of jobs on 1 and on 2 workers.
+
+``python -m bench.scale [--jobs N] [--seconds S]`` (``make bench-scale``) starts a private
+redis-server and, for each run, the API and the workers, each run on a fresh Redis database.
+Every worker is one Celery process of concurrency 1 pinned to its own core with ``taskset``, so
+FFmpeg (a child of the worker) stays on that core too: run 1 uses core 0, run 2 cores 0 and 1.
+The wall time runs from the first submit to the moment every job is terminal. The table goes
+to stdout and the numbers to ``bench-results/scale.json``; everything else lives in a temp dir.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from cli.client import ApiCallFailed, Client
+from cli.processes import api_argv, worker_argv
+from shared.config import Settings
+from shared.storage import StorageRef, make_storage
+from tests.servers.farm import dump_logs, farm_env, start_process
+from tests.servers.redis import redis_server
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench-results" / "scale.json"
+TEMPLATE = "S00000001-200010"  # MP4 H.264 640 wide, 400 kb/s
+BUCKET, CLIP = "media", "clip.mp4"
+TERMINAL = {"Complete", "Error", "Cancelled"}
+POLL_S = 0.1
+
+
+class BenchFailed(Exception):
+    """A job failed, a process died or something took too long; the message says what."""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    workers: int
+    jobs: int
+    seconds: float
+
+    @property
+    def jobs_per_min(self) -> float:
+        return jobs_per_minute(self.jobs, self.seconds)
+
+
+# --- pure parts (tested in tests/unit/test_bench_scale.py) ----------------------------------
+
+
+def jobs_per_minute(jobs: int, seconds: float) -> float:
+    """Throughput of ``jobs`` finished in ``seconds`` of wall time."""
+    if seconds <= 0:
+        raise ValueError(f"wall time must be positive, got {seconds}")
+    return jobs * 60 / seconds
+
+
+def speed_up(base: RunResult, other: RunResult) -> float:
+    """How many times ``other``'s throughput is ``base``'s (2.0 = twice as many jobs/min)."""
+    return other.jobs_per_min / base.jobs_per_min
+
+
+def format_table(runs: list[RunResult]) -> str:
+    """The runs as an aligned table, then the speed-up of the last run over the first."""
+    lines = [f"{'workers':>7}  {'jobs':>4}  {'seconds':>7}  {'jobs/min':>8}"]
+    for run in runs:
+        lines.append(
+            f"{run.workers:>7}  {run.jobs:>4}  {run.seconds:>7.2f}  {run.jobs_per_min:>8.1f}"
+        )
+    if len(runs) > 1:
+        first, last = runs[0], runs[-1]
+        factor = speed_up(first, last)
+        lines.append(f"speed-up {factor:.2f}x ({last.workers} workers vs {first.workers})")
+    return "\n".join(lines)
+
+
+def pinned(argv: list[str], core: int, taskset: str | None) -> list[str]:
+    """``argv`` run on CPU ``core`` only (its children inherit the affinity), if we can."""
+    return [taskset, "-c", str(core), *argv] if taskset else list(argv)
+
+
+def job_body(label: str, index: int) -> dict:
+    """One job: the clip to one H.264 MP4, x264 preset medium (a second or two per encode)."""
+    output = {
+        "Name": "o",
+        "TemplateId": TEMPLATE,
+        "OutputFile": {"Type": "OSS", "Media": f"oss://results/{label}/job{index:03d}.mp4"},
+        "OverrideParams": json.dumps({"Video": {"Preset": "medium"}}),
+    }
+    source = {"Name": "in", "InputFile": {"Type": "OSS", "Media": f"oss://{BUCKET}/{CLIP}"}}
+    return {"Config": {"JobName": f"{label}-{index}", "Inputs": [source], "Outputs": [output]}}
+
+
+# --- processes ------------------------------------------------------------------------------
+
+
+def make_clip(path: Path, seconds: float) -> None:
+    """A 640x360 25 fps test pattern with a 440 Hz tone, made with FFmpeg's lavfi sources."""
+    video = f"testsrc2=size=640x360:rate=25:duration={seconds}"
+    audio = f"sine=frequency=440:sample_rate=48000:duration={seconds}"
+    argv = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", video]
+    argv += ["-f", "lavfi", "-i", audio, "-c:v", "libx264", "-preset", "ultrafast"]
+    argv += ["-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(path)]
+    subprocess.run(argv, check=True, stdin=subprocess.DEVNULL)
+
+
+def seed(env: dict[str, str], clip: Path) -> None:
+    storage = make_storage(Settings.from_env(env))
+    storage.ensure_bucket(BUCKET)
+    storage.upload(clip, StorageRef(kind="object", bucket=BUCKET, key=CLIP))
+
+
+def stop(procs: list[subprocess.Popen]) -> None:
+    """SIGTERM (a Celery worker then finishes and stops its pool), SIGKILL the group if stuck."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)  # its own session: the worker and its children
+            proc.wait()
+
+
+def _get_json(url: str) -> dict | None:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return json.loads(resp.read())
+    except OSError:
+        return None
+
+
+def wait_ready(base: str, procs: list[subprocess.Popen], workers: int, log_dir: Path) -> None:
+    """Until ``/readyz`` lists ``workers`` live workers (each has booted and checked FFmpeg)."""
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if any(proc.poll() is not None for proc in procs):
+            raise BenchFailed(f"a farm process exited during start-up\n{dump_logs(log_dir)}")
+        doc = _get_json(f"{base}/readyz")
+        if doc and len(doc.get("Workers", [])) >= workers:
+            return
+        time.sleep(0.2)
+    raise BenchFailed(f"{workers} worker(s) not ready after 90 s\n{dump_logs(log_dir)}")
+
+
+def wait_all(client: Client, job_ids: list[str], log_dir: Path, timeout: float) -> None:
+    """Until every job is terminal; raise on the first that is not Complete.
+
+    Jobs are checked in submission order and a round stops at the first unfinished one: the
+    queue is FIFO, so this costs one or two GETs per round and keeps the API's (and so the
+    cores') load from polling negligible.
+    """
+    pending = list(job_ids)
+    deadline = time.monotonic() + timeout
+    while pending:
+        if time.monotonic() > deadline:
+            raise BenchFailed(
+                f"{len(pending)} job(s) not done after {timeout} s\n{dump_logs(log_dir)}"
+            )
+        while pending:
+            job = client.get(pending[0])
+            if job["State"] not in TERMINAL:
+                break
+            if job["State"] != "Complete":
+                raise BenchFailed(
+                    f"job ended {job['State']}: {json.dumps(job)}\n{dump_logs(log_dir)}"
+                )
+            pending.pop(0)
+        if pending:
+            time.sleep(POLL_S)
+
+
+def run_batch(
+    workers: int, redis_url: str, tmp: Path, clip: Path, jobs: int, timeout: float
+) -> RunResult:
+    """Start the API and ``workers`` pinned workers on ``redis_url``, run the batch, stop all."""
+    env = farm_env(redis_url, tmp)
+    seed(env, clip)
+    log_dir, taskset = tmp / "logs", shutil.which("taskset")
+    cores = sorted(os.sched_getaffinity(0))
+    procs: list[subprocess.Popen] = []
+    try:
+        procs.append(start_process("api", api_argv(env["MCFARM_API_BIND"], 1), env, log_dir))
+        for n in range(workers):
+            argv = worker_argv(f"bench{workers}-{n}@%h", "cpu", 1)
+            argv = pinned(argv, cores[n % len(cores)], taskset)
+            procs.append(start_process(f"worker{n}", argv, env, log_dir))
+        base = f"http://{env['MCFARM_API_BIND']}"
+        wait_ready(base, procs, workers, log_dir)
+        key_id, secret = env["MCFARM_ACCESS_KEYS"].split(",")[0].split(":")[:2]
+        client = Client(base, key_id, secret)
+        started = time.monotonic()
+        ids = [client.submit(job_body(f"w{workers}", i))["JobId"] for i in range(jobs)]
+        wait_all(client, ids, log_dir, timeout)
+        return RunResult(workers, jobs, time.monotonic() - started)
+    finally:
+        stop(procs)
+
+
+def write_results(runs: list[RunResult], clip_seconds: float, taskset: str | None) -> None:
+    doc = {
+        "benchmark": "scale",
+        "template": TEMPLATE,
+        "clip": {"seconds": clip_seconds, "size": "640x360", "fps": 25},
+        "cpu_count": os.cpu_count(),
+        "pinned": bool(taskset),
+        "runs": [{**asdict(run), "jobs_per_min": round(run.jobs_per_min, 2)} for run in runs],
+        "speed_up": round(speed_up(runs[0], runs[-1]), 3),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(doc, indent=2) + "\n")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.scale", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--jobs", type=int, default=8, help="jobs per run (default 8)")
+    parser.add_argument("--seconds", type=float, default=4, help="input clip length (default 4)")
+    parser.add_argument("--timeout", type=float, default=300, help="seconds per run (default 300)")
+    args = parser.parse_args(argv)
+    if args.jobs < 1 or args.seconds <= 0 or args.timeout <= 0:
+        parser.error("--jobs, --seconds and --timeout must be positive")
+    return args
+
+
+def bench(args: argparse.Namespace, tmp: Path) -> list[RunResult]:
+    clip = tmp / CLIP
+    make_clip(clip, args.seconds)
+    runs = []
+    with redis_server(tmp / "redis") as redis_url:
+        for db, workers in enumerate((1, 2), start=1):  # a fresh database per run
+            print(f"running {args.jobs} jobs on {workers} worker(s)…", file=sys.stderr, flush=True)
+            run_tmp = tmp / f"run{workers}"
+            runs.append(
+                run_batch(workers, f"{redis_url}/{db}", run_tmp, clip, args.jobs, args.timeout)
+            )
+    return runs
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    taskset = shutil.which("taskset")
+    if taskset is None:
+        print("warning: taskset not found; workers run unpinned", file=sys.stderr)
+    if (os.cpu_count() or 1) < 2:
+        print("warning: fewer than 2 cores; expect no speed-up", file=sys.stderr)
+    try:
+        with tempfile.TemporaryDirectory(prefix="mcfarm-bench-") as tmp:
+            runs = bench(args, Path(tmp))
+    except (BenchFailed, ApiCallFailed, subprocess.CalledProcessError, RuntimeError) as err:
+        print(f"bench-scale failed: {err}", file=sys.stderr)
+        return 1
+    print(format_table(runs))
+    write_results(runs, args.seconds, taskset)
+    print(f"results: {RESULTS.relative_to(ROOT)}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""Scheduling with real worker processes: priorities, a worker joining a backlog, SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from cli.processes import worker_argv
+from shared.jobstore import JobStore, WorkerRegistry
+from tests.e2e.conftest import MEDIA_BUCKET, _seed, client_for, wait_job
+from tests.servers.farm import _stop, farm_env, running_farm, start_process
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def one_worker_farm(redis_base, tmp_path, media):
+    env = farm_env(f"{redis_base}/4", tmp_path)
+    JobStore.from_url(env["MCFARM_REDIS_URL"]).redis.flushdb()
+    _seed(env, media)
+    with running_farm(env, tmp_path / "logs", concurrency=1) as farm:
+        yield farm
+
+
+def _job(
+    name: str, priority: int = 6, source: str = "silent.mp4", template: str = "S00000001-200000"
+) -> dict:
+    return {
+        "Config": {
+            "Inputs": [{"InputFile": {"Media": f"oss://{MEDIA_BUCKET}/{source}"}}],
+            "Outputs": [
+                {
+                    "Name": name,
+                    "TemplateId": template,
+                    "Priority": priority,
+                    "OutputFile": {"Media": f"oss://results/sched/{name}.mp4"},
+                }
+            ],
+        }
+    }
+
+
+def _blocker(client) -> str:
+    """A job that keeps the only worker busy for a few seconds."""
+    body = _job("blocker", source="long.mp4", template="S00000001-200020")
+    body["Config"]["Outputs"][0]["OverrideParams"] = {"Video": {"Preset": "slower"}}
+    job_id = client.submit(body)["JobId"]
+    deadline = time.monotonic() + 30
+    while client.get(job_id)["OutputDetails"][0]["Status"] != "Running":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    return job_id
+
+
+def _start_us(store: JobStore, job_id: str) -> int:
+    return store.starts(job_id)[0]["us"]
+
+
+def test_high_priority_outputs_start_before_waiting_low_ones(one_worker_farm):
+    client = client_for(one_worker_farm)
+    store = JobStore.from_url(one_worker_farm.env["MCFARM_REDIS_URL"])
+    blocker = _blocker(client)
+    low = [client.submit(_job(f"low{i}", priority=1))["JobId"] for i in range(3)]
+    high = [client.submit(_job(f"high{i}", priority=10))["JobId"] for i in range(3)]
+    for job_id in [blocker, *low, *high]:
+        assert wait_job(client, job_id, one_worker_farm, timeout=120)["State"] == "Complete"
+    assert max(_start_us(store, j) for j in high) < min(_start_us(store, j) for j in low)
+
+
+def test_a_worker_joining_a_backlog_takes_work_at_once(one_worker_farm):
+    client = client_for(one_worker_farm)
+    store = JobStore.from_url(one_worker_farm.env["MCFARM_REDIS_URL"])
+    registry = WorkerRegistry(store.redis)
+    blocker = _blocker(client)
+    backlog = [client.submit(_job(f"b{i}"))["JobId"] for i in range(6)]
+    joiner = start_process(
+        "joiner", worker_argv("joiner@%h", "cpu", 1), one_worker_farm.env, one_worker_farm.log_dir
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not any(w["hostname"].startswith("joiner@") for w in registry.alive()):
+            assert time.monotonic() < deadline, "the new worker never came up"
+            time.sleep(0.05)
+        ready_us = next(
+            w["seen_us"] for w in registry.alive() if w["hostname"].startswith("joiner@")
+        )
+        for job_id in [blocker, *backlog]:
+            assert wait_job(client, job_id, one_worker_farm, timeout=120)["State"] == "Complete"
+    finally:
+        _stop([joiner])
+    starts = [store.starts(j)[0] for j in backlog]
+    joined = sorted(s["us"] for s in starts if s["worker"].startswith("joiner@"))
+    assert joined, starts
+    assert (joined[0] - ready_us) / 1e6 < 2.0
+
+
+def test_sigterm_lets_the_running_task_finish_and_loses_nothing(one_worker_farm):
+    client = client_for(one_worker_farm)
+    blocker = _blocker(client)
+    queued = [client.submit(_job(f"q{i}"))["JobId"] for i in range(2)]
+    worker = one_worker_farm.processes["worker"]
+    os.kill(worker.pid, signal.SIGTERM)  # Celery's warm shutdown
+    worker.wait(timeout=90)
+    assert client.get(blocker)["State"] == "Complete"
+    assert [client.get(j)["State"] for j in queued] == ["Inited", "Inited"]
+    after = start_process(
+        "after", worker_argv("after@%h", "cpu", 1), one_worker_farm.env, one_worker_farm.log_dir
+    )
+    try:
+        assert [wait_job(client, j, one_worker_farm, timeout=90)["State"] for j in queued] == [
+            "Complete"
+        ] * 2
+    finally:
+        _stop([after])
+
+
+def test_workers_list_their_capabilities_and_tasks(one_worker_farm):
+    client = client_for(one_worker_farm)
+    blocker = _blocker(client)
+    (worker,) = client.call("GET", "/v1/workers")["Workers"]
+    assert worker["Queues"] == ["cpu"] and worker["Concurrency"] == 1
+    assert {"libx264", "aac"} <= set(worker["Encoders"]) and worker["FFmpegVersion"]
+    assert worker["RunningTasks"] == 1 and worker["Tasks"] == [{"JobId": blocker, "Output": 0}]
+    wait_job(client, blocker, one_worker_farm, timeout=120)
