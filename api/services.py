@@ -130,7 +130,7 @@ def submit_job(
             release_pipeline(farm, owner, pipeline.pipeline_id)
     else:
         farm.dispatcher.start_job(
-            job_id, output_priority(max(s.priority for s in specs), pipeline.priority)
+            job_id, output_priority(max(s.priority for s in specs), pipeline.priority), owner
         )
     return job, True
 
@@ -142,7 +142,7 @@ def release_pipeline(farm: Farm, owner: str, pipeline_id: str) -> list[str]:
     for job_id in released:
         job = farm.store.get(job_id)
         top = max((s.priority for s in job.specs), default=6) if job else 6
-        farm.dispatcher.start_job(job_id, output_priority(top, shift))
+        farm.dispatcher.start_job(job_id, output_priority(top, shift), owner)
     return released
 
 
@@ -160,7 +160,11 @@ def _by_token(farm: Farm, owner: str, token: str, fingerprint: str) -> JobRecord
     if job.state == "Inited" and pipeline is not None and pipeline.status == "Active":
         # The first submit may have died between persisting and enqueueing; start_job
         # runs once per job whatever the number of messages.
-        farm.dispatcher.start_job(job.job_id, output_priority(max(s.priority for s in job.specs), pipeline.priority))
+        farm.dispatcher.start_job(
+            job.job_id,
+            output_priority(max(s.priority for s in job.specs), pipeline.priority),
+            owner,
+        )
     return job
 
 

@@ -206,13 +206,16 @@ def run_batch(
         stop(procs)
 
 
-def write_results(runs: list[RunResult], clip_seconds: float, taskset: str | None) -> None:
+def write_results(
+    runs: list[RunResult], clip_seconds: float, taskset: str | None, load: float
+) -> None:
     doc = {
         "benchmark": "scale",
         "template": TEMPLATE,
         "clip": {"seconds": clip_seconds, "size": "640x360", "fps": 25},
         "cpu_count": os.cpu_count(),
         "pinned": bool(taskset),
+        "load_avg_1m_before": round(load, 2),
         "runs": [{**asdict(run), "jobs_per_min": round(run.jobs_per_min, 2)} for run in runs],
         "speed_up": round(speed_up(runs[0], runs[-1]), 3),
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -255,6 +258,9 @@ def main(argv: list[str] | None = None) -> int:
         print("warning: taskset not found; workers run unpinned", file=sys.stderr)
     if (os.cpu_count() or 1) < 2:
         print("warning: fewer than 2 cores; expect no speed-up", file=sys.stderr)
+    load = os.getloadavg()[0]
+    if load > 0.5:  # others' work takes the cores that the second worker needs
+        print(f"warning: load average {load:.2f}; numbers may be noisy", file=sys.stderr)
     try:
         with tempfile.TemporaryDirectory(prefix="mcfarm-bench-") as tmp:
             runs = bench(args, Path(tmp))
@@ -262,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench-scale failed: {err}", file=sys.stderr)
         return 1
     print(format_table(runs))
-    write_results(runs, args.seconds, taskset)
+    write_results(runs, args.seconds, taskset, load)
     print(f"results: {RESULTS.relative_to(ROOT)}", file=sys.stderr)
     return 0
 

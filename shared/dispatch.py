@@ -7,8 +7,10 @@ configuration as the workers' app.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
+import redis
 from celery import Celery
 from kombu import Queue
 from kombu.exceptions import OperationalError
@@ -32,6 +34,15 @@ def celery_priority(priority: int) -> int:
 def output_priority(output: int, pipeline: int = 6) -> int:
     """An output's effective priority: its own (1–10), shifted by its pipeline's (6 neutral)."""
     return max(1, min(10, int(output) + int(pipeline) - 6))
+
+
+#: Every account queue in use; a worker consumes those of its kinds (``cpu.*``, ``gpu.*``).
+ACCOUNT_QUEUES_KEY = "mcfarm:account-queues"
+
+
+def account_queue(kind: str, account: str) -> str:
+    """``cpu.a3f…``: an account's queue of one kind (a hash: account names are free text)."""
+    return f"{kind}.{hashlib.sha1(account.encode()).hexdigest()[:12]}"
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -61,7 +72,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             # Real priorities on Redis (measured in DESIGN "Engine facts").
             "priority_steps": list(range(10)),
             "sep": ":",
-            "queue_order_strategy": "priority",
+            # Round robin over queues, and every account has its own queues (account_queue):
+            # BRPOP lists keys priority-first, then queues in rotation, so the highest
+            # priority still wins and, within one priority, accounts take turns.
+            "queue_order_strategy": "round_robin",
         },
         "result_backend_transport_options": {"visibility_timeout": settings.task_time_limit + 3600},
         "result_expires": 7 * 24 * 3600,
@@ -79,6 +93,7 @@ class Dispatcher:
     def __init__(self, settings: Settings):
         self.app = Celery("mcfarm-client", set_as_current=False)
         self.app.conf.update(celery_config(settings))
+        self.redis = redis.Redis.from_url(settings.redis_url, decode_responses=True)
 
     def _send(self, name: str, args: list, priority: int) -> None:
         try:
@@ -86,9 +101,26 @@ class Dispatcher:
         except (OperationalError, RedisError) as err:
             raise ServiceUnavailable(f"The job queue is not reachable: {err}") from None
 
-    def start_job(self, job_id: str, priority: int = 6) -> None:
+    def start_job(self, job_id: str, priority: int = 6, account: str = "") -> None:
         """Enqueue the task that probes a job's inputs and fans out its outputs."""
-        self._send(START_JOB, [job_id], priority)
+        queue = self.account_queue("cpu", account) if account else "cpu"
+        try:
+            self.app.send_task(
+                START_JOB, args=[job_id], queue=queue, priority=celery_priority(priority)
+            )
+        except (OperationalError, RedisError) as err:
+            raise ServiceUnavailable(f"The job queue is not reachable: {err}") from None
+
+    def account_queue(self, kind: str, account: str) -> str:
+        """The account's own queue, announced to every worker the first time it is used."""
+        queue = account_queue(kind, account)
+        try:
+            if self.redis.sadd(ACCOUNT_QUEUES_KEY, queue):
+                # Live workers start consuming it now; workers that start later read the set.
+                self.app.control.add_consumer(queue, reply=False)
+        except (OperationalError, RedisError) as err:
+            raise ServiceUnavailable(f"The job queue is not reachable: {err}") from None
+        return queue
 
     def deliver_event(self, delivery_id: str) -> None:
         """Enqueue the delivery of one stored event callback, ahead of any transcode."""

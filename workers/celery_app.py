@@ -10,7 +10,7 @@ from celery import Celery
 from celery.signals import worker_ready, worker_shutdown
 
 from shared.config import Settings
-from shared.dispatch import DELIVER_EVENT, celery_config
+from shared.dispatch import ACCOUNT_QUEUES_KEY, DELIVER_EVENT, account_queue, celery_config
 from shared.events import EventStore, Notifier
 from shared.jobstore import WORKER_TTL_S, JobStore, WorkerRegistry
 from shared.storage import Storage, make_storage
@@ -68,12 +68,28 @@ class _Heartbeat(threading.Thread):
         super().__init__(name="mcfarm-heartbeat", daemon=True)
         self.app, self.registry = app, app.farm.registry
         self.hostname, self.info = hostname, info
+        self.following: set[str] = set()
         self.stopped = threading.Event()
 
     def _requeue(self, job_id: str, index: int, priority: int) -> None:
         from workers.tasks import output_signature
 
-        output_signature(self.app, job_id, index, priority).apply_async()
+        job = self.app.farm.store.get(job_id)
+        queue = account_queue("cpu", job.owner) if job else "cpu"
+        output_signature(self.app, job_id, index, priority, queue).apply_async()
+
+    def _follow_account_queues(self) -> None:
+        """Consume every account queue of this worker's kinds, including ones made later.
+
+        A queue made while this worker was starting may have missed the broadcast, so the
+        set in Redis is read again on every beat; the consumer is added through the
+        worker's own control channel, which runs it in the worker's event loop.
+        """
+        kinds = tuple(f"{q}." for q in self.info.get("queues", []))
+        for queue in self.app.farm.store.redis.smembers(ACCOUNT_QUEUES_KEY):
+            if queue.startswith(kinds) and queue not in self.following:
+                self.app.control.add_consumer(queue, destination=[self.hostname], reply=False)
+                self.following.add(queue)
 
     def run(self) -> None:
         timeout = self.app.farm.settings.heartbeat_timeout
@@ -81,6 +97,7 @@ class _Heartbeat(threading.Thread):
         while not self.stopped.is_set():
             try:
                 self.registry.beat(self.hostname, self.info)
+                self._follow_account_queues()
                 sweep_if_leader(
                     self.app.farm.store, self._requeue, timeout_s=timeout, interval_s=interval
                 )

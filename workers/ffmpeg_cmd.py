@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import ffmpeg
 
@@ -125,20 +125,19 @@ def output_dimensions(probe: ProbeInfo, video_config: Mapping[str, Any]) -> tupl
     return _even_down(src_w), _even_down(src_h)
 
 
-def _scale(stream, probe: ProbeInfo, video: Mapping[str, Any]):
+def _scale_size(probe: ProbeInfo, video: Mapping[str, Any]) -> tuple[int, int] | None:
+    """The size to scale to (a side may be -2), or None when the frames keep their size."""
     size = output_dimensions(probe, video)
     if size is None:
         width, height = _target_box((0, 0), video)
         if not (width or height):
-            return stream
+            return None
         # -2: FFmpeg derives the other side from the aspect ratio, kept even
         # (https://ffmpeg.org/ffmpeg-filters.html#scale-1).
-        size = (width or -2, height or -2)
-    elif size == probe.video.frame_size() and probe.video.sar == "1:1":
-        return stream
-    # setsar=1: the scaled size already shows the display shape; a kept non-square SAR
-    # would stretch it again in players.
-    return stream.filter("scale", *size).filter("setsar", 1)
+        return width or -2, height or -2
+    if size == probe.video.frame_size() and probe.video.sar == "1:1":
+        return None
+    return size
 
 
 def _fps_filter_rate(probe: ProbeInfo, video: Mapping[str, Any]) -> float | None:
@@ -161,16 +160,53 @@ def _gop_frames(probe: ProbeInfo, video: Mapping[str, Any]) -> int | None:
     return gop
 
 
-def _video_stream(inp, probe: ProbeInfo, video: Mapping[str, Any]):
+class VideoPath(Protocol):
+    """Where an encoded video stream is decoded, filtered and encoded.
+
+    ``encode_streams`` decides *what* happens (frame rate, size, encoder options, as for
+    the CPU); a path decides *where*. ``CPU_VIDEO`` does it all on the CPU;
+    ``workers.gpu_cmd`` has the NVDEC/CUDA/NVENC one.
+    """
+
+    def input_options(self) -> dict[str, Any]:
+        """Extra input options (e.g. ``-hwaccel``)."""
+
+    def filter(self, stream, rate: float | None, size: tuple[int, int] | None):
+        """``stream`` through an fps filter (``rate``) and a scaler (``size``), where given."""
+
+    def options(self, options: dict[str, Any]) -> dict[str, Any]:
+        """The video output options to use instead of the CPU encoder's ``options``."""
+
+
+class CpuVideo:
+    """The default ``VideoPath``: software decoding, filters and encoders."""
+
+    def input_options(self) -> dict[str, Any]:
+        return {}
+
+    def filter(self, stream, rate: float | None, size: tuple[int, int] | None):
+        if rate:
+            stream = stream.filter("fps", _num(rate))
+        if size is None:
+            return stream
+        # setsar=1: the scaled size already shows the display shape; a kept non-square SAR
+        # would stretch it again in players.
+        return stream.filter("scale", *size).filter("setsar", 1)
+
+    def options(self, options: dict[str, Any]) -> dict[str, Any]:
+        return options
+
+
+CPU_VIDEO = CpuVideo()
+
+
+def _video_stream(inp, probe: ProbeInfo, video: Mapping[str, Any], path: VideoPath):
     # V (capital): the first video stream that is not cover art, as parse_probe picks it
     # (https://ffmpeg.org/ffmpeg.html#Stream-specifiers-1).
     stream = inp["V:0"]
     if video.get("Codec") == "copy":
         return stream
-    rate = _fps_filter_rate(probe, video)
-    if rate:
-        stream = stream.filter("fps", _num(rate))
-    return _scale(stream, probe, video)
+    return path.filter(stream, _fps_filter_rate(probe, video), _scale_size(probe, video))
 
 
 # --- encoder options --------------------------------------------------------------------
@@ -273,13 +309,15 @@ def _keeps_audio(probe: ProbeInfo, config: Mapping[str, Any]) -> bool:
     return probe.audio is not None and not config.get("Audio", {}).get("Remove")
 
 
-def _streams_and_options(inp, probe: ProbeInfo, config: Mapping[str, Any]) -> tuple[list, dict]:
+def _streams_and_options(
+    inp, probe: ProbeInfo, config: Mapping[str, Any], path: VideoPath
+) -> tuple[list, dict]:
     """The mapped streams (video first) and their encoder options."""
     streams: list = []
     options: dict[str, Any] = {}
     if _keeps_video(probe, config):
-        streams.append(_video_stream(inp, probe, config.get("Video", {})))
-        options |= _video_options(probe, config)
+        streams.append(_video_stream(inp, probe, config.get("Video", {}), path))
+        options |= path.options(_video_options(probe, config))
     if _keeps_audio(probe, config):
         streams.append(inp["a:0"])
         options |= _audio_options(probe, config)
@@ -329,6 +367,7 @@ def encode_streams(
     *,
     features: Mapping[str, Any] | None = None,
     protocol_whitelist: str = "file",
+    video_path: VideoPath = CPU_VIDEO,
 ) -> tuple[list, dict[str, Any]]:
     """The streams an output of ``config`` maps, and every output option but the muxer's.
 
@@ -342,6 +381,7 @@ def encode_streams(
         config: a normalized TemplateConfig.
         features: see ``build_ffmpeg_args``.
         protocol_whitelist: the protocols FFmpeg may open for the input.
+        video_path: where the video is decoded, filtered and encoded (``CPU_VIDEO``).
 
     Returns:
         ``(streams, options)``: ffmpeg-python streams, video first, and output options
@@ -353,12 +393,13 @@ def encode_streams(
     """
     seek, length = _clip_span(features)
     input_options: dict[str, Any] = {"protocol_whitelist": protocol_whitelist}
+    input_options |= video_path.input_options()
     if seek:
         # As an input option -ss seeks by the index, then decodes to the exact frame
         # (https://trac.ffmpeg.org/wiki/Seeking).
         input_options["ss"] = _seconds(seek)
     inp = ffmpeg.input(src, **input_options)
-    streams, options = _streams_and_options(inp, probe, config)
+    streams, options = _streams_and_options(inp, probe, config, video_path)
     if length is not None:
         # -t, not -to: after an input -ss the output timeline starts at 0, so -to End
         # would cut at End - Seek into the source (https://ffmpeg.org/ffmpeg.html#Main-options).

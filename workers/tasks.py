@@ -15,6 +15,7 @@ from shared.dispatch import (
     FINALIZE_JOB,
     START_JOB,
     TRANSCODE_OUTPUT,
+    account_queue,
     celery_priority,
     output_priority,
 )
@@ -61,8 +62,9 @@ def start_job(self, job_id: str) -> int:
         return 0
     job = tools.store.get(job_id)
     shift = job.doc.get("PipelinePriority", 6) if job else 6
+    queue = account_queue("cpu", job.owner) if job else "cpu"
     header = [
-        output_signature(self.app, job_id, s.index, output_priority(s.priority, shift))
+        output_signature(self.app, job_id, s.index, output_priority(s.priority, shift), queue)
         for s in specs
     ]
     body = self.app.signature(FINALIZE_JOB, args=[job_id], immutable=True).set(
@@ -72,11 +74,11 @@ def start_job(self, job_id: str) -> int:
     return len(specs)
 
 
-def output_signature(app, job_id: str, index: int, priority: int):
+def output_signature(app, job_id: str, index: int, priority: int, queue: str = "cpu"):
     """The message that runs one output (chord header, or a watchdog requeue)."""
     limit = app.farm.settings.task_time_limit
     return app.signature(TRANSCODE_OUTPUT, args=[job_id, index]).set(
-        queue="cpu",
+        queue=queue,
         priority=celery_priority(priority),
         time_limit=limit + 60,
         soft_time_limit=limit,

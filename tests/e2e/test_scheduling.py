@@ -125,3 +125,42 @@ def test_workers_list_their_capabilities_and_tasks(one_worker_farm):
     assert {"libx264", "aac"} <= set(worker["Encoders"]) and worker["FFmpegVersion"]
     assert worker["RunningTasks"] == 1 and worker["Tasks"] == [{"JobId": blocker, "Output": 0}]
     wait_job(client, blocker, one_worker_farm, timeout=120)
+
+
+def test_accounts_take_turns_within_one_priority(one_worker_farm):
+    from cli.client import Client
+
+    env = one_worker_farm.env
+    key_a, secret_a = env["MCFARM_ACCESS_KEYS"].split(",")[0].split(":")[:2]
+    key_b, secret_b = env["MCFARM_ACCESS_KEYS"].split(",")[1].split(":")[:2]
+    a, b = (
+        Client(one_worker_farm.api_url, key_a, secret_a),
+        Client(one_worker_farm.api_url, key_b, secret_b),
+    )
+    store = JobStore.from_url(env["MCFARM_REDIS_URL"])
+    backlog = [_blocker(a)]
+    for i in range(10):  # 30 more outputs from account A
+        body = _job(f"a{i}-0")
+        body["Config"]["Outputs"] += [
+            dict(
+                body["Config"]["Outputs"][0],
+                Name=f"a{i}-{n}",
+                OutputFile={"Media": f"oss://results/sched/a{i}-{n}.mp4"},
+            )
+            for n in (1, 2)
+        ]
+        backlog.append(a.submit(body)["JobId"])
+    time.sleep(0.5)  # A's start_jobs have run: its outputs wait in its queue
+    submitted_us = time.time_ns() // 1000
+    other = b.submit(_job("b-new"))["JobId"]
+    assert wait_job(b, other, one_worker_farm, timeout=120)["State"] == "Complete"
+    for job_id in backlog:
+        assert wait_job(a, job_id, one_worker_farm, timeout=180)["State"] == "Complete"
+    b_start = store.starts(other)[0]["us"]
+    a_starts = [s["us"] for j in backlog for s in store.starts(j).values()]
+    assert len(a_starts) == 31
+    assert any(us > b_start for us in a_starts), (
+        "A's backlog was already done: the test proves nothing"
+    )
+    overtaken = sorted(us for us in a_starts if submitted_us < us < b_start)
+    assert len(overtaken) <= 2, (len(overtaken), len([us for us in a_starts if us > b_start]))
