@@ -81,6 +81,13 @@ def user_id_for(account: str) -> int:
     return int(hashlib.sha256(account.encode()).hexdigest(), 16) % 10**16
 
 
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
+    raw = (env.get(name) or default).strip().lower()
+    if raw not in choices:
+        raise SettingsError(f"{name}={raw!r}: expected one of {', '.join(choices)}")
+    return raw
+
+
 def parse_access_keys(raw: str) -> dict[str, AccessKey]:
     """Parse ``id:secret[:account[:pattern|pattern…]][,…]`` into ``{id: AccessKey}``.
 
@@ -142,6 +149,7 @@ class Settings:
     callback_give_up_after: int = 24 * 3600
     callback_max_backoff: int = 60
     nonce_window: int = 900
+    gpu_policy: str = "auto"
     flower_port: int = 5555
     flower_basic_auth: str | None = None
 
@@ -187,6 +195,9 @@ class Settings:
             ),
             callback_max_backoff=_int(env, "MCFARM_CALLBACK_MAX_BACKOFF", cls.callback_max_backoff),
             nonce_window=_int(env, "MCFARM_SIGNATURE_WINDOW", cls.nonce_window, 60),
+            gpu_policy=_choice(
+                env, "MCFARM_GPU_POLICY", ("auto", "never", "prefer"), cls.gpu_policy
+            ),
             flower_port=_int(env, "MCFARM_FLOWER_PORT", cls.flower_port),
             flower_basic_auth=env.get("MCFARM_FLOWER_BASIC_AUTH") or None,
         )

@@ -104,6 +104,8 @@ class ClipSchema(_Strict):
 
 class FeaturesSchema(_Strict):
     Clip = fields.Nested(ClipSchema)
+    #: Ours: ask for GPU or CPU encoding (MCFARM_GPU_POLICY never wins over it).
+    Hardware = fields.String(validate=validate.OneOf(("gpu", "cpu")))
     Metadata = fields.Dict(
         keys=fields.String(validate=validate.Length(1, 64)),
         values=fields.String(validate=validate.Length(max=512)),

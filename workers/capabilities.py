@@ -67,10 +67,14 @@ def _gpu_test_encode(settings: Settings) -> None:
         )
 
 
+def list_encoders(settings: Settings) -> set[str]:
+    """The encoders ``ffmpeg -encoders`` lists."""
+    return parse_encoders(_run([settings.ffmpeg_bin, "-hide_banner", "-encoders"], 30).stdout)
+
+
 def check_worker(settings: Settings, queues: list[str]) -> set[str]:
     """Raise ``WorkerNotCapable`` unless FFmpeg can serve ``queues``; return its encoders."""
-    done = _run([settings.ffmpeg_bin, "-hide_banner", "-encoders"], 30)
-    encoders = parse_encoders(done.stdout)
+    encoders = list_encoders(settings)
     missing = [e for e in CPU_ENCODERS if e not in encoders]
     if missing:
         raise WorkerNotCapable(

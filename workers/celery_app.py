@@ -14,7 +14,7 @@ from shared.dispatch import ACCOUNT_QUEUES_KEY, DELIVER_EVENT, account_queue, ce
 from shared.events import EventStore, Notifier
 from shared.jobstore import WORKER_TTL_S, JobStore, WorkerRegistry
 from shared.storage import Storage, make_storage
-from workers.capabilities import WorkerNotCapable, check_worker, describe_worker
+from workers.capabilities import WorkerNotCapable, check_worker, describe_worker, list_encoders
 from workers.watchdog import sweep_if_leader
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,11 @@ class FarmContext:
     @cached_property
     def storage(self) -> Storage:
         return make_storage(self.settings)
+
+    @cached_property
+    def encoders(self) -> frozenset[str]:
+        """This machine's FFmpeg encoders (read in each pool process: it forks before ready)."""
+        return frozenset(list_encoders(self.settings))
 
     @cached_property
     def registry(self) -> WorkerRegistry:

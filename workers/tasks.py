@@ -20,6 +20,8 @@ from shared.dispatch import (
     output_priority,
 )
 from shared.errors import StorageUnavailable, TranscodeError
+from shared.jobstore import WorkerRegistry
+from shared.routing import WorkerCaps, choose_queue
 from workers import transcode
 
 log = logging.getLogger(__name__)
@@ -38,7 +40,32 @@ def _tools(task) -> transcode.Tools:
         settings=farm.settings,
         notifier=farm.notifier,
         worker=task.request.hostname or "",
+        hardware="gpu" if _delivered_from(task).startswith("gpu") else "cpu",
+        encoders=task.app.farm.encoders if _delivered_from(task).startswith("gpu") else frozenset(),
     )
+
+
+def _delivered_from(task) -> str:
+    info = task.request.delivery_info or {}
+    return info.get("routing_key") or info.get("exchange") or ""
+
+
+def live_worker_caps(client) -> list[WorkerCaps]:
+    """The registry's live workers as the routing decision reads them."""
+    caps = []
+    for info in WorkerRegistry(client).alive():
+        gpu = info.get("gpu") or {}
+        caps.append(
+            WorkerCaps(
+                hostname=info["hostname"],
+                queues=tuple(info.get("queues", ())),
+                concurrency=int(info.get("concurrency") or 0),
+                encoders=frozenset(info.get("encoders", ())),
+                gpu_encode=bool(gpu.get("encode")),
+                gpu_decode=bool(gpu.get("decode")),
+            )
+        )
+    return caps
 
 
 def _backoff(retries: int) -> int:
@@ -62,11 +89,15 @@ def start_job(self, job_id: str) -> int:
         return 0
     job = tools.store.get(job_id)
     shift = job.doc.get("PipelinePriority", 6) if job else 6
-    queue = account_queue("cpu", job.owner) if job else "cpu"
-    header = [
-        output_signature(self.app, job_id, s.index, output_priority(s.priority, shift), queue)
-        for s in specs
-    ]
+    workers = live_worker_caps(tools.store.redis)
+    header = []
+    for s in specs:
+        kind, reason = choose_queue(s.config, s.features, workers, tools.settings.gpu_policy)
+        log.info("job %s output %d → %s (%s)", job_id, s.index, kind, reason)
+        queue = account_queue(kind, job.owner) if job else kind
+        header.append(
+            output_signature(self.app, job_id, s.index, output_priority(s.priority, shift), queue)
+        )
     body = self.app.signature(FINALIZE_JOB, args=[job_id], immutable=True).set(
         queue="cpu", priority=0
     )

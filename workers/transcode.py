@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import shutil
 import tempfile
@@ -23,11 +24,13 @@ from shared.job_events import emit_group_complete, emit_job_complete, emit_outpu
 from shared.jobstore import TERMINAL_OUTPUT_STATES, JobRecord, JobStore
 from shared.jobview import final_outcome
 from shared.planning import OutputSpec
+from shared.routing import nvenc_encoder
 from shared.storage import Storage, parse_storage_url
 from workers import adaptive
 from workers.ffmpeg_cmd import build_ffmpeg_args, output_duration
 from workers.ffmpeg_run import run_ffmpeg
 from workers.filemeta import out_file_meta
+from workers.gpu_cmd import build_gpu_ffmpeg_args
 from workers.probe import ProbeInfo, parse_probe, run_probe
 from workers.source_checks import apply_source_checks
 from workers.watchdog import heartbeat
@@ -47,6 +50,9 @@ class Tools:
     notifier: Notifier | None = None
     #: The Celery worker running this, shown by ``/v1/workers``.
     worker: str = ""
+    #: ``gpu`` when the task came from a gpu queue; ``encoders`` are this worker's.
+    hardware: str = "cpu"
+    encoders: frozenset[str] = frozenset()
     runner: Callable[..., None] = run_ffmpeg
     prober: Callable[..., dict[str, Any]] = run_probe
 
@@ -145,7 +151,12 @@ def _encode(
         return adaptive.encode_rendition(tools, job, spec, workdir, enc), enc.note
     out_ref = parse_storage_url(spec.output_media, settings=tools.settings, for_output=True)
     dst = workdir / f"output{EXTENSIONS[enc.config['Container']['Format']]}"
-    argv = build_ffmpeg_args(
+    build = build_ffmpeg_args
+    if tools.hardware == "gpu":
+        # NVENC when this worker has the encoder for the codec, else GPU decode + CPU encode.
+        encode_on = "gpu" if nvenc_encoder(enc.config) in tools.encoders else "cpu"
+        build = functools.partial(build_gpu_ffmpeg_args, encode_on=encode_on)
+    argv = build(
         enc.source,
         str(dst),
         enc.info,

@@ -164,3 +164,23 @@ def test_accounts_take_turns_within_one_priority(one_worker_farm):
     )
     overtaken = sorted(us for us in a_starts if submitted_us < us < b_start)
     assert len(overtaken) <= 2, (len(overtaken), len([us for us in a_starts if us > b_start]))
+
+
+def test_hardware_gpu_without_a_gpu_worker_runs_on_cpu(one_worker_farm):
+    client = client_for(one_worker_farm)
+    body = _job("wants-gpu", template="S00000001-200010")
+    body["Config"]["Outputs"][0]["Features"] = {"Hardware": "gpu"}
+    body["Config"]["Outputs"][0]["OverrideParams"] = {
+        "Video": {"Width": 160, "Preset": "ultrafast"}
+    }
+    job = wait_job(client, client.submit(body)["JobId"], one_worker_farm, timeout=60)
+    assert job["State"] == "Complete"
+    log = (one_worker_farm.log_dir / "worker.log").read_text()
+    assert "→ cpu (no live GPU worker" in log
+    bad = _job("bad-hardware")
+    bad["Config"]["Outputs"][0]["Features"] = {"Hardware": "tpu"}
+    from cli.client import ApiCallFailed
+
+    with pytest.raises(ApiCallFailed) as err:
+        client.submit(bad)
+    assert err.value.code == "InvalidParameter" and "Features" in err.value.message

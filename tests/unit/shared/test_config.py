@@ -60,3 +60,10 @@ def test_access_keys_accounts_and_actions():
 def test_access_key_action_patterns_must_be_ice():
     with pytest.raises(SettingsError, match="ice:Get"):
         parse_access_keys("k:s:acct:Get*")
+
+
+def test_gpu_policy():
+    assert Settings.from_env({}).gpu_policy == "auto"
+    assert Settings.from_env({"MCFARM_GPU_POLICY": " Prefer "}).gpu_policy == "prefer"
+    with pytest.raises(SettingsError, match="MCFARM_GPU_POLICY"):
+        Settings.from_env({"MCFARM_GPU_POLICY": "always"})
