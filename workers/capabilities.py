@@ -102,7 +102,9 @@ def describe_worker(
     settings: Settings, queues: list[str], concurrency: int, encoders: set[str]
 ) -> dict:
     """What a worker announces in the registry: ``mcfarm workers`` and ``/v1/workers`` show it."""
-    usable = sorted(e for e in encoders if e in CPU_ENCODERS + GPU_ENCODERS)
+    # NVENC counts as usable only where the test encode proved it (gpu workers).
+    wanted = CPU_ENCODERS + (GPU_ENCODERS if "gpu" in queues else ())
+    usable = sorted(e for e in encoders if e in wanted)
     return {
         "node": socket.gethostname(),
         "queues": sorted(queues),
