@@ -10,8 +10,9 @@ from shared.catalog import SYSTEM_TEMPLATES
 from shared.config import Settings
 from shared.errors import InputContentBad, InvalidJob
 from shared.templates import validate_template_config
+from tests.unit.workers.canned import AAC, FULL_HD, H264
 from workers.ffmpeg_cmd import build_ffmpeg_args, output_dimensions, output_duration
-from workers.probe import AudioInfo, ProbeInfo, VideoInfo
+from workers.probe import ProbeInfo
 
 HEAD = [
     "ffmpeg",
@@ -28,26 +29,6 @@ HEAD = [
     "-i",
     "in.mp4",
 ]
-H264 = VideoInfo(
-    index=0,
-    codec="h264",
-    width=1920,
-    height=1080,
-    fps=25.0,
-    sar="1:1",
-    rotation=0,
-    bit_rate=4_000_000,
-    pix_fmt="yuv420p",
-)
-AAC = AudioInfo(index=1, codec="aac", sample_rate=48000, channels=2, bit_rate=128_000)
-FULL_HD = ProbeInfo(
-    format_name="mov,mp4,m4a,3gp,3g2,mj2",
-    duration=10.0,
-    size=5_000_000,
-    bit_rate=4_128_000,
-    video=H264,
-    audio=AAC,
-)
 
 
 @pytest.fixture

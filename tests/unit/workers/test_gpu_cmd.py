@@ -10,33 +10,14 @@ import pytest
 from shared.catalog import SYSTEM_TEMPLATES
 from shared.config import Settings
 from shared.templates import X264_PRESETS, validate_template_config
+from tests.unit.workers.canned import AAC, FULL_HD, H264
 from workers.ffmpeg_cmd import build_ffmpeg_args
 from workers.gpu_cmd import NVENC_PRESETS, build_gpu_ffmpeg_args, nvdec_format, nvenc_options
-from workers.probe import AudioInfo, ProbeInfo, VideoInfo
+from workers.probe import ProbeInfo
 
 GLOBAL = "ffmpeg -hide_banner -nostdin -y -loglevel error -progress pipe:1 -nostats"
 NVDEC_INPUT = "-hwaccel cuda -hwaccel_output_format cuda -protocol_whitelist file -i in.mp4"
 CPU_INPUT = "-protocol_whitelist file -i in.mp4"
-H264 = VideoInfo(
-    index=0,
-    codec="h264",
-    width=1920,
-    height=1080,
-    fps=25.0,
-    sar="1:1",
-    rotation=0,
-    bit_rate=4_000_000,
-    pix_fmt="yuv420p",
-)
-AAC = AudioInfo(index=1, codec="aac", sample_rate=48000, channels=2, bit_rate=128_000)
-FULL_HD = ProbeInfo(
-    format_name="mov,mp4,m4a,3gp,3g2,mj2",
-    duration=10.0,
-    size=5_000_000,
-    bit_rate=4_128_000,
-    video=H264,
-    audio=AAC,
-)
 PRORES = dataclasses.replace(H264, codec="prores", pix_fmt="yuv422p10le")
 
 

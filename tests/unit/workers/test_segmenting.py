@@ -11,7 +11,7 @@ from shared.catalog import SYSTEM_TEMPLATES
 from shared.config import Settings
 from shared.errors import InputContentBad, InvalidJob
 from shared.templates import deep_merge
-from workers.probe import AudioInfo, ProbeInfo, VideoInfo
+from tests.unit.workers.canned import FULL_HD, H264
 from workers.segmenting import (
     playlist_name,
     rendition_files,
@@ -37,26 +37,6 @@ HEAD = [
 ]
 SCALE_720 = ["-filter_complex", "[0:V:0]scale=1280:720[s0];[s0]setsar=1[s1]"]
 AAC_128 = ["-ac", "2", "-ar", "44100", "-b:a", "128k"]
-H264 = VideoInfo(
-    index=0,
-    codec="h264",
-    width=1920,
-    height=1080,
-    fps=25.0,
-    sar="1:1",
-    rotation=0,
-    bit_rate=4_000_000,
-    pix_fmt="yuv420p",
-)
-AAC = AudioInfo(index=1, codec="aac", sample_rate=48000, channels=2, bit_rate=128_000)
-FULL_HD = ProbeInfo(
-    format_name="mov,mp4,m4a,3gp,3g2,mj2",
-    duration=10.0,
-    size=5_000_000,
-    bit_rate=4_128_000,
-    video=H264,
-    audio=AAC,
-)
 OUT = Path("out")
 
 
