@@ -9,12 +9,19 @@ from __future__ import annotations
 import re
 import socket
 import subprocess
+import tempfile
+import time
+from pathlib import Path
 
 from shared.config import Settings
 
 CPU_ENCODERS = ("libx264", "libx265", "aac", "libmp3lame")
 GPU_ENCODERS = ("h264_nvenc", "hevc_nvenc")
 _ENCODER_LINE = re.compile(r"^\s*[VAS][.A-Z]{5}\s+([\w-]+)\s", re.MULTILINE)
+
+
+#: The last GPU self-test of this process, per FFmpeg binary (announced in the registry).
+_GPU_RESULTS: dict[str, dict] = {}
 
 
 class WorkerNotCapable(RuntimeError):
@@ -41,30 +48,67 @@ def _run(argv: list[str], timeout: float) -> subprocess.CompletedProcess:
         ) from None
 
 
-def _gpu_test_encode(settings: Settings) -> None:
-    """One tiny NVENC encode: listing the encoder proves only that FFmpeg was built with it."""
-    argv = [
-        settings.ffmpeg_bin,
-        "-hide_banner",
-        "-loglevel",
-        "error",
-        "-f",
-        "lavfi",
-        "-i",
-        "color=size=256x256:rate=25:duration=0.2",
-        "-c:v",
-        "h264_nvenc",
-        "-f",
-        "null",
-        "-",
-    ]
-    done = _run(argv, 60)
-    if done.returncode != 0:
-        tail = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
-        raise WorkerNotCapable(
-            f"this machine cannot encode on the GPU ({tail}); run this worker with --queues cpu, "
-            "or fix the NVIDIA driver / FFmpeg NVENC build"
+def _gpu_failure(done: subprocess.CompletedProcess, what: str) -> WorkerNotCapable:
+    tail = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+    return WorkerNotCapable(
+        f"this machine cannot {what} on the GPU ({tail}); run this worker with --queues cpu, "
+        "or fix the NVIDIA driver / FFmpeg CUDA build"
+    )
+
+
+def gpu_self_test(settings: Settings) -> dict:
+    """One second encoded with NVENC, then decoded with NVDEC: listing proves only the build.
+
+    Returns:
+        ``{"encode": True, "decode": True, "encode_s": …, "decode_s": …}``.
+
+    Raises:
+        WorkerNotCapable: saying which half failed (a GPU without NVENC, like the H100, fails
+            the encode: such a worker refuses to start).
+    """
+    base = [settings.ffmpeg_bin, "-hide_banner", "-loglevel", "error", "-y"]
+    with tempfile.TemporaryDirectory(prefix="mcfarm-gpu-test-") as tmp:
+        clip = str(Path(tmp) / "gpu-test.mp4")
+        started = time.monotonic()
+        done = _run(
+            [
+                *base,
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=1280x720:rate=25:duration=1",
+                "-c:v",
+                "h264_nvenc",
+                clip,
+            ],
+            60,
         )
+        if done.returncode != 0:
+            raise _gpu_failure(done, "encode")
+        encoded = time.monotonic()
+        done = _run(
+            [
+                *base,
+                "-hwaccel",
+                "cuda",
+                "-hwaccel_output_format",
+                "cuda",
+                "-i",
+                clip,
+                "-f",
+                "null",
+                "-",
+            ],
+            60,
+        )
+        if done.returncode != 0:
+            raise _gpu_failure(done, "decode")
+    return {
+        "encode": True,
+        "decode": True,
+        "encode_s": round(encoded - started, 3),
+        "decode_s": round(time.monotonic() - encoded, 3),
+    }
 
 
 def list_encoders(settings: Settings) -> set[str]:
@@ -87,7 +131,7 @@ def check_worker(settings: Settings, queues: list[str]) -> set[str]:
             raise WorkerNotCapable(
                 f"FFmpeg lacks {', '.join(absent)}: a gpu worker needs an NVENC-enabled build"
             )
-        _gpu_test_encode(settings)
+        _GPU_RESULTS[settings.ffmpeg_bin] = gpu_self_test(settings)
     return encoders
 
 
@@ -112,5 +156,5 @@ def describe_worker(
         "ffmpeg": ffmpeg_version(settings),
         "encoders": usable,
         # A gpu worker only starts after its NVENC test encode passed (check_worker).
-        "gpu": {"encode": True, "decode": True} if "gpu" in queues else None,
+        "gpu": _GPU_RESULTS.get(settings.ffmpeg_bin) if "gpu" in queues else None,
     }
