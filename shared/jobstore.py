@@ -58,6 +58,13 @@ class JobRecord:
         return self.state in TERMINAL_JOB_STATES
 
 
+# HSET key field value, only if value is above the current one: one atomic step.
+_RAISE_FIELD = """
+local current = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '-1')
+if tonumber(ARGV[2]) > current then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+"""
+
+
 def _lex_upper(bound: str) -> str:
     # "+" is above everything; otherwise compare the member part of "(member" / "[member".
     return "\uffff" if bound == "+" else bound[1:]
@@ -279,7 +286,10 @@ class JobStore:
         return {int(k[6:]): json.loads(v) for k, v in raw.items() if k.startswith("start:")}
 
     def set_progress(self, job_id: str, index: int, percent: int) -> None:
-        self.redis.hset(self.job_key(job_id), f"pct:{index}", max(0, min(100, int(percent))))
+        """Raise an output's progress; it never goes down, even when a requeued run restarts."""
+        self.redis.eval(
+            _RAISE_FIELD, 1, self.job_key(job_id), f"pct:{index}", max(0, min(100, int(percent)))
+        )
 
     def cached_probe(self, job_id: str, input_index: int) -> dict[str, Any] | None:
         raw = self.redis.hget(self.job_key(job_id), f"probe:{input_index}")
