@@ -11,6 +11,7 @@ from api import callbacks, health, jobs, openapi, resources, rpc
 from api.auth import authenticate_basic
 from api.errors import register_error_handlers
 from api.services import Farm
+from api.throttle import check_rate
 from shared.clock import new_request_id
 from shared.config import Settings
 from shared.dispatch import Dispatcher
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None, *, farm: Farm | None = None) ->
         if request.endpoint not in PUBLIC_ENDPOINTS and request.endpoint is not None:
             g.key = authenticate_basic(request, settings.access_keys)
             g.owner = g.key.account
+            check_rate(app.extensions["mcfarm"].store.redis, g.key.key_id, settings.rate_limit)
             resources.check_ram(request.endpoint, request.method)
 
     @app.after_request

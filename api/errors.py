@@ -46,7 +46,12 @@ def register_error_handlers(app: Flask) -> None:
     def _mcfarm(err: McfarmError):
         if err.http_status >= 500:
             log.error("request %s failed: %s", getattr(g, "request_id", ""), err)
-        return error_response(err.code, err.message, err.http_status)
+        response = error_response(err.code, err.message, err.http_status)
+        retry_after = getattr(err, "retry_after_ms", None)
+        if retry_after:
+            # Any positive value makes the SDK raise ThrottlingException(retry_after=…).
+            response.headers["x-acs-retry-after"] = str(retry_after)
+        return response
 
     @app.errorhandler(HTTPException)
     def _http(err: HTTPException):

@@ -17,6 +17,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 from api.actions import ACTIONS, Call
 from api.params import Params
 from api.signature import RedisNonceCache, SignedRequest, action_and_version, verify
+from api.throttle import check_rate
 from shared.errors import ApiError, missing_parameter
 
 blp = Blueprint("rpc", __name__)
@@ -78,6 +79,8 @@ def rpc():
         window_s=farm.settings.nonce_window,
         nonces=RedisNonceCache(farm.store.redis),
     )
+    # Counted only once the signature holds: nobody can spend another key's quota.
+    check_rate(farm.store.redis, caller.key.key_id, farm.settings.rate_limit)
     if not action:
         raise missing_parameter("Action")
     if version != VERSION:
