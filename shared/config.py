@@ -151,6 +151,7 @@ class Settings:
     nonce_window: int = 900
     gpu_policy: str = "auto"
     rate_limit: int = 0
+    job_max_runtime: int = 24 * 3600
     flower_port: int = 5555
     flower_basic_auth: str | None = None
 
@@ -197,6 +198,7 @@ class Settings:
             callback_max_backoff=_int(env, "MCFARM_CALLBACK_MAX_BACKOFF", cls.callback_max_backoff),
             nonce_window=_int(env, "MCFARM_SIGNATURE_WINDOW", cls.nonce_window, 60),
             rate_limit=_int(env, "MCFARM_RATE_LIMIT", cls.rate_limit, 0),
+            job_max_runtime=_int(env, "MCFARM_JOB_MAX_RUNTIME", cls.job_max_runtime, 0),
             gpu_policy=_choice(
                 env, "MCFARM_GPU_POLICY", ("auto", "never", "prefer"), cls.gpu_policy
             ),

@@ -12,6 +12,7 @@ from celery.signals import worker_ready, worker_shutdown
 from shared.config import Settings
 from shared.dispatch import ACCOUNT_QUEUES_KEY, DELIVER_EVENT, account_queue, celery_config
 from shared.events import EventStore, Notifier
+from shared.job_events import emit_job_complete
 from shared.jobstore import WORKER_TTL_S, JobStore, WorkerRegistry
 from shared.storage import Storage, make_storage
 from workers.capabilities import WorkerNotCapable, check_worker, describe_worker, list_encoders
@@ -103,9 +104,16 @@ class _Heartbeat(threading.Thread):
             try:
                 self.registry.beat(self.hostname, self.info)
                 self._follow_account_queues()
-                sweep_if_leader(
-                    self.app.farm.store, self._requeue, timeout_s=timeout, interval_s=interval
+                farm = self.app.farm
+                expired = sweep_if_leader(
+                    farm.store,
+                    self._requeue,
+                    timeout_s=timeout,
+                    interval_s=interval,
+                    max_runtime_s=farm.settings.job_max_runtime,
                 )
+                for job_id in expired:
+                    emit_job_complete(farm.notifier, farm.store, farm.store.get(job_id))
             except Exception:  # Redis briefly away: keep trying, /readyz will say so.
                 log.warning("worker heartbeat failed", exc_info=True)
             self.stopped.wait(interval)

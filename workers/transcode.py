@@ -127,9 +127,10 @@ def _prepare(tools: Tools, job: JobRecord, spec: OutputSpec) -> Encode:
 
     def progress(fraction: float) -> None:
         tools.store.set_progress(job.job_id, spec.index, int(fraction * 100))
-        # A cancel shows up here within a progress tick; raising stops FFmpeg.
-        if tools.store.state(job.job_id) == "Cancelled":
-            raise JobCancelled("The job was cancelled.")
+        # A cancel (or the job's time limit) shows up here within a progress tick;
+        # raising stops FFmpeg.
+        if tools.store.state(job.job_id) in ("Cancelled", "Error"):
+            raise JobCancelled("The job ended while this output was encoding.")
 
     return Encode(
         source=tools.storage.input_source(in_ref),
@@ -234,7 +235,10 @@ def _run_output(tools: Tools, job: JobRecord, index: int) -> dict[str, Any]:
             result, note = _encode(tools, job, spec, workdir)
     except JobCancelled:
         return _skip(
-            tools, job.job_id, index, "The job was cancelled while this output was encoding."
+            tools,
+            job.job_id,
+            index,
+            "The job ended (cancelled or out of time) while this output was encoding.",
         )
     except TranscodeError as err:
         if not err.permanent:
@@ -243,11 +247,14 @@ def _run_output(tools: Tools, job: JobRecord, index: int) -> dict[str, Any]:
         return fail_output(tools, job.job_id, index, err)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    if tools.store.state(job.job_id) == "Cancelled":
+    if tools.store.state(job.job_id) in ("Cancelled", "Error"):
         # The cancel landed during the upload: leave nothing of a cancelled job behind.
         _delete_output(tools, job.job_id, spec)
         return _skip(
-            tools, job.job_id, index, "The job was cancelled while this output was uploading."
+            tools,
+            job.job_id,
+            index,
+            "The job ended (cancelled or out of time) while this output was uploading.",
         )
     tools.store.set_progress(job.job_id, index, 100)
     detail = tools.store.set_output(

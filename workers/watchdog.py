@@ -48,12 +48,45 @@ def sweep(
     return requeued
 
 
+def expire_jobs(store: JobStore, max_runtime_s: int, now: int | None = None) -> list[str]:
+    """End in ``Error`` (``JobTimeout``) every unfinished job older than ``max_runtime_s``.
+
+    Its running outputs notice at their next progress tick and stop FFmpeg; the others are
+    skipped when their task comes. Returns the ids of the jobs it ended.
+    """
+    now = now_us() if now is None else now
+    cutoff = now - max_runtime_s * 1_000_000
+    ended = []
+    for state in ("Running", "Inited"):
+        for key in store.redis.scan_iter(match=f"{PREFIX}idx:*:state:{state}", count=100):
+            for member in store.redis.zrangebylex(key, "-", f"({cutoff:020d}:"):
+                job_id = member.split(":", 1)[1]
+                message = f"The job ran longer than its limit of {max_runtime_s} s (MCFARM_JOB_MAX_RUNTIME)."
+                if store.transition(
+                    job_id,
+                    "Error",
+                    allowed_from={state},
+                    code="JobTimeout",
+                    message=message,
+                    finish_us=now,
+                ):
+                    log.error("job %s: %s", job_id, message)
+                    ended.append(job_id)
+    return ended
+
+
 def sweep_if_leader(
-    store: JobStore, requeue: Requeue, *, timeout_s: int, interval_s: float
-) -> None:
-    """Run ``sweep`` unless another worker did within ``interval_s`` (a Redis lock)."""
-    if store.redis.set(LOCK_KEY, "1", nx=True, px=int(interval_s * 1000)):
-        sweep(store, requeue, timeout_s=timeout_s)
+    store: JobStore, requeue: Requeue, *, timeout_s: int, interval_s: float, max_runtime_s: int = 0
+) -> list[str]:
+    """Run the watchdog unless another worker did within ``interval_s`` (a Redis lock).
+
+    Returns:
+        The jobs it ended for running too long (their events are the caller's to send).
+    """
+    if not store.redis.set(LOCK_KEY, "1", nx=True, px=int(interval_s * 1000)):
+        return []
+    sweep(store, requeue, timeout_s=timeout_s)
+    return expire_jobs(store, max_runtime_s) if max_runtime_s else []
 
 
 @contextmanager

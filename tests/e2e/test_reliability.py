@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 
@@ -57,3 +58,32 @@ def test_killed_worker_output_is_requeued_and_job_completes(fragile_farm):
     assert job["OutputDetails"][0]["Status"] == "Success"
     logs = (fragile_farm.log_dir / "rescuer.log").read_text()
     assert "stopped beating; requeued" in logs
+
+
+def test_a_job_past_its_maximum_runtime_ends_in_error(redis_base, tmp_path, media):
+    env = farm_env(
+        f"{redis_base}/5", tmp_path, MCFARM_JOB_MAX_RUNTIME="3", MCFARM_HEARTBEAT_TIMEOUT="3"
+    )
+    _seed(env, media)
+    with running_farm(env, tmp_path / "logs", concurrency=1) as farm:
+        client = client_for(farm)
+        config = {
+            "Inputs": [{"InputFile": {"Media": f"oss://{MEDIA_BUCKET}/long.mp4"}}],
+            "Outputs": [
+                {
+                    "Name": "endless",
+                    "TemplateId": "S00000001-200040",
+                    "OutputFile": {"Media": "oss://results/endless.mp4"},
+                    "OverrideParams": {"Video": {"Preset": "placebo"}},
+                }
+            ],
+        }
+        job_id = client.submit({"Config": config})["JobId"]
+        job = wait_job(client, job_id, farm, timeout=60)
+        assert (job["State"], job["Code"]) == ("Error", "JobTimeout")
+        deadline = time.monotonic() + 30
+        while client.get(job_id)["OutputDetails"][0]["Status"] == "Running":
+            assert time.monotonic() < deadline, "FFmpeg kept running after the time limit"
+            time.sleep(0.2)
+        assert client.get(job_id)["OutputDetails"][0]["Status"] == "Skipped"
+        assert not (Path(env["MCFARM_STORAGE_ROOT"]) / "results" / "endless.mp4").exists()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from alibabacloud_ice20201109 import models as ice
 from alibabacloud_tea_openapi.exceptions import ClientException, ThrottlingException
@@ -67,10 +69,8 @@ def test_rest_is_throttled_too_and_bad_signatures_spend_nothing(throttled_farm):
 
 def test_secrets_never_reach_the_logs(throttled_farm):
     rest = Client(throttled_farm.api_url, throttled_farm.key_id, throttled_farm.secret)
-    try:
+    with contextlib.suppress(ApiCallFailed):
         rest.get("0" * 32)
-    except ApiCallFailed:
-        pass
     logs = "".join(p.read_text(errors="replace") for p in throttled_farm.log_dir.glob("*.log"))
     assert logs and throttled_farm.secret not in logs
 
