@@ -30,88 +30,26 @@ def _ffmpeg(*args: str) -> None:
     )
 
 
+def _clip(path: Path, size: str, seconds: int, *, audio: bool = True) -> None:
+    """A 25 fps testsrc2 clip (H.264), with a 440 Hz AAC tone unless ``audio`` is False."""
+    inputs = ["-f", "lavfi", "-i", f"testsrc2=size={size}:rate=25:duration={seconds}"]
+    codecs = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
+    if audio:
+        inputs += ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}"]
+        codecs += ["-c:a", "aac", "-shortest"]
+    _ffmpeg(*inputs, *codecs, str(path))
+
+
 @pytest.fixture(scope="session")
 def media(tmp_path_factory) -> dict[str, Path]:
     """Tiny inputs generated with lavfi, plus a text file and a truncated MP4."""
     if shutil.which("ffmpeg") is None:
         pytest.fail("ffmpeg is not installed (make test installs it)")
     d = tmp_path_factory.mktemp("media")
-    av = [
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=640x360:rate=25:duration=2",
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=frequency=440:sample_rate=48000:duration=2",
-    ]
-    _ffmpeg(
-        *av,
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-pix_fmt",
-        "yuv420p",
-        "-c:a",
-        "aac",
-        "-shortest",
-        str(d / "sample.mp4"),
-    )
-    _ffmpeg(
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=640x360:rate=25:duration=6",
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=frequency=440:sample_rate=48000:duration=6",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-pix_fmt",
-        "yuv420p",
-        "-c:a",
-        "aac",
-        "-shortest",
-        str(d / "long.mp4"),
-    )
-    _ffmpeg(
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=320x240:rate=25:duration=1",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-pix_fmt",
-        "yuv420p",
-        str(d / "silent.mp4"),
-    )
-    _ffmpeg(
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=640x360:rate=25:duration=10",
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=frequency=440:sample_rate=48000:duration=10",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-pix_fmt",
-        "yuv420p",
-        "-c:a",
-        "aac",
-        "-shortest",
-        str(d / "ten.mp4"),
-    )
+    _clip(d / "sample.mp4", "640x360", 2)
+    _clip(d / "long.mp4", "640x360", 6)
+    _clip(d / "silent.mp4", "320x240", 1, audio=False)
+    _clip(d / "ten.mp4", "640x360", 10)
     (d / "notmedia.txt").write_text("this is not a video\n" * 50)
     data = (d / "sample.mp4").read_bytes()
     (d / "truncated.mp4").write_bytes(data[: len(data) // 3])

@@ -4,6 +4,23 @@ from __future__ import annotations
 
 from workers.probe import AudioInfo, ProbeInfo, VideoInfo
 
+#: What every argv starts with for a local input named ``in.mp4``.
+HEAD = [
+    "ffmpeg",
+    "-hide_banner",
+    "-nostdin",
+    "-y",
+    "-loglevel",
+    "error",
+    "-progress",
+    "pipe:1",
+    "-nostats",
+    "-protocol_whitelist",
+    "file",
+    "-i",
+    "in.mp4",
+]
+
 H264 = VideoInfo(
     index=0,
     codec="h264",

@@ -10,25 +10,9 @@ from shared.catalog import SYSTEM_TEMPLATES
 from shared.config import Settings
 from shared.errors import InputContentBad, InvalidJob
 from shared.templates import validate_template_config
-from tests.unit.workers.canned import AAC, FULL_HD, H264
+from tests.unit.workers.canned import AAC, FULL_HD, H264, HEAD
 from workers.ffmpeg_cmd import build_ffmpeg_args, output_dimensions, output_duration
 from workers.probe import ProbeInfo
-
-HEAD = [
-    "ffmpeg",
-    "-hide_banner",
-    "-nostdin",
-    "-y",
-    "-loglevel",
-    "error",
-    "-progress",
-    "pipe:1",
-    "-nostats",
-    "-protocol_whitelist",
-    "file",
-    "-i",
-    "in.mp4",
-]
 
 
 @pytest.fixture

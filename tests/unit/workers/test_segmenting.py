@@ -11,7 +11,7 @@ from shared.catalog import SYSTEM_TEMPLATES
 from shared.config import Settings
 from shared.errors import InputContentBad, InvalidJob
 from shared.templates import deep_merge
-from tests.unit.workers.canned import FULL_HD, H264
+from tests.unit.workers.canned import FULL_HD, H264, HEAD
 from workers.segmenting import (
     playlist_name,
     rendition_files,
@@ -20,21 +20,6 @@ from workers.segmenting import (
     segment_seconds,
 )
 
-HEAD = [
-    "ffmpeg",
-    "-hide_banner",
-    "-nostdin",
-    "-y",
-    "-loglevel",
-    "error",
-    "-progress",
-    "pipe:1",
-    "-nostats",
-    "-protocol_whitelist",
-    "file",
-    "-i",
-    "in.mp4",
-]
 SCALE_720 = ["-filter_complex", "[0:V:0]scale=1280:720[s0];[s0]setsar=1[s1]"]
 AAC_128 = ["-ac", "2", "-ar", "44100", "-b:a", "128k"]
 OUT = Path("out")
