@@ -60,7 +60,11 @@ def _check_inputs(farm: Farm, specs: list[OutputSpec]) -> None:
     for media in sorted({s.input_media for s in specs}):
         ref = parse_storage_url(media, settings=farm.settings)
         if ref.kind == "http":
-            check_http_input(media, allow_private=farm.settings.allow_private_inputs)
+            check_http_input(
+                media,
+                allow_private=farm.settings.allow_private_inputs,
+                trusted=farm.settings.trusted_input_hosts,
+            )
         elif farm.storage.size(ref) is None:
             raise InputMissing(f'The resource operated "{media}" cannot be found.')
 

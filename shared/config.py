@@ -134,6 +134,7 @@ class Settings:
     s3_secret_access_key: str | None = None
     s3_region: str = "us-east-1"
     allow_private_inputs: bool = False
+    trusted_input_hosts: frozenset[str] = frozenset()
     allow_file_urls: bool = True
     ffmpeg_bin: str = "ffmpeg"
     ffprobe_bin: str = "ffprobe"
@@ -145,6 +146,7 @@ class Settings:
     max_request_bytes: int = 1024 * 1024
     max_deliveries: int = 3
     heartbeat_timeout: int = 60
+    redis_retry_window: int = 20
     allow_private_callbacks: bool = False
     callback_give_up_after: int = 24 * 3600
     callback_max_backoff: int = 60
@@ -152,6 +154,10 @@ class Settings:
     gpu_policy: str = "auto"
     rate_limit: int = 0
     job_max_runtime: int = 24 * 3600
+    storage_retry_window: int = 300
+    max_input_bytes: int = 64 * 1024**3
+    max_input_duration: int = 12 * 3600
+    max_input_resolution: int = 8192
     flower_port: int = 5555
     flower_basic_auth: str | None = None
 
@@ -180,6 +186,11 @@ class Settings:
             s3_secret_access_key=env.get("MCFARM_S3_SECRET_ACCESS_KEY") or None,
             s3_region=env.get("MCFARM_S3_REGION") or cls.s3_region,
             allow_private_inputs=_flag(env, "MCFARM_ALLOW_PRIVATE_INPUTS", False),
+            trusted_input_hosts=frozenset(
+                h.strip().lower()
+                for h in env.get("MCFARM_TRUSTED_INPUT_HOSTS", "").split(",")
+                if h.strip()
+            ),
             allow_file_urls=_flag(env, "MCFARM_ALLOW_FILE_URLS", True),
             ffmpeg_bin=env.get("MCFARM_FFMPEG_BIN") or cls.ffmpeg_bin,
             ffprobe_bin=env.get("MCFARM_FFPROBE_BIN") or cls.ffprobe_bin,
@@ -191,6 +202,7 @@ class Settings:
             max_request_bytes=_int(env, "MCFARM_MAX_REQUEST_BYTES", cls.max_request_bytes, 1024),
             max_deliveries=_int(env, "MCFARM_MAX_DELIVERIES", cls.max_deliveries),
             heartbeat_timeout=_int(env, "MCFARM_HEARTBEAT_TIMEOUT", cls.heartbeat_timeout, 3),
+            redis_retry_window=_int(env, "MCFARM_REDIS_RETRY_WINDOW", cls.redis_retry_window, 0),
             allow_private_callbacks=_flag(env, "MCFARM_ALLOW_PRIVATE_CALLBACKS", False),
             callback_give_up_after=_int(
                 env, "MCFARM_CALLBACK_GIVE_UP_AFTER", cls.callback_give_up_after
@@ -199,6 +211,14 @@ class Settings:
             nonce_window=_int(env, "MCFARM_SIGNATURE_WINDOW", cls.nonce_window, 60),
             rate_limit=_int(env, "MCFARM_RATE_LIMIT", cls.rate_limit, 0),
             job_max_runtime=_int(env, "MCFARM_JOB_MAX_RUNTIME", cls.job_max_runtime, 0),
+            storage_retry_window=_int(
+                env, "MCFARM_STORAGE_RETRY_WINDOW", cls.storage_retry_window, 0
+            ),
+            max_input_bytes=_int(env, "MCFARM_MAX_INPUT_BYTES", cls.max_input_bytes, 1024),
+            max_input_duration=_int(env, "MCFARM_MAX_INPUT_DURATION", cls.max_input_duration, 1),
+            max_input_resolution=_int(
+                env, "MCFARM_MAX_INPUT_RESOLUTION", cls.max_input_resolution, 16
+            ),
             gpu_policy=_choice(
                 env, "MCFARM_GPU_POLICY", ("auto", "never", "prefer"), cls.gpu_policy
             ),

@@ -90,6 +90,9 @@ class Storage(Protocol):
     def protocol_whitelist(self, ref: StorageRef) -> str:
         """The FFmpeg ``-protocol_whitelist`` for ``input_source(ref)``."""
 
+    def local_path(self, ref: StorageRef) -> Path | None:
+        """The file on this machine's disk holding ``ref``, or None when it is remote."""
+
 
 # --- local files (LocalStorage objects, and file:// refs on every backend) --------------
 
@@ -137,6 +140,9 @@ class _BaseStorage:
         if ref.kind == "file":
             return Path(ref.path)
         return None
+
+    def local_path(self, ref: StorageRef) -> Path | None:
+        return None if ref.kind == "http" else self._local_path(ref)
 
     def _not_http(self, ref: StorageRef, action: str) -> None:
         if ref.kind == "http":

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import SplitResult, unquote, urlsplit
@@ -247,7 +248,13 @@ def join_output(base: StorageRef, name: str, field: str) -> StorageRef:
     raise _invalid(field, "an HTTP URL cannot be an output base")
 
 
-def check_http_input(url: str, *, allow_private: bool, field: str = "InputFile.Media") -> None:
+def check_http_input(
+    url: str,
+    *,
+    allow_private: bool,
+    field: str = "InputFile.Media",
+    trusted: Collection[str] = (),
+) -> None:
     """Apply the SSRF policy to a plain HTTP input before FFmpeg is allowed to open it.
 
     The check resolves the host now; FFmpeg resolves it again when it connects, so a DNS
@@ -258,6 +265,9 @@ def check_http_input(url: str, *, allow_private: bool, field: str = "InputFile.M
     Args:
         url: the input URL.
         allow_private: ``MCFARM_ALLOW_PRIVATE_INPUTS``; skips the address check only.
+        trusted: ``MCFARM_TRUSTED_INPUT_HOSTS``: ``host`` or ``host:port`` entries (lower
+            case) that may be private, e.g. the operator's own origin server; only an exact
+            match counts, so a redirect from one to anywhere else is checked again.
         field: the wire name of the field, for error messages.
 
     Raises:
@@ -270,7 +280,7 @@ def check_http_input(url: str, *, allow_private: bool, field: str = "InputFile.M
         raise _invalid(field, "only http:// and https:// inputs can be read over the network")
     if parts.username is not None or parts.password is not None:
         raise _invalid(field, "the URL may not contain credentials")
-    if allow_private:
+    if allow_private or _is_trusted(parts, trusted):
         return
     for address in _resolve(parts.hostname or "", parts.port, field):
         if not _is_public(address):
@@ -278,6 +288,12 @@ def check_http_input(url: str, *, allow_private: bool, field: str = "InputFile.M
                 field,
                 f"the host {parts.hostname!r} resolves to the non-public address {address}",
             )
+
+
+def _is_trusted(parts: SplitResult, trusted: Collection[str]) -> bool:
+    host = (parts.hostname or "").lower()
+    port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+    return host in trusted or f"{host}:{port}" in trusted
 
 
 def _resolve(host: str, port: int | None, field: str) -> list[str]:

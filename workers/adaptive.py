@@ -37,6 +37,7 @@ from workers.manifests import (
     merge_mpd,
     rendition_from_output,
 )
+from workers.probe import OWN_OUTPUT
 from workers.segmenting import playlist_name, rendition_files, segment_args
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,6 @@ def _run(
         config,
         tools.settings,
         features=spec.features,
-        protocol_whitelist=enc.whitelist,
         segments=group.segments,
     )
     tools.runner(
@@ -123,7 +123,7 @@ def encode_rendition(tools, job: JobRecord, spec: OutputSpec, workdir: Path, enc
     for i, (part_stem, config) in enumerate(runs):
         playlist = _run(tools, enc, spec, config, workdir / f"part{i}", part_stem, group)
         files = rendition_files(playlist.parent)
-        probe = tools.prober(str(playlist), tools.settings, "file")
+        probe = tools.prober(str(playlist), tools.settings, OWN_OUTPUT)
         total += _upload(tools, folder_media, files)
         measures["files"] += [f.name for f in files]
         _measure(measures, group, spec, playlist, files, probe)

@@ -22,7 +22,7 @@ import ffmpeg
 
 from shared.errors import InputContentBad, InvalidJob
 from shared.templates import AUDIO_CONTAINERS
-from workers.probe import ProbeInfo
+from workers.probe import LOCAL_INPUT, ProbeInfo
 
 GLOBAL_ARGS = (
     "-hide_banner",
@@ -366,7 +366,6 @@ def encode_streams(
     config: Mapping[str, Any],
     *,
     features: Mapping[str, Any] | None = None,
-    protocol_whitelist: str = "file",
     video_path: VideoPath = CPU_VIDEO,
 ) -> tuple[list, dict[str, Any]]:
     """The streams an output of ``config`` maps, and every output option but the muxer's.
@@ -376,11 +375,10 @@ def encode_streams(
     codecs, rate control, GOP, preset, profile, pixel format.
 
     Args:
-        src: the input path or URL.
+        src: the input: a local file, read with the ``LOCAL_INPUT`` options.
         probe: ``parse_probe`` of the input.
         config: a normalized TemplateConfig.
         features: see ``build_ffmpeg_args``.
-        protocol_whitelist: the protocols FFmpeg may open for the input.
         video_path: where the video is decoded, filtered and encoded (``CPU_VIDEO``).
 
     Returns:
@@ -392,7 +390,7 @@ def encode_streams(
         InvalidJob: a clip whose End is not after its Seek.
     """
     seek, length = _clip_span(features)
-    input_options: dict[str, Any] = {"protocol_whitelist": protocol_whitelist}
+    input_options: dict[str, Any] = dict(LOCAL_INPUT)
     input_options |= video_path.input_options()
     if seek:
         # As an input option -ss seeks by the index, then decodes to the exact frame
@@ -433,20 +431,17 @@ def build_ffmpeg_args(
     settings,
     *,
     features: Mapping[str, Any] | None = None,
-    protocol_whitelist: str = "file",
 ) -> list[str]:
     """The FFmpeg argv that transcodes ``src`` into ``dst`` as ``config`` says.
 
     Args:
-        src: the input path or URL.
+        src: the input: a local file (``workers.inputs`` stages remote ones).
         dst: the output path (its container comes from ``config``, not its extension).
         probe: ``parse_probe`` of the input.
         config: a TemplateConfig normalized by ``shared.templates.validate_template_config``.
         settings: ``shared.config.Settings`` (``ffmpeg_bin``).
         features: optional ``{"Clip": {"TimeSpan": {"Seek", "Duration", "End"}},
             "Metadata": {key: value}}``, seconds as numbers.
-        protocol_whitelist: the protocols FFmpeg may open for the input
-            (https://ffmpeg.org/ffmpeg-protocols.html#Protocol-Options).
 
     Returns:
         ``[settings.ffmpeg_bin, *GLOBAL_ARGS, <input>, <filters/maps>, <options>, dst]``.
@@ -456,8 +451,6 @@ def build_ffmpeg_args(
             output from a silent video).
         InvalidJob: a clip whose End is not after its Seek.
     """
-    streams, options = encode_streams(
-        src, probe, config, features=features, protocol_whitelist=protocol_whitelist
-    )
+    streams, options = encode_streams(src, probe, config, features=features)
     options |= CONTAINER_OPTIONS[config["Container"]["Format"]]
     return compile_args(streams, dst, options, settings, features=features)

@@ -247,7 +247,6 @@ def build_gpu_ffmpeg_args(
     settings,
     *,
     features: Mapping[str, Any] | None = None,
-    protocol_whitelist: str = "file",
     encode_on: EncodeOn = "gpu",
 ) -> list[str]:
     """The FFmpeg argv that transcodes ``src`` into ``dst`` on an NVIDIA GPU.
@@ -257,13 +256,12 @@ def build_gpu_ffmpeg_args(
     the CPU builder's.
 
     Args:
-        src: the input path or URL.
+        src: the input (a local file).
         dst: the output path.
         probe: ``parse_probe`` of the input.
         config: a normalized TemplateConfig.
         settings: ``shared.config.Settings`` (``ffmpeg_bin``).
         features: ``Clip`` and ``Metadata``, as for ``build_ffmpeg_args``.
-        protocol_whitelist: the protocols FFmpeg may open for the input.
         encode_on: ``gpu`` for NVENC; ``cpu`` for GPUs without it (NVDEC and CUDA scaling,
             then libx264/libx265), see ``shared.routing.gpu_encode_on``.
 
@@ -275,10 +273,9 @@ def build_gpu_ffmpeg_args(
         InvalidJob: a clip whose End is not after its Seek.
         ValueError: ``encode_on`` is neither ``gpu`` nor ``cpu``.
     """
-    inputs = {"features": features, "protocol_whitelist": protocol_whitelist}
     path = gpu_video_path(probe, config, encode_on)
     if path is None:
-        return build_ffmpeg_args(src, dst, probe, config, settings, **inputs)
-    streams, options = encode_streams(src, probe, config, video_path=path, **inputs)
+        return build_ffmpeg_args(src, dst, probe, config, settings, features=features)
+    streams, options = encode_streams(src, probe, config, video_path=path, features=features)
     options |= CONTAINER_OPTIONS[config["Container"]["Format"]]
     return compile_args(streams, dst, options, settings, features=features)

@@ -17,18 +17,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from shared.errors import InputContentBad, InputMissing, StorageUnavailable, TranscodeError
+from shared.errors import InputContentBad, InputMissing, TranscodeError
 
 #: ffprobe's "could not open" messages that mean the object is not there at all.
-_MISSING_MARKERS = ("No such file or directory", "404 Not Found")
-#: ...and those that say the store or the network failed, which may pass on a retry.
-_TRANSIENT_MARKERS = (
-    "Connection refused",
-    "Connection reset by peer",
-    "Connection timed out",
-    "Server returned 5XX",
-    "Temporary failure in name resolution",
-)
+_MISSING_MARKERS = ("No such file or directory",)
 #: Demuxers that read any text as "video": FFmpeg's ANSI-art reader takes ``.txt`` files.
 _TEXT_FORMATS = frozenset({"tty"})
 #: ``[mov,mp4,m4a,3gp,3g2,mj2 @ 0x55d6d443d1c0] `` in front of a log line.
@@ -270,20 +262,41 @@ def parse_probe(probe_json: Mapping[str, Any]) -> ProbeInfo:
 # --- run_probe --------------------------------------------------------------------------
 
 
-def probe_argv(src: str, settings, protocol_whitelist: str) -> list[str]:
-    """The ffprobe command line for ``src``.
+#: The demuxers FFmpeg may use on an input: media containers and elementary streams.
+#: Left out on purpose: playlists and file lists (hls, dash, concat, imf, webm_dash_manifest:
+#: they open other files; ``workers.inputs`` joins HLS inputs itself), image sequences
+#: (image2 globs file names), scripts (avisynth, vapoursynth), lavfi, network session
+#: descriptions (sdp, rtsp, rtp) and tty (text read as video).
+INPUT_DEMUXERS = ",".join(
+    (
+        "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,mpegts,mpeg,mpegvideo,flv,avi,asf,mxf,gxf,nut",
+        "dv,ivf,obu,wtv,rm,h264,hevc,m4v,vc1,yuv4mpegpipe,gif,apng,mjpeg",
+        "png_pipe,jpeg_pipe,webp_pipe,bmp_pipe,tiff_pipe",
+        "mp3,aac,ac3,eac3,dts,truehd,mlp,wav,w64,aiff,caf,flac,ogg,amr,amrnb,amrwb,wv,ape,au",
+    )
+)
+
+#: Input options of every FFmpeg and ffprobe run: inputs are local files (workers.inputs
+#: fetched them), read by a media demuxer
+#: (https://ffmpeg.org/ffmpeg-protocols.html#Protocol-Options,
+#: https://ffmpeg.org/ffmpeg-formats.html#Format-Options).
+LOCAL_INPUT = {"format_whitelist": INPUT_DEMUXERS, "protocol_whitelist": "file"}
+#: For what the farm wrote itself (a rendition's playlist and its segments, in one folder).
+OWN_OUTPUT = {"protocol_whitelist": "file"}
+
+
+def probe_argv(src: str, settings, options: Mapping[str, str] = LOCAL_INPUT) -> list[str]:
+    """The ffprobe command line for the local file ``src``.
 
     Args:
-        src: a local path or a URL that ``protocol_whitelist`` allows.
-        settings: ``shared.config.Settings`` (``ffprobe_bin``).
-        protocol_whitelist: e.g. ``file`` or ``https,tls,tcp``; refuses any other protocol
-            a playlist inside the input might name
-            (https://ffmpeg.org/ffmpeg-protocols.html#Protocol-Options).
+        options: input options; ``LOCAL_INPUT`` for inputs, ``OWN_OUTPUT`` for outputs.
 
     Returns:
         The argv, ready for ``subprocess``.
     """
-    head = [settings.ffprobe_bin, "-v", "error", "-protocol_whitelist", protocol_whitelist]
+    head = [settings.ffprobe_bin, "-v", "error"]
+    for name, value in options.items():
+        head += [f"-{name}", value]
     return [*head, "-print_format", "json", "-show_format", "-show_streams", src]
 
 
@@ -300,33 +313,30 @@ def _stderr_reason(stderr: str, src: str, lines: int = 2) -> str:
 
 def _failure(returncode: int, stderr: str, src: str) -> TranscodeError:
     reason = _stderr_reason(stderr, src)
-    if any(marker in stderr for marker in _TRANSIENT_MARKERS):
-        return StorageUnavailable(f"the input could not be fetched: {reason}")
     if any(marker in stderr for marker in _MISSING_MARKERS):
         return InputMissing(f"the input does not exist: {reason}")
     return InputContentBad(f"ffprobe cannot read the input (exit {returncode}): {reason}")
 
 
-def run_probe(src: str, settings, protocol_whitelist: str = "file") -> dict:
+def run_probe(src: str, settings, options: Mapping[str, str] = LOCAL_INPUT) -> dict:
     """Run ffprobe on ``src`` and return its decoded JSON.
 
     Args:
-        src: a local path or a URL that ``protocol_whitelist`` allows.
+        src: a local file.
         settings: ``shared.config.Settings`` (``ffprobe_bin``, ``probe_timeout``).
-        protocol_whitelist: the protocols ffprobe may open.
+        options: ``LOCAL_INPUT`` (an input) or ``OWN_OUTPUT`` (what the farm wrote).
 
     Returns:
         The JSON document (feed it to ``parse_probe`` / ``out_file_meta``).
 
     Raises:
         InputMissing: ffprobe says the file does not exist (or the server says 404).
-        StorageUnavailable: a URL input failed on the network or with a 5xx (transient).
         InputContentBad: ffprobe fails on it (truncated, empty or non-media file…) or reads
             it as text, its output is not JSON, or it runs past ``settings.probe_timeout``
             (then it is killed).
         OSError: ``settings.ffprobe_bin`` cannot be started (a deployment problem).
     """
-    argv = probe_argv(src, settings, protocol_whitelist)
+    argv = probe_argv(src, settings, options)
     with subprocess.Popen(
         argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     ) as proc:

@@ -167,7 +167,6 @@ def segment_args(
     settings,
     *,
     features: Mapping[str, Any] | None = None,
-    protocol_whitelist: str = "file",
     segments: str | None = None,
 ) -> list[str]:
     """The FFmpeg argv that encodes ``src`` into one segmented rendition in ``out_dir``.
@@ -177,14 +176,13 @@ def segment_args(
     with keyframes forced onto segment boundaries.
 
     Args:
-        src: the input path or URL.
+        src: the input (a local file).
         out_dir: the local folder for this rendition's files (it must exist).
         stem: the rendition's file stem, e.g. ``720p`` for the rendition ``video/720p``.
         probe: ``parse_probe`` of the input.
         config: a normalized TemplateConfig with a segmented ``Container.Format``.
         settings: ``shared.config.Settings`` (``ffmpeg_bin``).
         features: ``Clip`` and ``Metadata``, as for ``build_ffmpeg_args``.
-        protocol_whitelist: the protocols FFmpeg may open for the input.
         segments: ``ts``, ``fmp4`` or ``dash`` (``GroupSpec.segments``); by default it
             follows ``Container.Format`` (``cmaf`` → ``fmp4``).
 
@@ -201,9 +199,7 @@ def segment_args(
     _check_stem(stem)
     kind = segment_kind(config, segments)
     seconds = segment_seconds(config)
-    streams, options = encode_streams(
-        src, probe, config, features=features, protocol_whitelist=protocol_whitelist
-    )
+    streams, options = encode_streams(src, probe, config, features=features)
     if kind == "dash" and len(streams) > 1:
         raise InvalidJob(
             "a DASH rendition carries one stream: set Audio.Remove on video renditions "

@@ -17,6 +17,36 @@ from workers.ffmpeg_cmd import output_dimensions
 from workers.probe import ProbeInfo
 
 SOURCE_TOO_SMALL = "InvalidParameter.SourceTooSmall"
+DURATION_TOO_LONG = "InvalidParameter.DurationTooLong"
+RESOLUTION_TOO_LARGE = "InvalidParameter.ResolutionTooLarge"
+
+
+def check_input_limits(info: ProbeInfo, settings) -> None:
+    """Refuse an input longer or larger than the farm takes.
+
+    Args:
+        settings: ``max_input_duration`` (s, ``MCFARM_MAX_INPUT_DURATION``) and
+            ``max_input_resolution`` (pixels on the longer side,
+            ``MCFARM_MAX_INPUT_RESOLUTION``).
+
+    Raises:
+        InvalidJob: ``InvalidParameter.DurationTooLong`` or
+            ``InvalidParameter.ResolutionTooLarge``.
+    """
+    if info.duration is not None and info.duration > settings.max_input_duration:
+        raise InvalidJob(
+            f"The input lasts {info.duration:.0f} s, longer than the limit of "
+            f"{settings.max_input_duration} s (MCFARM_MAX_INPUT_DURATION).",
+            code=DURATION_TOO_LONG,
+        )
+    if info.video is not None:
+        width, height = info.video.width, info.video.height
+        if max(width, height) > settings.max_input_resolution:
+            raise InvalidJob(
+                f"The input is {width}x{height}, above the limit of "
+                f"{settings.max_input_resolution} pixels a side (MCFARM_MAX_INPUT_RESOLUTION).",
+                code=RESOLUTION_TOO_LARGE,
+            )
 
 
 @dataclass(frozen=True)

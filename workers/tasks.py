@@ -21,6 +21,7 @@ from shared.dispatch import (
 )
 from shared.errors import StorageUnavailable, TranscodeError
 from shared.jobstore import WorkerRegistry
+from shared.retry import RetryingStorage
 from shared.routing import WorkerCaps, choose_queue
 from workers import transcode
 
@@ -36,7 +37,7 @@ def _tools(task) -> transcode.Tools:
     farm = task.app.farm
     return transcode.Tools(
         store=farm.store,
-        storage=farm.storage,
+        storage=RetryingStorage(farm.storage, farm.settings.storage_retry_window),
         settings=farm.settings,
         notifier=farm.notifier,
         worker=task.request.hostname or "",

@@ -31,8 +31,9 @@ from workers.ffmpeg_cmd import build_ffmpeg_args, output_duration
 from workers.ffmpeg_run import run_ffmpeg
 from workers.filemeta import out_file_meta
 from workers.gpu_cmd import build_gpu_ffmpeg_args
-from workers.probe import ProbeInfo, parse_probe, run_probe
-from workers.source_checks import apply_source_checks
+from workers.inputs import Stager
+from workers.probe import OWN_OUTPUT, ProbeInfo, parse_probe, run_probe
+from workers.source_checks import apply_source_checks, check_input_limits
 from workers.watchdog import heartbeat
 
 log = logging.getLogger(__name__)
@@ -57,18 +58,35 @@ class Tools:
     prober: Callable[..., dict[str, Any]] = run_probe
 
 
-def probe_input(tools: Tools, job: JobRecord, input_index: int, media: str) -> dict[str, Any]:
-    """The ffprobe JSON of one input, probed at most once per job."""
+def stage_input(tools: Tools, media: str, input_index: int, workdir: Path) -> Path:
+    """The input as a local file FFmpeg may read (``workers.inputs``)."""
+    field = f"Inputs[{input_index}].InputFile.Media"
+    ref = parse_storage_url(media, settings=tools.settings, field=field)
+    return Stager(tools.storage, tools.settings, workdir, field).stage(ref)
+
+
+def probe_input(
+    tools: Tools, job: JobRecord, input_index: int, media: str, staged: Path | None = None
+) -> dict[str, Any]:
+    """The ffprobe JSON of one input, probed at most once per job.
+
+    Args:
+        staged: the input already staged by the caller; else it is staged for the probe.
+
+    Raises:
+        InputContentBad: nothing to transcode in it; InvalidJob: it is over the limits.
+    """
     cached = tools.store.cached_probe(job.job_id, input_index)
     if cached is not None:
         return cached
-    ref = parse_storage_url(
-        media, settings=tools.settings, field=f"Inputs[{input_index}].InputFile.Media"
-    )
-    probe = tools.prober(
-        tools.storage.input_source(ref), tools.settings, tools.storage.protocol_whitelist(ref)
-    )
-    parse_probe(probe)  # raises InputContentBad when there is nothing to transcode
+    if staged is not None:
+        probe = tools.prober(str(staged), tools.settings)
+    else:
+        with tempfile.TemporaryDirectory(prefix="mcfarm-probe-", dir=tools.settings.work_dir) as d:
+            probe = tools.prober(
+                str(stage_input(tools, media, input_index, Path(d))), tools.settings
+            )
+    check_input_limits(parse_probe(probe), tools.settings)
     tools.store.cache_probe(job.job_id, input_index, probe)
     return probe
 
@@ -112,7 +130,6 @@ class Encode:
     """What one output's FFmpeg run reads: its source, probe, checked config and clock."""
 
     source: str
-    whitelist: str
     info: ProbeInfo
     config: dict[str, Any]
     note: str
@@ -120,9 +137,9 @@ class Encode:
     progress: Callable[[float], None]
 
 
-def _prepare(tools: Tools, job: JobRecord, spec: OutputSpec) -> Encode:
-    info = parse_probe(probe_input(tools, job, spec.input_index, spec.input_media))
-    in_ref = parse_storage_url(spec.input_media, settings=tools.settings)
+def _prepare(tools: Tools, job: JobRecord, spec: OutputSpec, workdir: Path) -> Encode:
+    source = stage_input(tools, spec.input_media, spec.input_index, workdir)
+    info = parse_probe(probe_input(tools, job, spec.input_index, spec.input_media, source))
     checked = apply_source_checks(spec.config, info)
 
     def progress(fraction: float) -> None:
@@ -133,8 +150,7 @@ def _prepare(tools: Tools, job: JobRecord, spec: OutputSpec) -> Encode:
             raise JobCancelled("The job ended while this output was encoding.")
 
     return Encode(
-        source=tools.storage.input_source(in_ref),
-        whitelist=tools.storage.protocol_whitelist(in_ref),
+        source=str(source),
         info=info,
         config=checked.config,
         note=checked.note,
@@ -147,7 +163,7 @@ def _encode(
     tools: Tools, job: JobRecord, spec: OutputSpec, workdir: Path
 ) -> tuple[dict[str, Any], str]:
     """Encode and upload one output; returns its ``Result`` and a note for its detail."""
-    enc = _prepare(tools, job, spec)
+    enc = _prepare(tools, job, spec, workdir)
     if spec.segmented:
         return adaptive.encode_rendition(tools, job, spec, workdir, enc), enc.note
     out_ref = parse_storage_url(spec.output_media, settings=tools.settings, for_output=True)
@@ -164,7 +180,6 @@ def _encode(
         enc.config,
         tools.settings,
         features=spec.features,
-        protocol_whitelist=enc.whitelist,
     )
     tools.runner(
         argv,
@@ -172,7 +187,7 @@ def _encode(
         duration=enc.duration,
         on_progress=enc.progress,
     )
-    out_probe = tools.prober(str(dst), tools.settings, "file")
+    out_probe = tools.prober(str(dst), tools.settings, OWN_OUTPUT)
     tools.storage.upload(dst, out_ref)
     url = tools.storage.public_url(out_ref)
     meta = out_file_meta(

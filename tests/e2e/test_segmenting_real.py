@@ -25,7 +25,7 @@ from workers.manifests import (
     merge_mpd,
     rendition_from_output,
 )
-from workers.probe import parse_probe, run_probe
+from workers.probe import OWN_OUTPUT, parse_probe, run_probe
 from workers.segmenting import playlist_name, rendition_files, segment_args
 
 pytestmark = [
@@ -101,7 +101,9 @@ def hls_rendition(settings, playlist: Path, base: Path, hls: dict):
     sizes = {path.name: path.stat().st_size for path in playlist.parent.iterdir()}
     measured = measure_playlist(text, sizes)
     relative = playlist.relative_to(base).as_posix()
-    return rendition_from_output(relative, hls, measured, run_probe(str(playlist), settings))
+    return rendition_from_output(
+        relative, hls, measured, run_probe(str(playlist), settings, OWN_OUTPUT)
+    )
 
 
 def first_video_packet(path: Path) -> tuple[float, str]:

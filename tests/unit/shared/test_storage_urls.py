@@ -320,3 +320,24 @@ def test_resolver_failures(monkeypatch: pytest.MonkeyPatch, errno: int, error_ty
     with pytest.raises(error_type) as exc_info:
         check_http_input("https://nowhere.example/a.mp4", allow_private=False)
     assert type(exc_info.value) is error_type
+
+
+@pytest.mark.parametrize(
+    ("url", "trusted"),
+    [
+        ("http://127.0.0.1:8080/a.mp4", {"127.0.0.1:8080"}),
+        ("http://origin.internal/a.mp4", {"origin.internal"}),
+        ("https://ORIGIN.internal/a.mp4", {"origin.internal:443"}),
+    ],
+)
+def test_trusted_hosts_may_be_private(url: str, trusted: set[str]) -> None:
+    check_http_input(url, allow_private=False, trusted=trusted)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://127.0.0.1:8081/a.mp4", "http://127.0.0.1/a.mp4", "http://localhost:8080/a.mp4"],
+)
+def test_only_an_exact_trusted_host_counts(url: str) -> None:
+    with pytest.raises(InvalidJob):
+        check_http_input(url, allow_private=False, trusted={"127.0.0.1:8080"})

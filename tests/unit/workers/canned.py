@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from workers.probe import AudioInfo, ProbeInfo, VideoInfo
+from workers.probe import INPUT_DEMUXERS, AudioInfo, ProbeInfo, VideoInfo
 
 #: What every argv starts with for a local input named ``in.mp4``.
 HEAD = [
@@ -15,6 +15,8 @@ HEAD = [
     "-progress",
     "pipe:1",
     "-nostats",
+    "-format_whitelist",
+    INPUT_DEMUXERS,
     "-protocol_whitelist",
     "file",
     "-i",

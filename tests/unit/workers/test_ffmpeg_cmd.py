@@ -12,7 +12,7 @@ from shared.errors import InputContentBad, InvalidJob
 from shared.templates import validate_template_config
 from tests.unit.workers.canned import AAC, FULL_HD, H264, HEAD
 from workers.ffmpeg_cmd import build_ffmpeg_args, output_dimensions, output_duration
-from workers.probe import ProbeInfo
+from workers.probe import INPUT_DEMUXERS, ProbeInfo
 
 
 @pytest.fixture
@@ -229,9 +229,19 @@ def test_settings_choose_the_binary(tmp_path):
     assert build(settings, config(Video={"Crf": 20}))[0] == "/opt/ffmpeg/bin/ffmpeg"
 
 
-def test_protocol_whitelist_is_an_input_option(settings):
-    argv = build(settings, config(Video={"Crf": 20}), protocol_whitelist="https,tls,tcp")
-    assert argv[argv.index("-i") - 2 : argv.index("-i")] == ["-protocol_whitelist", "https,tls,tcp"]
+def test_every_input_is_a_local_file_read_by_a_media_demuxer(settings):
+    argv = build(settings, config(Video={"Crf": 20}))
+    assert argv[argv.index("-i") - 4 : argv.index("-i")] == [
+        "-format_whitelist",
+        INPUT_DEMUXERS,
+        "-protocol_whitelist",
+        "file",
+    ]
+    demuxers = set(INPUT_DEMUXERS.split(","))
+    # Demuxers that open other files or run code are not on the list.
+    opening = {"hls", "dash", "concat", "imf", "image2", "lavfi", "sdp", "rtsp", "tty"}
+    assert demuxers.isdisjoint(opening | {"avisynth", "vapoursynth", "webm_dash_manifest"})
+    assert {"mov", "mp4", "matroska", "mpegts", "flv", "mp3", "wav"} <= demuxers
 
 
 # --- size ---------------------------------------------------------------------------------

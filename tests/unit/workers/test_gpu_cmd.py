@@ -13,11 +13,14 @@ from shared.templates import X264_PRESETS, validate_template_config
 from tests.unit.workers.canned import AAC, FULL_HD, H264
 from workers.ffmpeg_cmd import build_ffmpeg_args
 from workers.gpu_cmd import NVENC_PRESETS, build_gpu_ffmpeg_args, nvdec_format, nvenc_options
-from workers.probe import ProbeInfo
+from workers.probe import INPUT_DEMUXERS, ProbeInfo
 
 GLOBAL = "ffmpeg -hide_banner -nostdin -y -loglevel error -progress pipe:1 -nostats"
-NVDEC_INPUT = "-hwaccel cuda -hwaccel_output_format cuda -protocol_whitelist file -i in.mp4"
-CPU_INPUT = "-protocol_whitelist file -i in.mp4"
+LOCAL = f"-format_whitelist {INPUT_DEMUXERS}"
+NVDEC_INPUT = (
+    f"{LOCAL} -hwaccel cuda -hwaccel_output_format cuda -protocol_whitelist file -i in.mp4"
+)
+CPU_INPUT = f"{LOCAL} -protocol_whitelist file -i in.mp4"
 PRORES = dataclasses.replace(H264, codec="prores", pix_fmt="yuv422p10le")
 
 
@@ -209,7 +212,12 @@ def test_yuv444p_is_made_on_the_gpu_and_not_asked_of_nvenc(settings):
 
 def test_rotated_source_decodes_on_the_cpu_and_scales_as_displayed(settings):
     args = build(settings, config(Video={"Crf": 23, "Width": 720}), probe_with(rotation=90))
-    assert args[args.index("-i") - 2 : args.index("-i")] == ["-protocol_whitelist", "file"]
+    assert args[args.index("-i") - 4 : args.index("-i")] == [
+        "-format_whitelist",
+        INPUT_DEMUXERS,
+        "-protocol_whitelist",
+        "file",
+    ]
     assert option(args, "-filter_complex") == (
         "[0:V:0]format=nv12[s0];[s0]hwupload_cuda[s1];[s1]scale_cuda=720:1280[s2];[s2]setsar=1[s3]"
     )
@@ -250,7 +258,7 @@ def test_clip_and_metadata_as_on_the_cpu(settings):
     features = {"Clip": {"TimeSpan": {"Seek": 1.5, "Duration": 3}}, "Metadata": {"title": "t"}}
     args = build(settings, config(Video={"Crf": 23}), features=features)
     assert args[9 : args.index("-i") + 2] == shlex.split(
-        "-hwaccel cuda -hwaccel_output_format cuda -protocol_whitelist file -ss 1.5 -i in.mp4"
+        f"{LOCAL} -hwaccel cuda -hwaccel_output_format cuda -protocol_whitelist file -ss 1.5 -i in.mp4"
     )
     assert option(args, "-t") == "3"
     assert args[-3:] == ["-metadata", "title=t", "out"]

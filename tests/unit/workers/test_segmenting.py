@@ -12,6 +12,7 @@ from shared.config import Settings
 from shared.errors import InputContentBad, InvalidJob
 from shared.templates import deep_merge
 from tests.unit.workers.canned import FULL_HD, H264, HEAD
+from workers.probe import INPUT_DEMUXERS
 from workers.segmenting import (
     playlist_name,
     rendition_files,
@@ -339,10 +340,10 @@ def test_clip_and_metadata(settings):
     assert argv[-3:] == ["-metadata", "title=t", "out/720p.m3u8"]
 
 
-def test_protocol_whitelist(settings):
-    cfg = config("m3u8", Video={"Codec": "H.264", "Crf": 23})
-    argv = build(settings, cfg, protocol_whitelist="https,tls,tcp")
-    assert option(argv, "-protocol_whitelist") == "https,tls,tcp"
+def test_the_input_is_read_as_a_local_media_file(settings):
+    argv = build(settings, config("m3u8", Video={"Codec": "H.264", "Crf": 23}))
+    assert option(argv, "-protocol_whitelist") == "file"
+    assert option(argv, "-format_whitelist") == INPUT_DEMUXERS
 
 
 @pytest.mark.parametrize(

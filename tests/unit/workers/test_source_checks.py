@@ -1,10 +1,19 @@
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
+from shared.config import Settings
 from shared.errors import InvalidJob
 from workers.probe import ProbeInfo, VideoInfo
-from workers.source_checks import SOURCE_TOO_SMALL, apply_source_checks
+from workers.source_checks import (
+    DURATION_TOO_LONG,
+    RESOLUTION_TOO_LARGE,
+    SOURCE_TOO_SMALL,
+    apply_source_checks,
+    check_input_limits,
+)
 
 SOURCE = ProbeInfo(
     format_name="mov,mp4,m4a,3gp,3g2,mj2",
@@ -69,3 +78,38 @@ def test_bitrate_checks():
     with pytest.raises(InvalidJob) as err:
         apply_source_checks(_config({"IsCheckVideoBitrateFail": True}, Bitrate=3000), SOURCE)
     assert err.value.code == SOURCE_TOO_SMALL
+
+
+# --- check_input_limits -----------------------------------------------------------------
+
+LIMITS = Settings(max_input_duration=10, max_input_resolution=640)
+
+
+def test_an_input_within_the_limits_passes():
+    check_input_limits(SOURCE, LIMITS)  # 10 s, 640x360: exactly at both limits
+
+
+@pytest.mark.parametrize(
+    ("source", "code", "said"),
+    [
+        (
+            dataclasses.replace(SOURCE, duration=10.5),
+            DURATION_TOO_LONG,
+            "MCFARM_MAX_INPUT_DURATION",
+        ),
+        (
+            dataclasses.replace(SOURCE, video=dataclasses.replace(SOURCE.video, height=642)),
+            RESOLUTION_TOO_LARGE,
+            "640x642",
+        ),
+    ],
+)
+def test_inputs_over_the_limits_are_refused(source, code, said):
+    with pytest.raises(InvalidJob) as err:
+        check_input_limits(source, LIMITS)
+    assert err.value.code == code
+    assert said in err.value.message
+
+
+def test_audio_only_and_unknown_duration_pass():
+    check_input_limits(dataclasses.replace(SOURCE, duration=None, video=None), LIMITS)
