@@ -7,6 +7,7 @@ per run (``-s3.config``): requests are really signed and checked, as on a produc
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import secrets
@@ -168,45 +169,81 @@ def _wait_until_ready(proc: subprocess.Popen, endpoint: str, log_path: Path) -> 
     )
 
 
-@contextmanager
-def seaweed_server(tmp_dir: Path) -> Iterator[SeaweedInfo]:
-    """Run ``weed mini`` under ``tmp_dir`` for the duration of the ``with`` block.
+class Seaweed:
+    """A ``weed mini`` that a test can stop and start again on the same ports and data.
 
     Args:
         tmp_dir: a private folder for data, the S3 config and ``weed.log``.
+    """
+
+    def __init__(self, tmp_dir: Path) -> None:
+        self.tmp_dir = tmp_dir
+        access_key, secret_key = "TEST" + secrets.token_hex(8).upper(), secrets.token_hex(20)
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        self.config = tmp_dir / "s3.json"
+        _write_s3_config(self.config, access_key, secret_key)
+        self.log_path = tmp_dir / "weed.log"
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        self.info = SeaweedInfo("", access_key, secret_key, "us-east-1", self.log_path)
+        self._argv: list[str] | None = None
+        self._proc: subprocess.Popen | None = None
+
+    def _spawn(self, argv: list[str], endpoint: str) -> bool:
+        with self.log_path.open("ab") as log:
+            self._proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.tmp_dir,
+                env=self.env,
+            )
+        return _wait_until_ready(self._proc, endpoint, self.log_path)
+
+    def start(self) -> SeaweedInfo:
+        """Start weed: on fresh free ports the first time, on the same ones after a stop.
+
+        Raises:
+            RuntimeError: weed is missing, exits at start or does not answer in time; the
+                message carries the end of its log.
+        """
+        if self._argv is not None:
+            if not self._spawn(self._argv, self.info.endpoint):
+                raise RuntimeError(
+                    f"SeaweedFS did not restart; log tail:\n{_log_tail(self.log_path)}"
+                )
+            return self.info
+        for attempt in range(_START_ATTEMPTS):
+            data_dir = self.tmp_dir / f"weed-data-{attempt}"
+            data_dir.mkdir(parents=True, exist_ok=True)
+            s3_port = free_port()
+            argv = _command(data_dir, self.config, s3_port)
+            endpoint = f"http://127.0.0.1:{s3_port}"
+            if self._spawn(argv, endpoint):
+                self._argv = argv
+                self.info = dataclasses.replace(self.info, endpoint=endpoint)
+                return self.info
+        raise RuntimeError(f"SeaweedFS exited at start; log tail:\n{_log_tail(self.log_path)}")
+
+    def stop(self) -> None:
+        """Stop weed (SIGTERM, then SIGKILL after 10 s); its data stays for a restart."""
+        if self._proc is not None:
+            _stop(self._proc)
+
+
+@contextmanager
+def seaweed_server(tmp_dir: Path) -> Iterator[SeaweedInfo]:
+    """Run ``weed mini`` under ``tmp_dir`` for the duration of the ``with`` block.
 
     Yields:
         The endpoint and the credentials generated for this run.
 
     Raises:
-        RuntimeError: weed is missing, exits at start or does not answer in time; the
-            message carries the end of its log.
+        RuntimeError: see ``Seaweed.start``.
     """
-    access_key, secret_key = "TEST" + secrets.token_hex(8).upper(), secrets.token_hex(20)
-    tmp_dir.mkdir(parents=True, exist_ok=True)
-    config = tmp_dir / "s3.json"
-    _write_s3_config(config, access_key, secret_key)
-    log_path = tmp_dir / "weed.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    for attempt in range(_START_ATTEMPTS):
-        data_dir = tmp_dir / f"weed-data-{attempt}"
-        data_dir.mkdir(parents=True, exist_ok=True)
-        s3_port = free_port()
-        endpoint = f"http://127.0.0.1:{s3_port}"
-        with log_path.open("ab") as log:
-            proc = subprocess.Popen(
-                _command(data_dir, config, s3_port),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=tmp_dir,
-                env=env,
-            )
-        if _wait_until_ready(proc, endpoint, log_path):
-            break
-    else:
-        raise RuntimeError(f"SeaweedFS exited at start; log tail:\n{_log_tail(log_path)}")
+    weed = Seaweed(tmp_dir)
+    info = weed.start()
     try:
-        yield SeaweedInfo(endpoint, access_key, secret_key, "us-east-1", log_path)
+        yield info
     finally:
-        _stop(proc)
+        weed.stop()
