@@ -142,6 +142,9 @@ def _stop_on_signals() -> None:
 def run_up(settings: Settings, env: dict[str, str], concurrency: int) -> int:
     sup = Supervisor()
     env = dict(env, PYTHONUNBUFFERED="1")
+    # All-in-one on one machine: file:// inputs are the user's own files. A shared farm
+    # keeps them off (the default), or any key could read any file a worker can.
+    env.setdefault("MCFARM_ALLOW_FILE_URLS", "on")
     if not settings.access_keys:
         key_id, secret = devkeys.load_or_create(settings.var_dir)
         env["MCFARM_ACCESS_KEYS"] = f"{key_id}:{secret}"
@@ -153,7 +156,7 @@ def run_up(settings: Settings, env: dict[str, str], concurrency: int) -> int:
         settings = Settings.from_env(env)
         seeded = seed_examples(settings)
         sup.start("worker", worker_argv("cpu1@%h", "cpu", concurrency), env)
-        sup.start("api", api_argv(settings.api_bind), env)
+        sup.start("api", api_argv(settings.api_bind, threads=settings.api_threads), env)
         sup.start("flower", flower_argv(settings.flower_port), env, settings.var_dir)
         host, _, port = settings.api_bind.rpartition(":")
         _wait_port(host or "127.0.0.1", int(port), 20)

@@ -135,7 +135,7 @@ class Settings:
     s3_region: str = "us-east-1"
     allow_private_inputs: bool = False
     trusted_input_hosts: frozenset[str] = frozenset()
-    allow_file_urls: bool = True
+    allow_file_urls: bool = False
     ffmpeg_bin: str = "ffmpeg"
     ffprobe_bin: str = "ffprobe"
     work_dir: Path = Path(tempfile.gettempdir())
@@ -153,6 +153,8 @@ class Settings:
     nonce_window: int = 900
     gpu_policy: str = "auto"
     rate_limit: int = 0
+    auth_failure_delay_ms: int = 100
+    api_threads: int = 8
     job_max_runtime: int = 24 * 3600
     storage_retry_window: int = 300
     max_input_bytes: int = 64 * 1024**3
@@ -191,7 +193,7 @@ class Settings:
                 for h in env.get("MCFARM_TRUSTED_INPUT_HOSTS", "").split(",")
                 if h.strip()
             ),
-            allow_file_urls=_flag(env, "MCFARM_ALLOW_FILE_URLS", True),
+            allow_file_urls=_flag(env, "MCFARM_ALLOW_FILE_URLS", False),
             ffmpeg_bin=env.get("MCFARM_FFMPEG_BIN") or cls.ffmpeg_bin,
             ffprobe_bin=env.get("MCFARM_FFPROBE_BIN") or cls.ffprobe_bin,
             work_dir=Path(env.get("MCFARM_WORK_DIR") or tempfile.gettempdir()),
@@ -210,6 +212,10 @@ class Settings:
             callback_max_backoff=_int(env, "MCFARM_CALLBACK_MAX_BACKOFF", cls.callback_max_backoff),
             nonce_window=_int(env, "MCFARM_SIGNATURE_WINDOW", cls.nonce_window, 60),
             rate_limit=_int(env, "MCFARM_RATE_LIMIT", cls.rate_limit, 0),
+            auth_failure_delay_ms=_int(
+                env, "MCFARM_AUTH_FAILURE_DELAY_MS", cls.auth_failure_delay_ms, 0
+            ),
+            api_threads=_int(env, "MCFARM_API_THREADS", cls.api_threads, 1),
             job_max_runtime=_int(env, "MCFARM_JOB_MAX_RUNTIME", cls.job_max_runtime, 0),
             storage_retry_window=_int(
                 env, "MCFARM_STORAGE_RETRY_WINDOW", cls.storage_retry_window, 0

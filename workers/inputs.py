@@ -164,23 +164,33 @@ class Stager:
     def _join_playlist(self, ref: StorageRef, text: str) -> Path:
         plan = plan_playlist(text)
         if isinstance(plan, str):  # a master playlist: one level down, no further
-            ref = resolve_entry(ref, plan)
-            plan = plan_playlist(_read_playlist(self._entry(ref, "variant.m3u8")))
+            uri, ref = plan, resolve_entry(ref, plan)
+            plan = plan_playlist(_read_playlist(self._entry(ref, "variant.m3u8", uri)))
             if isinstance(plan, str):
                 raise _bad("a variant playlist names another variant")
         joined = self.workdir / ("joined.mp4" if plan.init else "joined.ts")
         self.fetched = 0
         with joined.open("wb") as out:
             for n, uri in enumerate(([plan.init] if plan.init else []) + plan.segments):
-                part = self._entry(resolve_entry(ref, uri), f"part-{n}")
+                part = self._entry(resolve_entry(ref, uri), f"part-{n}", uri)
                 with part.open("rb") as src:
                     shutil.copyfileobj(src, out, _CHUNK)
                 if part.parent == self.workdir and part.name.startswith("part-"):
                     part.unlink()
         return joined
 
-    def _entry(self, ref: StorageRef, name: str) -> Path:
+    def _entry(self, ref: StorageRef, name: str, uri: str) -> Path:
         """A local file for a playlist entry: in place when on this disk, else fetched."""
+        try:
+            return self._entry_file(ref, name)
+        except InvalidJob as err:
+            if isinstance(err, InputMissing | InputContentBad) or err.code != "InvalidParameter":
+                raise
+            raise InvalidJob(
+                f"The input playlist names {uri!r}, which is refused: {err.message}"
+            ) from None
+
+    def _entry_file(self, ref: StorageRef, name: str) -> Path:
         local = self.storage.local_path(ref)
         if local is not None:
             if not local.is_file():
@@ -217,23 +227,29 @@ class Stager:
     def _http_get(self, url: str, dest: Path) -> None:
         """GET ``url`` into ``dest``, following redirects only to allowed addresses."""
         start = self.fetched
+        came_from = ""
         for _hop in range(MAX_REDIRECTS + 1):
-            check_http_input(
-                url,
-                allow_private=self.settings.allow_private_inputs,
-                field=self.field,
-                trusted=self.settings.trusted_input_hosts,
-            )
+            try:
+                check_http_input(
+                    url,
+                    allow_private=self.settings.allow_private_inputs,
+                    field=self.field,
+                    trusted=self.settings.trusted_input_hosts,
+                )
+            except InvalidJob as err:
+                if not came_from:
+                    raise
+                raise InvalidJob(
+                    f"GET {_shown(came_from)} redirects to {_shown(url)}, which is refused: "
+                    f"{err.message}"
+                ) from None
             try:
                 resp = _HTTP.request("GET", url, redirect=False, preload_content=False)
             except urllib3.exceptions.HTTPError as exc:
                 raise StorageUnavailable(f"GET {_shown(url)} failed: {exc}") from None
             try:
                 if resp.status in _REDIRECTS:
-                    location = resp.headers.get("Location")
-                    if not location:
-                        raise InvalidJob(f"GET {_shown(url)}: a redirect without a Location")
-                    url = urljoin(url, location)
+                    came_from, url = url, _redirect_target(url, resp.headers.get("Location"))
                     continue
                 _check_status(resp.status, url)
                 self.fetched = start
@@ -252,6 +268,17 @@ class Stager:
                     out.write(chunk)
         except urllib3.exceptions.HTTPError as exc:
             raise StorageUnavailable(f"GET {_shown(url)} broke off: {exc}") from None
+
+
+def _redirect_target(url: str, location: str | None) -> str:
+    if not location:
+        raise InvalidJob(f"GET {_shown(url)}: a redirect without a Location")
+    target = urljoin(url, location)
+    if urlsplit(target).scheme.lower() not in ("http", "https"):
+        raise InvalidJob(
+            f"GET {_shown(url)} redirects to {_shown(target)!r}: only http(s) redirects are followed"
+        )
+    return target
 
 
 def _check_status(status: int, url: str) -> None:

@@ -312,6 +312,11 @@ def _stderr_reason(stderr: str, src: str, lines: int = 2) -> str:
 
 
 def _failure(returncode: int, stderr: str, src: str) -> TranscodeError:
+    if "Format not on whitelist" in stderr:
+        return InputContentBad(
+            "the input is not a media file the farm reads (playlists, file lists, scripts, "
+            "image sequences and text are refused)"
+        )
     reason = _stderr_reason(stderr, src)
     if any(marker in stderr for marker in _MISSING_MARKERS):
         return InputMissing(f"the input does not exist: {reason}")

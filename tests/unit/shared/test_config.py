@@ -10,7 +10,7 @@ from shared.config import AccessKey, Settings, SettingsError, parse_access_keys
 def test_defaults_and_env_names(tmp_path):
     s = Settings.from_env({"MCFARM_VAR_DIR": str(tmp_path)})
     assert s.api_bind == "127.0.0.1:8080" and s.storage_root == tmp_path / "storage"
-    assert not s.s3_enabled and s.allow_file_urls and not s.allow_private_inputs
+    assert not s.s3_enabled and not s.allow_file_urls and not s.allow_private_inputs
     s = Settings.from_env(
         {
             "MCFARM_API_BIND": "0.0.0.0:9000",

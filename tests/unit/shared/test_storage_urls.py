@@ -12,7 +12,7 @@ from shared.errors import InvalidJob, StorageUnavailable
 from shared.storage import StorageRef, check_http_input, join_output, parse_storage_url
 
 FIELD = "Inputs[0].InputFile.Media"
-SETTINGS = Settings()
+SETTINGS = Settings(allow_file_urls=True)
 NO_FILES = Settings(allow_file_urls=False)
 
 
@@ -272,6 +272,15 @@ def test_private_addresses_refused(url: str) -> None:
 @pytest.mark.parametrize("url", ["http://8.8.8.8/a.mp4", "https://[2001:4860:4860::8888]/a"])
 def test_public_addresses_pass(url: str) -> None:
     check_http_input(url, allow_private=False)
+
+
+# Found by tests/e2e/test_api_fuzz.py: the IDNA codec raised UnicodeError (a 500) before
+# any lookup; no resolver is asked, so these need no network.
+@pytest.mark.parametrize("url", ["http://a..b/x", "http://\udcff/x", f"http://{'a' * 64}.com/x"])
+def test_host_names_idna_cannot_encode_are_refused(url: str) -> None:
+    with pytest.raises(InvalidJob) as exc_info:
+        check_http_input(url, allow_private=False)
+    assert_invalid(exc_info, "InputFile.Media")
 
 
 @pytest.mark.parametrize(
