@@ -43,11 +43,19 @@ format: install ## Reformat the code with ruff
 ##@ Benchmarks
 
 .PHONY: bench
-bench: bench-scale ## Run every benchmark
+bench: bench-scale bench-flood ## Run every benchmark
 
 .PHONY: bench-scale
 bench-scale: install ## Benchmark: the same jobs with 1 and 2 worker processes (jobs/min and speed-up)
 	$(BIN)/python -m bench.scale
+
+.PHONY: soak
+soak: install ## Soak: 50 jobs while workers are SIGKILLed every 10 s and Redis restarts; nothing lost
+	$(BIN)/python -m bench.soak
+
+.PHONY: bench-flood
+bench-flood: install ## Benchmark: good ICE calls alone and under a flood of forged signatures (fails above 2x)
+	$(BIN)/python -m bench.flood
 
 ##@ Set-up
 

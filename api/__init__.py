@@ -11,10 +11,11 @@ from api import callbacks, health, jobs, openapi, resources, rpc
 from api.auth import authenticate_basic
 from api.errors import register_error_handlers
 from api.services import Farm
-from api.throttle import check_rate
+from api.throttle import FailureDelay, check_rate
 from shared.clock import new_request_id
 from shared.config import Settings
 from shared.dispatch import Dispatcher
+from shared.errors import ApiError
 from shared.events import EventStore
 from shared.jobstore import JobStore
 from shared.pipelines import PipelineStore
@@ -46,12 +47,19 @@ def create_app(settings: Settings | None = None, *, farm: Farm | None = None) ->
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.json.sort_keys = False
     app.extensions["mcfarm"] = farm or build_farm(settings)
+    app.extensions["mcfarm.failure_delay"] = FailureDelay.for_threads(
+        settings.auth_failure_delay_ms / 1000, settings.api_threads
+    )
 
     @app.before_request
     def _authenticate():
         g.request_id = new_request_id()
         if request.endpoint not in PUBLIC_ENDPOINTS and request.endpoint is not None:
-            g.key = authenticate_basic(request, settings.access_keys)
+            try:
+                g.key = authenticate_basic(request, settings.access_keys)
+            except ApiError:
+                app.extensions["mcfarm.failure_delay"].wait()
+                raise
             g.owner = g.key.account
             check_rate(app.extensions["mcfarm"].store.redis, g.key.key_id, settings.rate_limit)
             resources.check_ram(request.endpoint, request.method)

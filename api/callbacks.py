@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, current_app, g, request
 from flask.views import MethodView
 
-from shared.errors import ApiError, invalid_parameter, resource_not_found
+from api.rest_schemas import DeadLettersQuery, SetEventCallbackBody, load
+from shared.errors import ApiError, resource_not_found
 from shared.events import CallbackConfig, parse_callback_settings
 
 if TYPE_CHECKING:
@@ -24,14 +25,6 @@ if TYPE_CHECKING:
 
 blp = Blueprint("callbacks", __name__, url_prefix="/v1")
 
-SET_PARAMETERS = (
-    "CallbackType",
-    "CallbackURL",
-    "CallbackQueueName",
-    "EventTypeList",
-    "AuthSwitch",
-    "AuthKey",
-)
 #: GetEventCallback for an owner who never called SetEventCallback.
 UNSET = {
     "CallbackType": "",
@@ -41,7 +34,6 @@ UNSET = {
     "AuthSwitch": "off",
     "AuthKey": "",
 }
-MAX_DEAD_LIMIT = 1000
 
 
 # --- services ------------------------------------------------------------------------------
@@ -92,22 +84,12 @@ def _set_params() -> dict[str, Any]:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise ApiError("The request body must be a JSON object.", code="InvalidParameter")
-    unknown = sorted(set(body) - set(SET_PARAMETERS))
-    if unknown:
-        raise invalid_parameter(unknown[0], f"Known parameters: {', '.join(SET_PARAMETERS)}.")
-    params = dict(body)
-    # A list is a convenience for the comma-separated wire form.
-    event_types = params.get("EventTypeList")
-    if isinstance(event_types, list) and all(isinstance(e, str) for e in event_types):
-        params["EventTypeList"] = ",".join(event_types)
-    return params
+    # EventTypeList may be a list, a convenience for the comma-separated wire form.
+    return load(SetEventCallbackBody(), body)
 
 
 def _limit() -> int:
-    raw = request.args.get("limit", "100")
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_DEAD_LIMIT:
-        raise invalid_parameter("limit", f"Use a number from 1 to {MAX_DEAD_LIMIT}.")
-    return int(raw)
+    return load(DeadLettersQuery(), request.args.to_dict()).get("limit", 100)
 
 
 class EventCallback(MethodView):

@@ -10,7 +10,7 @@ import logging
 
 from flask import Flask, Response, g, jsonify, request
 from redis.exceptions import RedisError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from shared.errors import McfarmError
 
@@ -58,7 +58,11 @@ def register_error_handlers(app: Flask) -> None:
         code, message = _HTTP_CODES.get(
             err.code or 500, ("InvalidParameter", err.description or "")
         )
-        return error_response(code, message, err.code or 500)
+        response = error_response(code, message, err.code or 500)
+        if isinstance(err, MethodNotAllowed) and err.valid_methods:
+            # RFC 9110 §15.5.6: a 405 names the methods the resource does support.
+            response.headers["Allow"] = ", ".join(sorted(err.valid_methods))
+        return response
 
     @app.errorhandler(RedisError)
     def _redis(err: RedisError):

@@ -9,10 +9,10 @@ from flask import Blueprint, current_app, g, request, url_for
 from flask.views import MethodView
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
+from api.rest_schemas import STATE_FILTERS, load
 from api.services import get_job, list_jobs, normalize_state, submit_job
-from shared.errors import ApiError, invalid_parameter, missing_parameter
+from shared.errors import ApiError
 from shared.jobview import job_document
-from shared.templates import describe_errors
 
 blp = Blueprint("jobs", __name__, url_prefix="/v1/jobs")
 
@@ -35,10 +35,21 @@ class SubmitJobSchema(Schema):
         unknown = RAISE
 
     Config = fields.Raw(
-        required=True, metadata={"description": "The job Config (object or JSON string)"}
+        required=True,
+        metadata={
+            "description": "The job Config: an object, or the same object as JSON text",
+            "anyOf": [{"$ref": "#/components/schemas/Config"}, {"type": "string"}],
+        },
     )
     ClientToken = fields.String(load_default="", validate=validate.Length(max=64))
-    UserData = UserDataField(load_default="", validate=validate.Length(max=1024))
+    UserData = UserDataField(
+        load_default="",
+        validate=validate.Length(max=1024),
+        metadata={
+            "description": "Free text; an object is stored as its JSON text (at most 1024 characters)",
+            "anyOf": [{"type": "string"}, {"type": "object"}],
+        },
+    )
     PipelineId = fields.String(load_default="", validate=validate.Length(max=64))
 
 
@@ -48,7 +59,7 @@ class ListJobsSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    state = fields.String(load_default="")
+    state = fields.String(load_default="", validate=validate.OneOf(STATE_FILTERS))
     page_size = fields.Integer(load_default=20, validate=validate.Range(1, 100))
     next_page_token = fields.String(load_default="")
     order = fields.String(load_default="desc", validate=validate.OneOf(("asc", "desc")))
@@ -63,20 +74,9 @@ def _json_body() -> dict[str, Any]:
     return body
 
 
-def _load(schema: Schema, data: Any) -> dict[str, Any]:
-    try:
-        return schema.load(data)
-    except ValidationError as err:
-        missing = [k for k, v in err.messages.items() if v == ["Missing data for required field."]]
-        if missing:
-            raise missing_parameter(missing[0]) from None
-        field = next(iter(err.messages))
-        raise invalid_parameter(str(field), describe_errors(err.messages)) from None
-
-
 class JobCollection(MethodView):
     def post(self):
-        body = _load(SubmitJobSchema(), _json_body())
+        body = load(SubmitJobSchema(), _json_body())
         job, created = submit_job(
             current_app.extensions["mcfarm"],
             g.owner,
@@ -94,7 +94,7 @@ class JobCollection(MethodView):
         )
 
     def get(self):
-        query = _load(ListJobsSchema(), request.args.to_dict())
+        query = load(ListJobsSchema(), request.args.to_dict())
         jobs, token = list_jobs(
             current_app.extensions["mcfarm"],
             g.owner,

@@ -9,9 +9,20 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, current_app, g, request
+from marshmallow import Schema
 
 from api.actions import ACTIONS, Call
 from api.params import Params
+from api.rest_schemas import (
+    CreatePipelineBody,
+    CreateTemplateBody,
+    ListPipelinesQuery,
+    ListSystemTemplatesQuery,
+    ListTemplatesQuery,
+    UpdatePipelineBody,
+    UpdateTemplateBody,
+    load,
+)
 from shared.errors import ApiError
 
 blp = Blueprint("resources", __name__, url_prefix="/v1")
@@ -25,17 +36,18 @@ def run(action: str, params: dict[str, Any]) -> dict[str, Any]:
     return {"RequestId": g.request_id, **body}
 
 
-def _body() -> dict[str, Any]:
-    if not request.get_data():
-        return {}
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise ApiError("The request body must be a JSON object.", code="InvalidParameter")
-    return body
+def _body(schema: Schema) -> dict[str, Any]:
+    """The JSON object body, loaded with ``schema``; no body at all reads as ``{}``."""
+    body: Any = {}
+    if request.get_data():
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            raise ApiError("The request body must be a JSON object.", code="InvalidParameter")
+    return load(schema, body)
 
 
-def _query(**defaults: str) -> dict[str, Any]:
-    return {**defaults, **request.args.to_dict()}
+def _query(schema: Schema, **defaults: Any) -> dict[str, Any]:
+    return {**defaults, **load(schema, request.args.to_dict())}
 
 
 @blp.post("/jobs/<job_id>/cancel")
@@ -45,12 +57,12 @@ def cancel_job(job_id: str):
 
 @blp.get("/pipelines")
 def list_pipelines():
-    return run("ListPipelines", _query())
+    return run("ListPipelines", _query(ListPipelinesQuery()))
 
 
 @blp.post("/pipelines")
 def create_pipeline():
-    return run("CreatePipeline", _body()), 201
+    return run("CreatePipeline", _body(CreatePipelineBody())), 201
 
 
 @blp.get("/pipelines/<pipeline_id>")
@@ -60,7 +72,7 @@ def get_pipeline(pipeline_id: str):
 
 @blp.patch("/pipelines/<pipeline_id>")
 def update_pipeline(pipeline_id: str):
-    run("UpdatePipeline", {**_body(), "PipelineId": pipeline_id})
+    run("UpdatePipeline", {**_body(UpdatePipelineBody()), "PipelineId": pipeline_id})
     return run("GetPipeline", {"PipelineId": pipeline_id})
 
 
@@ -71,12 +83,12 @@ def delete_pipeline(pipeline_id: str):
 
 @blp.get("/templates")
 def list_templates():
-    return run("ListCustomTemplates", _query(Type="1"))
+    return run("ListCustomTemplates", _query(ListTemplatesQuery(), Type=1))
 
 
 @blp.post("/templates")
 def create_template():
-    return run("CreateCustomTemplate", {"Type": 1, **_body()}), 201
+    return run("CreateCustomTemplate", {"Type": 1, **_body(CreateTemplateBody())}), 201
 
 
 @blp.get("/templates/<template_id>")
@@ -86,7 +98,7 @@ def get_template(template_id: str):
 
 @blp.patch("/templates/<template_id>")
 def update_template(template_id: str):
-    run("UpdateCustomTemplate", {**_body(), "TemplateId": template_id})
+    run("UpdateCustomTemplate", {**_body(UpdateTemplateBody()), "TemplateId": template_id})
     return run("GetCustomTemplate", {"TemplateId": template_id})
 
 
@@ -107,7 +119,7 @@ def list_workers():
 
 @blp.get("/system-templates")
 def list_system_templates():
-    return run("ListSystemTemplates", _query(Type="1"))
+    return run("ListSystemTemplates", _query(ListSystemTemplatesQuery(), Type="1"))
 
 
 @blp.get("/system-templates/<template_id>")

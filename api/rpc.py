@@ -72,13 +72,17 @@ def rpc():
     farm = current_app.extensions["mcfarm"]
     req = _signed_request()
     action, version = action_and_version(req)
-    caller = verify(
-        req,
-        farm.settings.access_keys,
-        now=datetime.now(UTC),
-        window_s=farm.settings.nonce_window,
-        nonces=RedisNonceCache(farm.store.redis),
-    )
+    try:
+        caller = verify(
+            req,
+            farm.settings.access_keys,
+            now=datetime.now(UTC),
+            window_s=farm.settings.nonce_window,
+            nonces=RedisNonceCache(farm.store.redis),
+        )
+    except ApiError:
+        current_app.extensions["mcfarm.failure_delay"].wait()
+        raise
     # Counted only once the signature holds: nobody can spend another key's quota.
     check_rate(farm.store.redis, caller.key.key_id, farm.settings.rate_limit)
     if not action:

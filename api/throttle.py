@@ -1,12 +1,17 @@
-"""Per-key request rate limit: ICE's ``Throttling.User`` with ``x-acs-retry-after``.
+"""Per-key request rate limit, and the delay of failed authentications.
 
-A fixed one-second window per access key, counted in Redis so every API process shares it.
-The SDK turns the ``x-acs-retry-after`` header (milliseconds) into a ``ThrottlingException``
-and, when the caller enabled retries, waits that long (reference Appendix B, item 7).
+The rate limit is ICE's ``Throttling.User`` with ``x-acs-retry-after``: a fixed one-second
+window per access key, counted in Redis so every API process shares it. The SDK turns the
+``x-acs-retry-after`` header (milliseconds) into a ``ThrottlingException`` and, when the
+caller enabled retries, waits that long (reference Appendix B, item 7).
+
+A request whose signature or credentials fail counts against no key (it proved none), so
+the rate limit cannot stop a flood of forged ones; ``FailureDelay`` slows such a flood down.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 
 import redis
@@ -37,3 +42,33 @@ def check_rate(client: redis.Redis, key_id: str, limit: int, now: float | None =
         count, _ = pipe.incr(key).expire(key, 2).execute()
     if count > limit:
         raise Throttled(max(1, int((second + 1 - now) * 1000)))
+
+
+class FailureDelay:
+    """Answer failed authentications late, in a bounded number of threads at a time.
+
+    Rejecting a forged signature is cheap, but a client that sends the next one as soon as
+    the last is answered (a flood from N threads) would still keep every core busy and good
+    requests queued behind it. Held back ``delay_s`` in a sleeping thread, each flooding
+    thread sends at most ``1 / delay_s`` requests a second and costs next to no CPU; a
+    legitimate caller with a wrong secret notices nothing. At most ``max_waiting`` requests
+    of this process wait at once: beyond that the answer goes out at once, so that a flood
+    from many connections cannot hold every thread (good requests need some of them).
+    """
+
+    @classmethod
+    def for_threads(cls, delay_s: float, threads: int) -> FailureDelay:
+        """A delay for a process of ``threads`` threads that keeps up to 4 of them free."""
+        return cls(delay_s, threads - min(4, (threads + 1) // 2))
+
+    def __init__(self, delay_s: float, max_waiting: int):
+        self.delay_s = delay_s
+        self._slots = threading.BoundedSemaphore(max(0, max_waiting))
+
+    def wait(self) -> None:
+        if self.delay_s <= 0 or not self._slots.acquire(blocking=False):
+            return
+        try:
+            time.sleep(self.delay_s)
+        finally:
+            self._slots.release()

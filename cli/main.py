@@ -34,7 +34,7 @@ def cmd_up(args, settings: Settings) -> int:
 
 
 def cmd_api(args, settings: Settings) -> int:
-    return _exec(api_argv(settings.api_bind, args.workers))
+    return _exec(api_argv(settings.api_bind, args.workers, settings.api_threads))
 
 
 def cmd_worker(args, settings: Settings) -> int:

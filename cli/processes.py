@@ -13,8 +13,13 @@ def _celery(*args: str) -> list[str]:
     return [sys.executable, "-m", "celery", "-A", "workers.main", *args]
 
 
-def api_argv(bind: str, workers: int = 2) -> list[str]:
-    """gunicorn serving ``api:create_app()``."""
+def api_argv(bind: str, workers: int = 2, threads: int = 32) -> list[str]:
+    """gunicorn serving ``api:create_app()``: ``workers`` processes of ``threads`` threads.
+
+    Threads (``gthread``), not one request per process (``sync``): a failed authentication
+    is answered late (api/throttle.py ``FailureDelay``), and that wait must not hold a
+    whole process. ``threads`` must be ``MCFARM_API_THREADS``, which sizes that wait.
+    """
     return [
         sys.executable,
         "-m",
@@ -23,6 +28,10 @@ def api_argv(bind: str, workers: int = 2) -> list[str]:
         bind,
         "-w",
         str(workers),
+        "-k",
+        "gthread",
+        "--threads",
+        str(threads),
         "--access-logfile",
         "-",
         "api:create_app()",

@@ -303,6 +303,9 @@ def _resolve(host: str, port: int | None, field: str) -> list[str]:
         if exc.errno == socket.EAI_AGAIN:
             raise StorageUnavailable(f"Could not resolve {host!r} just now: {exc}") from None
         raise _invalid(field, f"the host {host!r} cannot be resolved") from None
+    except UnicodeError:
+        # The IDNA codec refuses empty or over-long labels and lone surrogates: no such host.
+        raise _invalid(field, f"the host {host!r} is not a valid host name") from None
     return [info[4][0] for info in infos]
 
 

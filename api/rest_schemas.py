@@ -1,0 +1,169 @@
+"""marshmallow schemas of the REST bodies and queries, and ``load`` with ICE errors.
+
+The views load every body and query through these before an action sees it, and
+``api/openapi.py`` describes the same schemas, so the document cannot drift from what the
+API accepts. Bodies are JSON: numbers are numbers (``strict``), and unknown names are
+refused (``RAISE``). Queries arrive as text, so their integers are parsed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
+
+from shared.catalog import KNOWN_TYPES
+from shared.errors import invalid_parameter, missing_parameter
+from shared.jobstore import JOB_STATES
+from shared.pipelines import MAX_NAME, SPEEDS, STATUSES
+from shared.schemas import JsonObject
+from shared.template_store import ORDERS, TRANSCODE_SUBTYPE_NAMES
+from shared.templates import describe_errors
+
+#: Job states a list may filter on: the states, and the ICE spellings of two of them.
+STATE_FILTERS = ("", *JOB_STATES, "Success", "Failed")
+_NAME = [validate.Length(1, MAX_NAME), validate.Regexp(r"\S", error="It must not be blank.")]
+_PRIORITY = validate.Range(1, 10)
+_SUBTYPES = validate.Range(1, max(TRANSCODE_SUBTYPE_NAMES))
+_PAGE_NUMBER = validate.Range(1, 10**9)
+_PAGE_SIZE = validate.Range(1, 100)
+#: Comma-separated numbers from 1 to 11 (template types) and from 1 to 99 (subtypes).
+_TYPE_LIST = validate.Regexp(r"^(?:1[01]|[1-9])(?:,(?:1[01]|[1-9]))*$")
+_SUBTYPE_LIST = validate.Regexp(r"^[1-9][0-9]?(?:,[1-9][0-9]?)*$")
+
+
+class _Strict(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+def load(schema: Schema, data: Any) -> dict[str, Any]:
+    """``schema.load(data)``; a refusal becomes ``MissingParameter``/``InvalidParameter``.
+
+    Raises:
+        ApiError: 400 naming the first offending field.
+    """
+    try:
+        return schema.load(data)
+    except ValidationError as err:
+        messages = err.messages if isinstance(err.messages, dict) else {"_schema": err.messages}
+        missing = [k for k, v in messages.items() if v == ["Missing data for required field."]]
+        if missing:
+            raise missing_parameter(missing[0]) from None
+        field = next(iter(messages))
+        raise invalid_parameter(str(field), describe_errors(messages)) from None
+
+
+class TemplateConfigField(JsonObject):
+    """``TemplateConfig``: an object, or the same object as JSON text (as ICE sends it)."""
+
+
+_TEMPLATE_CONFIG_DOC = {
+    "description": "The TemplateConfig: an object, or the same object as JSON text",
+    "anyOf": [{"$ref": "#/components/schemas/TemplateConfig"}, {"type": "string"}],
+}
+
+
+# --- pipelines ---------------------------------------------------------------------------
+
+
+class CreatePipelineBody(_Strict):
+    Name = fields.String(required=True, validate=_NAME)
+    Speed = fields.String(required=True, validate=validate.OneOf(SPEEDS))
+    Priority = fields.Integer(strict=True, validate=_PRIORITY, metadata={"default": 6})
+
+
+class UpdatePipelineBody(_Strict):
+    Name = fields.String(validate=_NAME)
+    Priority = fields.Integer(strict=True, validate=_PRIORITY)
+    Status = fields.String(validate=validate.OneOf(STATUSES))
+
+
+class ListPipelinesQuery(_Strict):
+    Speed = fields.String(validate=validate.OneOf(SPEEDS))
+
+
+# --- custom and system templates ---------------------------------------------------------
+
+
+class CreateTemplateBody(_Strict):
+    Name = fields.String(required=True, validate=_NAME)
+    TemplateConfig = TemplateConfigField(required=True, metadata=_TEMPLATE_CONFIG_DOC)
+    Type = fields.Integer(
+        strict=True,
+        validate=validate.OneOf([1], error="mcfarm supports only transcoding templates (Type 1)."),
+        metadata={"default": 1},
+    )
+    Subtype = fields.Integer(strict=True, validate=_SUBTYPES, metadata={"default": 1})
+
+
+class UpdateTemplateBody(_Strict):
+    Name = fields.String(validate=_NAME)
+    TemplateConfig = TemplateConfigField(metadata=_TEMPLATE_CONFIG_DOC)
+
+
+class ListTemplatesQuery(_Strict):
+    Type = fields.Integer(validate=validate.Range(KNOWN_TYPES.start, KNOWN_TYPES.stop - 1))
+    Subtype = fields.Integer(validate=_SUBTYPES)
+    TemplateId = fields.String(validate=validate.Length(max=64))
+    Name = fields.String(validate=validate.Length(max=MAX_NAME))
+    OrderBy = fields.String(validate=validate.OneOf(ORDERS))
+    PageNumber = fields.Integer(validate=_PAGE_NUMBER)
+    PageSize = fields.Integer(validate=_PAGE_SIZE)
+
+
+class ListSystemTemplatesQuery(_Strict):
+    Type = fields.String(
+        validate=[validate.Length(max=64), _TYPE_LIST],
+        metadata={"description": "Comma-separated template types (1: transcoding)"},
+    )
+    Subtype = fields.String(
+        validate=[validate.Length(max=16), _SUBTYPE_LIST],
+        metadata={"description": "Comma-separated subtypes"},
+    )
+    TemplateId = fields.String(validate=validate.Length(max=64))
+    Name = fields.String(validate=validate.Length(max=MAX_NAME))
+    Status = fields.String(validate=validate.OneOf(("Normal", "Invisible", "All")))
+    PageNumber = fields.Integer(validate=_PAGE_NUMBER)
+    PageSize = fields.Integer(validate=_PAGE_SIZE)
+
+
+# --- event callbacks --------------------------------------------------------------------
+
+
+class EventTypeListField(fields.Field):
+    """``EventTypeList``: comma-separated names, or (ours) a list of names."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str):
+            return value
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return ",".join(value)
+        raise ValidationError("It must be a string or a list of strings.")
+
+
+class SetEventCallbackBody(_Strict):
+    CallbackType = fields.String(validate=validate.OneOf(("HTTP",)), metadata={"default": "HTTP"})
+    CallbackURL = fields.String(
+        required=True,
+        validate=[validate.Length(1, 256), validate.Regexp(r"^[hH][tT][tT][pP][sS]?://")],
+        metadata={"description": "An http(s) URL whose host resolves to a public address"},
+    )
+    CallbackQueueName = fields.String(validate=validate.Length(max=256))
+    EventTypeList = EventTypeListField(
+        metadata={
+            "description": "Event names, comma-separated or as a list; empty means all",
+            "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+        }
+    )
+    AuthSwitch = fields.String(validate=validate.OneOf(("on", "off")), metadata={"default": "off"})
+    AuthKey = fields.String(
+        validate=validate.Regexp(r"^[A-Za-z0-9]{0,32}$"),
+        metadata={
+            "description": "Needed with AuthSwitch on: upper and lower case letters and digits"
+        },
+    )
+
+
+class DeadLettersQuery(_Strict):
+    limit = fields.Integer(validate=validate.Range(1, 1000), metadata={"default": 100})
