@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-import redis
 from celery import Celery
 from kombu import Queue
 from kombu.exceptions import OperationalError
@@ -18,6 +17,7 @@ from redis.exceptions import RedisError
 
 from shared.config import Settings
 from shared.errors import ServiceUnavailable
+from shared.redis_conn import connect, publish_retry_policy
 
 QUEUES = ("cpu", "gpu")
 START_JOB = "workers.start_job"
@@ -49,8 +49,13 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     """Every Celery setting, in one place (STYLE 6)."""
     return {
         "broker_url": settings.redis_url,
+        # kombu's Redis transport, fixed so that a Redis restart cannot stop a worker.
+        "broker_transport": "shared.broker:Transport",
         "result_backend": settings.redis_url,
         "broker_connection_retry_on_startup": True,
+        # A send while Redis restarts waits for it (MCFARM_REDIS_RETRY_WINDOW) instead of
+        # failing: an API submit, a chord's fan-out, a watchdog requeue.
+        "task_publish_retry_policy": publish_retry_policy(settings.redis_retry_window),
         # JSON only: tasks carry ids and small documents, never pickled objects.
         "task_serializer": "json",
         "result_serializer": "json",
@@ -93,7 +98,7 @@ class Dispatcher:
     def __init__(self, settings: Settings):
         self.app = Celery("mcfarm-client", set_as_current=False)
         self.app.conf.update(celery_config(settings))
-        self.redis = redis.Redis.from_url(settings.redis_url, decode_responses=True)
+        self.redis = connect(settings.redis_url, settings.redis_retry_window)
 
     def _send(self, name: str, args: list, priority: int) -> None:
         try:

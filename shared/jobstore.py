@@ -5,17 +5,23 @@ Layout (all keys under ``mcfarm:``):
 - ``job:{id}`` hash — ``owner``, ``doc`` (the submitted JobId/Config/UserData/… as JSON),
   ``specs`` (the planned ``OutputSpec`` list), ``create_us``, ``state``, ``code``,
   ``message``, ``finish_us``; per output ``out:{i}`` (its ``OutputDetail`` as JSON) and
-  ``pct:{i}`` (its progress); per input ``probe:{i}`` (cached ffprobe JSON).
-  Each worker writes only its own output's fields, so concurrent outputs never race.
+  ``pct:{i}`` (its progress), ``deliveries:{i}``, ``dispatch:{i}`` (the task id of its
+  newest message, after a watchdog requeue); per input ``probe:{i}`` (cached ffprobe JSON).
+  Each worker writes only its own output's fields, so concurrent outputs never race; an
+  output's detail is written in a transaction, and once terminal it is final.
 - ``token:{owner}:{ClientToken}`` → job id (the idempotency index).
 - ``idx:{owner}:all`` and ``idx:{owner}:state:{State}`` — sorted sets whose members are
   ``{create_us:020d}:{job_id}`` at score 0, so ``ZRANGEBYLEX`` pages in creation order
   with the last member as an exact, duplicate-free cursor.
+- ``running`` (output → last heartbeat), ``running-on`` (→ worker), ``running-run`` (→ the
+  run that owns the heartbeat), ``requeue`` (the watchdog's outbox); ``worker:{host}`` and
+  ``holding:{host}`` (the task ids a worker holds), both expiring unless renewed.
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +30,7 @@ import redis
 
 from shared.clock import now_us, wire_time
 from shared.planning import GroupSpec, OutputSpec
+from shared.redis_conn import connect, ping_once
 from shared.redis_tx import transaction
 
 PREFIX = "mcfarm:"
@@ -65,6 +72,23 @@ if tonumber(ARGV[2]) > current then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]
 """
 
 
+# KEYS: run owners, heartbeats, workers; ARGV: member, run ("" = any), now, worker.
+_BEAT = """
+if ARGV[2] ~= '' and redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[3], ARGV[1], ARGV[4]) end
+return 1
+"""
+
+_UNBEAT = """
+if ARGV[2] ~= '' and redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
+return 1
+"""
+
+
 def _lex_upper(bound: str) -> str:
     # "+" is above everything; otherwise compare the member part of "(member" / "[member".
     return "\uffff" if bound == "+" else bound[1:]
@@ -85,8 +109,9 @@ class JobStore:
         self.redis = client
 
     @classmethod
-    def from_url(cls, url: str) -> JobStore:
-        return cls(redis.Redis.from_url(url, decode_responses=True, health_check_interval=30))
+    def from_url(cls, url: str, retry_window_s: float = 20) -> JobStore:
+        """A store whose client waits out a Redis restart (``MCFARM_REDIS_RETRY_WINDOW``)."""
+        return cls(connect(url, retry_window_s))
 
     # --- keys ---------------------------------------------------------------------
 
@@ -256,12 +281,75 @@ class JobStore:
         return transaction(self.redis, body, key)
 
     def set_output(self, job_id: str, index: int, **changes: Any) -> dict[str, Any]:
-        """Update fields of one output's detail (only its own worker writes it)."""
-        key = self.job_key(job_id)
-        detail = json.loads(self.redis.hget(key, f"out:{index}") or "{}")
-        detail.update(changes)
-        self.redis.hset(key, f"out:{index}", json.dumps(detail))
-        return detail
+        """Update fields of one output's detail; a terminal detail is final.
+
+        Once an output is ``Success``, ``Failed`` or ``Skipped`` nothing changes it again:
+        a late run (a worker frozen, then requeued elsewhere, then woken up) gets the stored
+        detail back instead of overwriting the result that the job already reported.
+
+        Returns:
+            The detail as stored after the call.
+        """
+        return self.transition_output(job_id, index, None, **changes)[0]
+
+    def transition_output(
+        self, job_id: str, index: int, allowed_from: Iterable[str] | None, **changes: Any
+    ) -> tuple[dict[str, Any], bool]:
+        """Update one output's detail if its ``Status`` is in ``allowed_from`` (None: any
+        non-terminal status), in one atomic step.
+
+        Returns:
+            ``(detail as stored now, whether this call changed it)``.
+        """
+        key, field_name = self.job_key(job_id), f"out:{index}"
+        allowed = None if allowed_from is None else set(allowed_from)
+
+        def body(pipe) -> tuple[dict[str, Any], bool]:
+            detail = json.loads(pipe.hget(key, field_name) or "{}")
+            status = detail.get("Status")
+            if status in TERMINAL_OUTPUT_STATES or (allowed is not None and status not in allowed):
+                return detail, False
+            detail.update(changes)
+            pipe.multi()
+            pipe.hset(key, field_name, json.dumps(detail))
+            return detail, True
+
+        return transaction(self.redis, body, key)
+
+    #: ``job_id:index`` of the outputs the watchdog took back, until their message is sent.
+    REQUEUE_KEY = f"{PREFIX}requeue"
+
+    def take_back_output(self, job_id: str, index: int) -> bool:
+        """``Running`` → ``Scheduled`` and into the requeue outbox, in one transaction.
+
+        Returns:
+            False when the output was not running (it ended, or was taken back already).
+        """
+        key, field_name = self.job_key(job_id), f"out:{index}"
+
+        def body(pipe) -> bool:
+            detail = json.loads(pipe.hget(key, field_name) or "{}")
+            if detail.get("Status") != "Running":
+                return False
+            detail["Status"] = "Scheduled"
+            pipe.multi()
+            pipe.hset(key, field_name, json.dumps(detail))
+            pipe.zadd(self.REQUEUE_KEY, {f"{job_id}:{index}": now_us()})
+            return True
+
+        return transaction(self.redis, body, key)
+
+    def taken_back(self) -> list[tuple[str, int]]:
+        """The outputs in the requeue outbox, oldest first."""
+        members = self.redis.zrange(self.REQUEUE_KEY, 0, -1)
+        return [(m.rsplit(":", 1)[0], int(m.rsplit(":", 1)[1])) for m in members]
+
+    def is_taken_back(self, job_id: str, index: int) -> bool:
+        return self.redis.zscore(self.REQUEUE_KEY, f"{job_id}:{index}") is not None
+
+    def sent_back(self, job_id: str, index: int) -> None:
+        """The output's new message is sent: out of the outbox."""
+        self.redis.zrem(self.REQUEUE_KEY, f"{job_id}:{index}")
 
     def set_group(self, job_id: str, group: int, **changes: Any) -> dict[str, Any]:
         """Update an Hls/Dash group's packaging state (only its packaging task writes it)."""
@@ -306,22 +394,65 @@ class JobStore:
         """Count one more delivery of an output's task; returns the count so far."""
         return int(self.redis.hincrby(self.job_key(job_id), f"deliveries:{index}", 1))
 
+    def set_dispatch(self, job_id: str, index: int, task_id: str) -> None:
+        """Record the task id of an output's newest message (a requeue supersedes the first)."""
+        self.redis.hset(self.job_key(job_id), f"dispatch:{index}", task_id)
+
+    def dispatch(self, job_id: str, index: int) -> str | None:
+        """The task id ``set_dispatch`` recorded; None while the chord's own message stands."""
+        return self.redis.hget(self.job_key(job_id), f"dispatch:{index}")
+
     # --- heartbeats of running outputs (read by the watchdog) --------------------------
 
     RUNNING_KEY = f"{PREFIX}running"
 
     RUNNING_ON_KEY = f"{PREFIX}running-on"
 
-    def beat(self, job_id: str, index: int, worker: str = "") -> None:
-        """Mark an output as alive now; the watchdog requeues outputs that stop beating."""
-        member = f"{job_id}:{index}"
-        self.redis.zadd(self.RUNNING_KEY, {member: now_us()})
-        if worker:
-            self.redis.hset(self.RUNNING_ON_KEY, member, worker)
+    #: ``job_id:index`` → the id of the run that owns the output's heartbeat.
+    RUN_KEY = f"{PREFIX}running-run"
 
-    def unbeat(self, job_id: str, index: int) -> None:
-        self.redis.zrem(self.RUNNING_KEY, f"{job_id}:{index}")
-        self.redis.hdel(self.RUNNING_ON_KEY, f"{job_id}:{index}")
+    def start_beating(self, job_id: str, index: int, worker: str = "") -> str:
+        """Make a new run the owner of an output's heartbeat and beat once; returns its id.
+
+        Only the owner's ``beat`` and ``unbeat`` count, so a run that the watchdog gave up
+        on (and requeued) cannot keep the output looking alive or remove its successor's
+        heartbeat when it wakes up.
+        """
+        member, run = f"{job_id}:{index}", uuid.uuid4().hex
+        with self.redis.pipeline() as pipe:
+            pipe.hset(self.RUN_KEY, member, run)
+            pipe.zadd(self.RUNNING_KEY, {member: now_us()})
+            if worker:
+                pipe.hset(self.RUNNING_ON_KEY, member, worker)
+            pipe.execute()
+        return run
+
+    def beat(self, job_id: str, index: int, worker: str = "", run: str | None = None) -> bool:
+        """Mark an output as alive now; the watchdog requeues outputs that stop beating.
+
+        Args:
+            run: the id ``start_beating`` returned; the beat counts only while that run
+                still owns the output (None: beat unconditionally).
+
+        Returns:
+            False when ``run`` no longer owns the output (nothing was written).
+        """
+        member = f"{job_id}:{index}"
+        keys = [self.RUN_KEY, self.RUNNING_KEY, self.RUNNING_ON_KEY]
+        return bool(self.redis.eval(_BEAT, 3, *keys, member, run or "", now_us(), worker))
+
+    def beat_owner(self, job_id: str, index: int) -> str | None:
+        """The id of the run that owns an output's heartbeat now (None: no run)."""
+        return self.redis.hget(self.RUN_KEY, f"{job_id}:{index}")
+
+    def unbeat(self, job_id: str, index: int, run: str | None = None) -> None:
+        """Forget an output's heartbeat (only if ``run`` still owns it, when given)."""
+        keys = [self.RUN_KEY, self.RUNNING_KEY, self.RUNNING_ON_KEY]
+        self.redis.eval(_UNBEAT, 3, *keys, f"{job_id}:{index}", run or "")
+
+    def has_beat(self, job_id: str, index: int) -> bool:
+        """Whether some run beats (or beat, and the watchdog has not yet seen it stop)."""
+        return self.redis.zscore(self.RUNNING_KEY, f"{job_id}:{index}") is not None
 
     def running_on(self) -> dict[str, list[str]]:
         """Worker hostname → the ``job_id:index`` outputs it is encoding now."""
@@ -336,7 +467,8 @@ class JobStore:
         return [(m.rsplit(":", 1)[0], int(m.rsplit(":", 1)[1])) for m in members]
 
     def ping(self) -> bool:
-        return bool(self.redis.ping())
+        """One PING, not retried: health checks answer at once while Redis is away."""
+        return ping_once(self.redis)
 
 
 def _initial_detail(job_id: str, spec: OutputSpec, created: str) -> dict[str, Any]:
@@ -367,7 +499,23 @@ class WorkerRegistry:
         )
 
     def drop(self, hostname: str) -> None:
-        self.redis.delete(f"{PREFIX}worker:{hostname}")
+        self.redis.delete(f"{PREFIX}worker:{hostname}", f"{PREFIX}holding:{hostname}")
+
+    def hold(self, hostname: str, task_ids: Iterable[str], ttl_s: float) -> None:
+        """Announce the ids of the tasks a worker holds now (running, reserved, waiting for
+        their countdown); the announcement lapses after ``ttl_s`` unless renewed."""
+        self.redis.set(
+            f"{PREFIX}holding:{hostname}", json.dumps(sorted(task_ids)), px=int(ttl_s * 1000)
+        )
+
+    def held(self) -> set[str]:
+        """The ids of the tasks that some live worker holds."""
+        ids: set[str] = set()
+        for key in self.redis.scan_iter(match=f"{PREFIX}holding:*", count=100):
+            raw = self.redis.get(key)
+            if raw:
+                ids.update(json.loads(raw))
+        return ids
 
     def alive(self) -> list[dict[str, Any]]:
         found = []

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+import uuid
 from functools import cached_property
 
 from celery import Celery
 from celery.signals import worker_ready, worker_shutdown
+from celery.worker import state as worker_state
 
 from shared.config import Settings
 from shared.dispatch import ACCOUNT_QUEUES_KEY, DELIVER_EVENT, account_queue, celery_config
@@ -16,6 +19,7 @@ from shared.job_events import emit_job_complete
 from shared.jobstore import WORKER_TTL_S, JobStore, WorkerRegistry
 from shared.storage import Storage, make_storage
 from workers.capabilities import WorkerNotCapable, check_worker, describe_worker, list_encoders
+from workers.lost_messages import recover
 from workers.watchdog import sweep_if_leader
 
 log = logging.getLogger(__name__)
@@ -30,7 +34,7 @@ class FarmContext:
 
     @cached_property
     def store(self) -> JobStore:
-        return JobStore.from_url(self.settings.redis_url)
+        return JobStore.from_url(self.settings.redis_url, self.settings.redis_retry_window)
 
     @cached_property
     def storage(self) -> Storage:
@@ -67,8 +71,19 @@ def make_celery(settings: Settings) -> Celery:
     return app
 
 
+def held_task_ids() -> set[str]:
+    """The ids of the tasks this worker process holds: running, reserved, or waiting for
+    their countdown (Celery's own bookkeeping, read from the heartbeat thread)."""
+    for _ in range(5):
+        try:
+            return set(worker_state.requests) | {r.id for r in worker_state.scheduled_requests}
+        except RuntimeError:  # changed while we read it: read again
+            continue
+    return set(worker_state.requests)
+
+
 class _Heartbeat(threading.Thread):
-    """Refreshes this worker's registry key and runs the watchdog until shutdown."""
+    """Refreshes this worker's registry keys and runs the watchdog until shutdown."""
 
     def __init__(self, app: Celery, hostname: str, info: dict):
         super().__init__(name="mcfarm-heartbeat", daemon=True)
@@ -76,13 +91,39 @@ class _Heartbeat(threading.Thread):
         self.hostname, self.info = hostname, info
         self.following: set[str] = set()
         self.stopped = threading.Event()
+        #: Since when every beat got through (None: the last one failed).
+        self.healthy_since: float | None = None
+        #: The leader's broker connection, to read kombu's ``unacked`` set (made on first use).
+        self.broker = None
 
     def _requeue(self, job_id: str, index: int, priority: int) -> None:
         from workers.tasks import output_signature
 
-        job = self.app.farm.store.get(job_id)
+        store = self.app.farm.store
+        job = store.get(job_id)
         queue = account_queue("cpu", job.owner) if job else "cpu"
-        output_signature(self.app, job_id, index, priority, queue).apply_async()
+        task_id = uuid.uuid4().hex
+        # Recorded first: the old message, wherever it is, no longer runs the output.
+        store.set_dispatch(job_id, index, task_id)
+        output_signature(self.app, job_id, index, priority, queue).apply_async(task_id=task_id)
+
+    def _recover_lost_messages(self, window_s: float) -> None:
+        """Put back the messages no live worker holds (``workers.lost_messages``).
+
+        Only after ``window_s`` of good beats: every live worker has then announced what it
+        holds again, even after Redis was away for longer than those announcements last.
+        """
+        if self.healthy_since is None or time.monotonic() - self.healthy_since < window_s:
+            return
+        if self.broker is None:
+            self.broker = self.app.connection_for_write()
+        try:
+            channel = self.broker.default_channel
+            recover(channel, self.app.farm.store, grace_s=window_s, now_s=time.time())
+        except Exception:
+            self.broker.release()  # a fresh connection next time
+            self.broker = None
+            raise
 
     def _follow_account_queues(self) -> None:
         """Consume every account queue of this worker's kinds, including ones made later.
@@ -100,9 +141,17 @@ class _Heartbeat(threading.Thread):
     def run(self) -> None:
         timeout = self.app.farm.settings.heartbeat_timeout
         interval = min(WORKER_TTL_S / 3, max(timeout / 3, 1))
+        # How long an announcement of held tasks lasts, and how old a message must be before
+        # it counts as lost: three beats, so one late beat is no false alarm.
+        window = 3 * interval
         while not self.stopped.is_set():
+            started = time.monotonic()
             try:
                 self.registry.beat(self.hostname, self.info)
+                self.registry.hold(self.hostname, held_task_ids(), window)
+                if self.healthy_since is None or time.monotonic() - started > interval:
+                    # A beat that waited out a Redis restart starts the clock again too.
+                    self.healthy_since = time.monotonic()
                 self._follow_account_queues()
                 farm = self.app.farm
                 expired = sweep_if_leader(
@@ -111,10 +160,12 @@ class _Heartbeat(threading.Thread):
                     timeout_s=timeout,
                     interval_s=interval,
                     max_runtime_s=farm.settings.job_max_runtime,
+                    also=lambda: self._recover_lost_messages(window),
                 )
                 for job_id in expired:
                     emit_job_complete(farm.notifier, farm.store, farm.store.get(job_id))
             except Exception:  # Redis briefly away: keep trying, /readyz will say so.
+                self.healthy_since = None
                 log.warning("worker heartbeat failed", exc_info=True)
             self.stopped.wait(interval)
 
@@ -147,4 +198,7 @@ def _stop_heartbeat(sender, **kwargs) -> None:
     beat = _heartbeats.pop(getattr(sender, "hostname", ""), None)
     if beat:
         beat.stopped.set()
+        beat.join(timeout=10)
         beat.registry.drop(beat.hostname)
+        if beat.broker is not None:
+            beat.broker.release()

@@ -3,7 +3,10 @@
 A worker that dies with its machine leaves its task unacknowledged; Redis would redeliver it
 only after the (hours-long) visibility timeout. Every running output beats in the job store,
 so any worker can notice a silent one within ``heartbeat_timeout`` and requeue it. The late
-redelivery that may follow is a no-op: the output is terminal by then.
+redelivery that may follow is a no-op: the output is terminal by then. A run that was only
+frozen and wakes up has lost its heartbeat to the new run, and cannot overwrite the result
+(a terminal output detail is final). Messages with no heartbeat to watch (a retry waiting
+for its countdown, a reserved task) are the business of ``workers.lost_messages``.
 """
 
 from __future__ import annotations
@@ -28,6 +31,10 @@ def sweep(
 ) -> list[tuple[str, int]]:
     """Requeue every running output whose heartbeat is older than ``timeout_s``.
 
+    An output taken away goes through an outbox in the job store (``take_back_output``),
+    and leaves it only once its message is sent: a send that fails (Redis away longer than
+    ``MCFARM_REDIS_RETRY_WINDOW``) is tried again by the next sweep, by any worker.
+
     Args:
         requeue: called as ``requeue(job_id, index, priority)`` for each output put back.
 
@@ -35,16 +42,20 @@ def sweep(
         The ``(job_id, index)`` pairs that were requeued.
     """
     now = now_us() if now is None else now
-    requeued = []
     for job_id, index in store.stale(now - timeout_s * 1_000_000):
+        # Unconditional: the silent run loses the output, so it cannot beat for it again.
         store.unbeat(job_id, index)
         job = store.get(job_id)
-        if job is None or job.terminal or job.outputs.get(index, {}).get("Status") != "Running":
-            continue
-        log.warning("job %s output %d: its worker stopped beating; requeued", job_id, index)
-        store.set_output(job_id, index, Status="Scheduled")
-        requeue(job_id, index, job.specs[index].priority)
-        requeued.append((job_id, index))
+        # Atomic, so an output that ended just now stays ended and is not run again.
+        if job is not None and not job.terminal and store.take_back_output(job_id, index):
+            log.warning("job %s output %d: its worker stopped beating; requeued", job_id, index)
+    requeued = []
+    for job_id, index in store.taken_back():
+        job = store.get(job_id)
+        if job is not None and not job.terminal:
+            requeue(job_id, index, job.specs[index].priority)
+            requeued.append((job_id, index))
+        store.sent_back(job_id, index)
     return requeued
 
 
@@ -76,9 +87,18 @@ def expire_jobs(store: JobStore, max_runtime_s: int, now: int | None = None) -> 
 
 
 def sweep_if_leader(
-    store: JobStore, requeue: Requeue, *, timeout_s: int, interval_s: float, max_runtime_s: int = 0
+    store: JobStore,
+    requeue: Requeue,
+    *,
+    timeout_s: int,
+    interval_s: float,
+    max_runtime_s: int = 0,
+    also: Callable[[], object] | None = None,
 ) -> list[str]:
     """Run the watchdog unless another worker did within ``interval_s`` (a Redis lock).
+
+    Args:
+        also: more watchdog work for the leader (the lost broker messages).
 
     Returns:
         The jobs it ended for running too long (their events are the caller's to send).
@@ -86,29 +106,57 @@ def sweep_if_leader(
     if not store.redis.set(LOCK_KEY, "1", nx=True, px=int(interval_s * 1000)):
         return []
     sweep(store, requeue, timeout_s=timeout_s)
+    if also is not None:
+        also()
     return expire_jobs(store, max_runtime_s) if max_runtime_s else []
+
+
+class Run:
+    """One run of an output, as the heartbeat knows it (what ``heartbeat`` yields)."""
+
+    def __init__(self, store: JobStore, job_id: str, index: int, run_id: str):
+        self.store, self.job_id, self.index, self.run_id = store, job_id, index, run_id
+
+    def owns_output(self) -> bool:
+        """False once the watchdog gave the output to another run (e.g. check before an
+        upload: a run that was frozen and woke up late has nothing left to write)."""
+        return self.store.beat_owner(self.job_id, self.index) == self.run_id
 
 
 @contextmanager
 def heartbeat(
     store: JobStore, job_id: str, index: int, timeout_s: int, worker: str = ""
-) -> Iterator[None]:
-    """Beat for one output while the block runs (a few beats per timeout)."""
+) -> Iterator[Run]:
+    """Beat for one output while the block runs (a few beats per timeout).
+
+    The block's run owns the output's heartbeat. When the watchdog took the output away
+    (this process was frozen or cut off longer than ``timeout_s``), the beats stop counting
+    and the block ends without touching the heartbeat of the run that replaced it.
+    """
     stopped = threading.Event()
+    run_id = store.start_beating(job_id, index, worker)
 
     def run() -> None:
         while not stopped.wait(max(timeout_s / 4, 0.5)):
             try:
-                store.beat(job_id, index, worker)
+                if not store.beat(job_id, index, worker, run=run_id):
+                    log.warning(
+                        "job %s output %d was requeued while this worker was silent; "
+                        "another run owns it now",
+                        job_id,
+                        index,
+                    )
+                    return
             except Exception:  # Redis away for a moment: the next beat may get through
                 log.warning("heartbeat of job %s output %d failed", job_id, index, exc_info=True)
 
-    store.beat(job_id, index, worker)
     thread = threading.Thread(target=run, name=f"beat-{job_id}-{index}", daemon=True)
     thread.start()
     try:
-        yield
+        yield Run(store, job_id, index, run_id)
     finally:
         stopped.set()
         thread.join()
-        store.unbeat(job_id, index)
+    # Only on success: after an error the heartbeat is left to go stale, and the watchdog
+    # requeues the output if nothing ended it (Redis was away when the error was written).
+    store.unbeat(job_id, index, run=run_id)

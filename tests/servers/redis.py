@@ -14,50 +14,90 @@ import redis
 from tests.servers.ports import free_port
 
 
-@contextmanager
-def redis_server(tmp_dir: Path) -> Iterator[str]:
-    """Start redis-server with AOF on in ``tmp_dir``; yield its URL; stop it."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise RuntimeError("redis-server is not installed (make test installs it)")
-    tmp_dir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    argv = [
-        binary,
-        "--bind",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--dir",
-        str(tmp_dir),
-        "--appendonly",
-        "yes",
-        "--save",
-        "",
-        "--logfile",
-        str(tmp_dir / "redis.log"),
-    ]
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
-    url = f"redis://127.0.0.1:{port}"
-    try:
-        client = redis.Redis.from_url(url)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"redis-server did not start: {(tmp_dir / 'redis.log').read_text()[-2000:]}"
-                    ) from None
-                time.sleep(0.05)
-        client.close()
-        yield url
-    finally:
+class RedisServer:
+    """One redis-server with AOF on in ``tmp_dir``, that can be stopped and started again.
+
+    A restart keeps the port and the directory, so clients reconnect to the same URL and
+    find what the AOF kept (``stop`` is a graceful SIGTERM: Redis flushes the AOF first).
+    """
+
+    def __init__(self, tmp_dir: Path, port: int | None = None):
+        self.binary = shutil.which("redis-server")
+        if self.binary is None:
+            raise RuntimeError("redis-server is not installed (make test installs it)")
+        self.tmp_dir = tmp_dir
+        self.port = port or free_port()
+        self.url = f"redis://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen | None = None
+
+    def _argv(self) -> list[str]:
+        return [
+            self.binary,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--dir",
+            str(self.tmp_dir),
+            "--appendonly",
+            "yes",
+            "--save",
+            "",
+            "--logfile",
+            str(self.tmp_dir / "redis.log"),
+        ]
+
+    def start(self, timeout: float = 10) -> str:
+        """Start the server and wait until it answers PING; returns its URL."""
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(self._argv(), stdin=subprocess.DEVNULL)
+        client = redis.Redis.from_url(self.url)
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                try:
+                    client.ping()
+                    return self.url
+                except (redis.ConnectionError, redis.BusyLoadingError):
+                    if self.proc.poll() is not None or time.monotonic() > deadline:
+                        log = (self.tmp_dir / "redis.log").read_text()[-2000:]
+                        raise RuntimeError(f"redis-server did not start: {log}") from None
+                    time.sleep(0.05)
+        finally:
+            client.close()
+
+    def stop(self) -> None:
+        """SIGTERM (Redis writes the AOF out and exits), SIGKILL if it hangs."""
+        if self.proc is None:
+            return
+        proc, self.proc = self.proc, None
         proc.terminate()
         try:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+    def restart(self, down_s: float = 0) -> str:
+        """Stop, stay down ``down_s`` seconds, start again on the same port and directory."""
+        self.stop()
+        time.sleep(down_s)
+        return self.start()
+
+
+@contextmanager
+def redis_server(tmp_dir: Path) -> Iterator[str]:
+    """Start redis-server with AOF on in ``tmp_dir``; yield its URL; stop it."""
+    with restartable_redis(tmp_dir) as server:
+        yield server.url
+
+
+@contextmanager
+def restartable_redis(tmp_dir: Path) -> Iterator[RedisServer]:
+    """A started :class:`RedisServer` in ``tmp_dir``, stopped at the end."""
+    server = RedisServer(tmp_dir)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()

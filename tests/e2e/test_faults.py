@@ -1,0 +1,300 @@
+"""Faults injected into real processes: a Redis restart, a frozen worker, a poison input.
+
+Each test runs its own farm (real Celery workers, the API under gunicorn, FFmpeg, Redis with
+AOF) and asserts on what a user sees afterwards: every job terminal, in the state it should
+be, with its outputs in storage exactly once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import signal
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+import redis
+
+from cli.client import Client
+from cli.processes import worker_argv
+from shared.jobstore import JobStore
+from tests.e2e.conftest import MEDIA_BUCKET, _seed, client_for, wait_job
+from tests.servers.farm import FarmInfo, _stop, dump_logs, farm_env, running_farm, start_process
+from tests.servers.receiver import Receiver
+from tests.servers.redis import restartable_redis
+
+pytestmark = pytest.mark.e2e
+
+
+def _output(name: str, media: str, preset: str = "medium") -> dict:
+    return {
+        "Name": name,
+        "TemplateId": "S00000001-200010",
+        "OutputFile": {"Media": media},
+        "OverrideParams": {"Video": {"Preset": preset}},
+    }
+
+
+def _job(outputs: list[dict], clip: str = "long.mp4", **extra) -> dict:
+    source = {"InputFile": {"Media": f"oss://{MEDIA_BUCKET}/{clip}"}}
+    return {"Config": {"Inputs": [source], "Outputs": outputs}, **extra}
+
+
+def _two_outputs(n: int) -> dict:
+    return _job([_output(f"o{i}", f"oss://results/r/{n}-{i}.mp4") for i in (0, 1)], "sample.mp4")
+
+
+def _wait_for(what: str, check, farm: FarmInfo, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} within {timeout} s\n{dump_logs(farm.log_dir)}")
+        time.sleep(0.1)
+
+
+def _status(client: Client, job_id: str, index: int = 0) -> str:
+    return client.get(job_id)["OutputDetails"][index]["Status"]
+
+
+def _listed_ids(client: Client) -> set[str]:
+    ids, token = set(), ""
+    while True:
+        page = client.list(page_size=50, next_page_token=token)
+        ids.update(job["JobId"] for job in page["Jobs"])
+        token = page["NextPageToken"]
+        if not token:
+            return ids
+
+
+def _files(root: Path) -> dict[str, str]:
+    """Every file under ``root`` (relative path → sha256)."""
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _waiting_retry(broker: redis.Redis, task: str, at_least_s: float) -> bool:
+    """Whether a worker holds a ``task`` message whose countdown has ``at_least_s`` to run."""
+    for raw in broker.hvals("unacked"):
+        headers = json.loads(raw)[0]["headers"]
+        eta = headers.get("eta") if headers["task"] == task else None
+        if eta and datetime.fromisoformat(eta).timestamp() - time.time() >= at_least_s:
+            return True
+    return False
+
+
+def test_redis_restart_loses_no_job(tmp_path, media):
+    """Redis goes down and comes back (SIGTERM, AOF) under a busy farm.
+
+    At that moment one output is encoding and the other process of the worker waits for
+    work, and the worker holds an event delivery waiting for its retry countdown. Each of
+    these once went wrong: the worker stopped for good ("Unrecoverable error" in kombu),
+    every job store write in flight failed the output, and the delivery waited hours (the
+    visibility timeout) in kombu's ``unacked`` set.
+    """
+    with restartable_redis(tmp_path / "redis") as server, Receiver() as rx:
+        env = farm_env(
+            f"{server.url}/0",
+            tmp_path,
+            MCFARM_HEARTBEAT_TIMEOUT="4",
+            MCFARM_ALLOW_PRIVATE_CALLBACKS="on",
+            MCFARM_CALLBACK_MAX_BACKOFF="30",
+        )
+        _seed(env, media)
+        rx.status = 500
+        with running_farm(env, tmp_path / "logs", concurrency=2) as farm:
+            client = client_for(farm)
+            broker = redis.Redis.from_url(f"{server.url}/0")
+            notify = json.dumps({"NotifyAddress": rx.url})
+            told = client.submit(
+                _job([_output("o", "oss://results/r/told.mp4")], "sample.mp4", UserData=notify)
+            )["JobId"]
+            _wait_for(
+                "no delivery retry waiting for its countdown",
+                lambda: _waiting_retry(broker, "workers.deliver_event", 5),
+                farm,
+                60,
+            )
+            slow = _output("o", "oss://results/r/run.mp4", "slower")
+            running = client.submit(_job([slow], "ten.mp4"))["JobId"]
+            _wait_for(
+                "the output never started", lambda: _status(client, running) == "Running", farm, 30
+            )
+            late: dict[str, object] = {}
+
+            def submit_while_down() -> None:
+                late["ids"] = [client.submit(_two_outputs(n))["JobId"] for n in range(3)]
+                late["running"] = client.get(running)["State"]
+
+            server.stop()
+            thread = threading.Thread(target=submit_while_down)
+            thread.start()
+            time.sleep(2)
+            server.start()
+            thread.join(60)
+            assert late.get("running") in ("Running", "Complete"), late
+            rx.clear()
+            rx.status = 200
+            job_ids = [told, running, *late["ids"]]
+            for job_id in job_ids:
+                job = wait_job(client, job_id, farm, timeout=90)
+                assert job["State"] == "Complete", (job, dump_logs(farm.log_dir))
+                assert {d["Status"] for d in job["OutputDetails"]} == {"Success"}
+            assert farm.processes["worker"].poll() is None, "the worker stopped"
+            # Redis writes waited for the restart instead of failing the encode in flight.
+            assert "crashed" not in (farm.log_dir / "worker.log").read_text()
+            assert _listed_ids(client) == set(job_ids)
+            names = sorted(_files(Path(env["MCFARM_STORAGE_ROOT"]) / "results" / "r"))
+            expected = [f"{n}-{i}.mp4" for n in range(3) for i in (0, 1)]
+            assert names == sorted([*expected, "run.mp4", "told.mp4"])
+            _wait_for(
+                "the event whose retry was waiting at the restart never came",
+                lambda: any(
+                    r.json()["EventType"] == "MediaConvertComplete"
+                    and r.json()["MessageBody"]["JobId"] == told
+                    for r in list(rx.received)
+                ),
+                farm,
+                60,
+            )
+            _wait_for("messages stay unacknowledged", lambda: not broker.hlen("unacked"), farm, 30)
+            broker.close()
+
+
+@pytest.fixture
+def frozen_farm(redis_base, tmp_path, media):
+    env = farm_env(f"{redis_base}/6", tmp_path, MCFARM_HEARTBEAT_TIMEOUT="4")
+    _seed(env, media)
+    with running_farm(env, tmp_path / "logs", concurrency=1) as farm:
+        yield farm
+
+
+def test_frozen_worker_loses_its_output_and_cannot_overwrite_it(frozen_farm):
+    farm, client = frozen_farm, client_for(frozen_farm)
+    config = _job([_output("slow", "oss://results/frozen.mp4", "slower")])
+    job_id = client.submit(config)["JobId"]
+    _wait_for("the output never started", lambda: _status(client, job_id) == "Running", farm, 60)
+    # The worker stops dead, FFmpeg with it: every process of its group.
+    worker = farm.processes["worker"]
+    os.killpg(worker.pid, signal.SIGSTOP)
+    rescuer = start_process("rescuer", worker_argv("rescuer@%h", "cpu", 1), farm.env, farm.log_dir)
+    try:
+        job = wait_job(client, job_id, farm, timeout=90)
+        assert job["State"] == "Complete", job
+        results = Path(farm.env["MCFARM_STORAGE_ROOT"]) / "results"
+        stored = _files(results)
+        assert list(stored) == ["frozen.mp4"]
+        assert "stopped beating; requeued" in (farm.log_dir / "rescuer.log").read_text()
+        # The frozen worker wakes up and finishes its own, late run of the output.
+        os.killpg(worker.pid, signal.SIGCONT)
+        _wait_for(
+            "the woken worker never ended its run",
+            lambda: re.search(
+                r"workers\.transcode_output\[.*\] succeeded",
+                (farm.log_dir / "worker.log").read_text(),
+            ),
+            farm,
+            60,
+        )
+        assert client.get(job_id) == job
+        assert _files(results) == stored
+        assert "another run owns it now" in (farm.log_dir / "worker.log").read_text()
+    finally:
+        os.killpg(worker.pid, signal.SIGCONT)
+        _stop([rescuer])
+
+
+def test_output_that_kills_every_worker_ends_worker_lost(redis_base, tmp_path, media):
+    env = farm_env(
+        f"{redis_base}/7", tmp_path, MCFARM_HEARTBEAT_TIMEOUT="3", MCFARM_MAX_DELIVERIES="2"
+    )
+    _seed(env, media)
+    with running_farm(env, tmp_path / "logs", concurrency=1) as farm:
+        client = client_for(farm)
+        store = JobStore.from_url(env["MCFARM_REDIS_URL"])
+        job_id = client.submit(_job([_output("poison", "oss://results/poison.mp4", "slower")]))
+        job_id = job_id["JobId"]
+        worker, spares, kills, killed_run = farm.processes["worker"], [], 0, None
+        deadline = time.monotonic() + 120
+        try:
+            while client.get(job_id)["State"] not in ("Complete", "Error", "Cancelled"):
+                assert time.monotonic() < deadline, f"job not over\n{dump_logs(farm.log_dir)}"
+                run = store.starts(job_id).get(0)
+                if run and run != killed_run and _status(client, job_id) == "Running":
+                    killed_run = run
+                    # The input kills whatever worker runs it (OOM, segfault): all of it.
+                    os.killpg(worker.pid, signal.SIGKILL)
+                    worker.wait()
+                    kills += 1
+                    assert kills <= 2, f"delivered a third time\n{dump_logs(farm.log_dir)}"
+                    worker = start_process(
+                        f"worker{kills}", worker_argv(f"w{kills}@%h", "cpu", 1), env, farm.log_dir
+                    )
+                    spares.append(worker)
+                time.sleep(0.1)
+        finally:
+            _stop(spares)
+            store.redis.close()
+        job = client.get(job_id)
+        assert (job["State"], job["Code"]) == ("Error", "WorkerLost"), job
+        detail = job["OutputDetails"][0]
+        assert (detail["Status"], detail["Code"]) == ("Failed", "WorkerLost")
+        assert kills == 2
+        assert not (Path(env["MCFARM_STORAGE_ROOT"]) / "results" / "poison.mp4").exists()
+
+
+def test_the_job_store_waits_out_a_redis_restart(tmp_path):
+    with restartable_redis(tmp_path / "redis") as server:
+        store = JobStore.from_url(f"{server.url}/0", retry_window_s=15)
+        store.set_output("a" * 32, 0, Status="Running")
+        server.stop()
+        started = time.monotonic()
+        with pytest.raises(redis.ConnectionError):
+            store.ping()  # health checks answer at once, without retrying
+        assert time.monotonic() - started < 2
+        back = threading.Timer(1.5, server.start)
+        back.start()
+        try:
+            # Blocks while Redis is down, then reads what the AOF kept.
+            detail = store.redis.hget(store.job_key("a" * 32), "out:0")
+            assert json.loads(detail)["Status"] == "Running"
+        finally:
+            back.join()
+            store.redis.close()
+
+
+def test_a_finished_output_is_final_and_a_superseded_run_stops_counting(redis_base):
+    store = JobStore.from_url(f"{redis_base}/8")
+    store.redis.flushdb()
+    job = "b" * 32
+    store.set_output(job, 0, Status="Running")
+    first = store.set_output(job, 0, Status="Success", Result={"run": 1})
+    # A late run (frozen, requeued elsewhere, woken up) gets the stored result back.
+    assert store.set_output(job, 0, Status="Success", Result={"run": 2}) == first
+    assert store.set_output(job, 0, Status="Scheduled")["Status"] == "Success"
+    assert store.transition_output(job, 1, {"Running"}, Status="Scheduled") == ({}, False)
+    # The watchdog takes a running output back once, through its outbox.
+    store.set_output(job, 2, Status="Running")
+    assert store.take_back_output(job, 2) and not store.take_back_output(job, 2)
+    assert store.taken_back() == [(job, 2)] and store.is_taken_back(job, 2)
+    store.sent_back(job, 2)
+    assert store.taken_back() == [] and not store.is_taken_back(job, 2)
+
+    old = store.start_beating(job, 0, "frozen@host")
+    store.unbeat(job, 0)  # the watchdog gives the output up
+    new = store.start_beating(job, 0, "rescuer@host")
+    assert not store.beat(job, 0, "frozen@host", run=old)
+    store.unbeat(job, 0, run=old)  # the woken run ends: the successor's heartbeat stays
+    assert store.has_beat(job, 0) and store.beat_owner(job, 0) == new
+    assert store.running_on() == {"rescuer@host": [f"{job}:0"]}
+    assert store.beat(job, 0, "rescuer@host", run=new)
+    store.unbeat(job, 0, run=new)
+    assert not store.has_beat(job, 0)
+    store.redis.close()
