@@ -28,7 +28,7 @@ PUBLIC_ENDPOINTS = {"health.healthz", "health.readyz", "openapi.openapi", "rpc.r
 
 
 def build_farm(settings: Settings) -> Farm:
-    store = JobStore.from_url(settings.redis_url)
+    store = JobStore.from_url(settings.redis_url, settings.redis_retry_window)
     return Farm(
         settings=settings,
         store=store,

@@ -124,6 +124,7 @@ def encode_rendition(tools, job: JobRecord, spec: OutputSpec, workdir: Path, enc
         playlist = _run(tools, enc, spec, config, workdir / f"part{i}", part_stem, group)
         files = rendition_files(playlist.parent)
         probe = tools.prober(str(playlist), tools.settings, OWN_OUTPUT)
+        enc.check_owner()
         total += _upload(tools, folder_media, files)
         measures["files"] += [f.name for f in files]
         _measure(measures, group, spec, playlist, files, probe)

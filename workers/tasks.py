@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 
 from celery import chord, shared_task
+from celery.exceptions import Reject
+from redis.exceptions import RedisError
 
 from shared.dispatch import (
     FINALIZE_JOB,
@@ -138,6 +140,11 @@ def transcode_output(self, job_id: str, index: int) -> dict:
                 exc=err, countdown=_backoff(self.request.retries), max_retries=MAX_RETRIES
             ) from None
         return transcode.fail_output(tools, job_id, index, err)
+    except RedisError as exc:
+        # Redis stayed away past MCFARM_REDIS_RETRY_WINDOW: writing a failure would fail too.
+        # Hand the message back; if even that cannot reach Redis, it stays unacked and the
+        # watchdog restores it (workers/lost_messages.py) once Redis is back.
+        raise Reject(exc, requeue=True) from None
     except Exception as exc:  # a bug: still end the output, so the job cannot hang
         log.exception("job %s output %d crashed", job_id, index)
         err = TranscodeError(f"internal error: {type(exc).__name__}: {exc}")

@@ -34,7 +34,7 @@ from workers.gpu_cmd import build_gpu_ffmpeg_args
 from workers.inputs import Stager
 from workers.probe import OWN_OUTPUT, ProbeInfo, parse_probe, run_probe
 from workers.source_checks import apply_source_checks, check_input_limits
-from workers.watchdog import heartbeat
+from workers.watchdog import Run, heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +125,11 @@ def prepare_job(tools: Tools, job_id: str) -> list[OutputSpec]:
     return [s for s in job.specs if s.input_index not in failures]
 
 
+class Superseded(Exception):
+    """This run lost its output: the watchdog gave it to another run while this one was
+    silent (its worker frozen or cut off), so it must stop and write nothing."""
+
+
 @dataclass(frozen=True)
 class Encode:
     """What one output's FFmpeg run reads: its source, probe, checked config and clock."""
@@ -135,14 +140,21 @@ class Encode:
     note: str
     duration: float | None
     progress: Callable[[float], None]
+    #: Raises ``Superseded`` when another run owns the output now; called before uploads.
+    check_owner: Callable[[], None]
 
 
-def _prepare(tools: Tools, job: JobRecord, spec: OutputSpec, workdir: Path) -> Encode:
+def _prepare(tools: Tools, job: JobRecord, spec: OutputSpec, workdir: Path, run: Run) -> Encode:
     source = stage_input(tools, spec.input_media, spec.input_index, workdir)
     info = parse_probe(probe_input(tools, job, spec.input_index, spec.input_media, source))
     checked = apply_source_checks(spec.config, info)
 
+    def check_owner() -> None:
+        if not run.owns_output():
+            raise Superseded(f"job {job.job_id} output {spec.index} belongs to another run now")
+
     def progress(fraction: float) -> None:
+        check_owner()  # a run that woke up late stops FFmpeg at its next tick
         tools.store.set_progress(job.job_id, spec.index, int(fraction * 100))
         # A cancel (or the job's time limit) shows up here within a progress tick;
         # raising stops FFmpeg.
@@ -156,14 +168,15 @@ def _prepare(tools: Tools, job: JobRecord, spec: OutputSpec, workdir: Path) -> E
         note=checked.note,
         duration=output_duration(info, spec.features),
         progress=progress,
+        check_owner=check_owner,
     )
 
 
 def _encode(
-    tools: Tools, job: JobRecord, spec: OutputSpec, workdir: Path
+    tools: Tools, job: JobRecord, spec: OutputSpec, workdir: Path, run: Run
 ) -> tuple[dict[str, Any], str]:
     """Encode and upload one output; returns its ``Result`` and a note for its detail."""
-    enc = _prepare(tools, job, spec, workdir)
+    enc = _prepare(tools, job, spec, workdir, run)
     if spec.segmented:
         return adaptive.encode_rendition(tools, job, spec, workdir, enc), enc.note
     out_ref = parse_storage_url(spec.output_media, settings=tools.settings, for_output=True)
@@ -188,6 +201,7 @@ def _encode(
         on_progress=enc.progress,
     )
     out_probe = tools.prober(str(dst), tools.settings, OWN_OUTPUT)
+    enc.check_owner()
     tools.storage.upload(dst, out_ref)
     url = tools.storage.public_url(out_ref)
     meta = out_file_meta(
@@ -246,8 +260,13 @@ def _run_output(tools: Tools, job: JobRecord, index: int) -> dict[str, Any]:
     try:
         with heartbeat(
             tools.store, job.job_id, index, tools.settings.heartbeat_timeout, tools.worker
-        ):
-            result, note = _encode(tools, job, spec, workdir)
+        ) as run:
+            result, note = _encode(tools, job, spec, workdir, run)
+    except Superseded as late:
+        # Nothing to write: the run that replaced this one reports the output.
+        log.warning("%s; this late run stops without writing", late)
+        current = tools.store.get(job.job_id)
+        return current.outputs.get(index, {}) if current else {}
     except JobCancelled:
         return _skip(
             tools,
