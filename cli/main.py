@@ -54,8 +54,9 @@ def cmd_flower(args, settings: Settings) -> int:
         raise SystemExit(
             "mcfarm flower: set MCFARM_FLOWER_BASIC_AUTH=user:password (or pass --dev on a dev machine)"
         )
-    argv = flower_argv(settings.flower_port, args.address, settings.flower_basic_auth)
-    return _exec(argv)
+    if settings.flower_basic_auth:
+        os.environ["FLOWER_BASIC_AUTH"] = settings.flower_basic_auth
+    return _exec(flower_argv(settings.flower_port, args.address))
 
 
 def _client(args, settings: Settings) -> Client:

@@ -57,6 +57,7 @@ def worker_argv(
     return argv + (["-c", str(concurrency)] if concurrency else [])
 
 
-def flower_argv(port: int, address: str = "127.0.0.1", basic_auth: str | None = None) -> list[str]:
-    argv = _celery("flower", f"--port={port}", f"--address={address}")
-    return argv + ([f"--basic_auth={basic_auth}"] if basic_auth else [])
+def flower_argv(port: int, address: str = "127.0.0.1") -> list[str]:
+    """Flower's command line. Its password never goes here (``ps`` shows argv to every
+    user): ``mcfarm flower`` hands it over as ``FLOWER_BASIC_AUTH``, which Flower reads."""
+    return _celery("flower", f"--port={port}", f"--address={address}")

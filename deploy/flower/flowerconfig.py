@@ -1,6 +1,7 @@
 """Flower settings for production (``celery flower --conf=deploy/flower/flowerconfig.py``).
 
-``mcfarm flower`` passes --basic_auth from MCFARM_FLOWER_BASIC_AUTH; these add the rest.
+``mcfarm flower`` hands MCFARM_FLOWER_BASIC_AUTH to Flower as FLOWER_BASIC_AUTH (not on the
+command line, where ``ps`` would show it); these add the rest.
 """
 
 # Keep the dashboard from holding every task ever seen in memory.

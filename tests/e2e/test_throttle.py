@@ -1,8 +1,16 @@
-"""Per-key throttling: ICE's Throttling.User with x-acs-retry-after, on both APIs."""
+"""Per-key throttling (ICE's Throttling.User with x-acs-retry-after, on both APIs), and the
+secrets around it: keys never logged, Flower only behind its password."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import secrets
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
 
 import pytest
 from alibabacloud_ice20201109 import models as ice
@@ -12,7 +20,8 @@ from api.throttle import Throttled, check_rate
 from cli.client import ApiCallFailed, Client
 from shared.jobstore import JobStore
 from tests.e2e.ice import sdk_client
-from tests.servers.farm import farm_env, running_farm
+from tests.servers.farm import _stop, farm_env, running_farm, start_process
+from tests.servers.ports import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -88,3 +97,47 @@ def test_flower_needs_a_password_outside_make_run(throttled_farm):
         timeout=60,
     )
     assert proc.returncode != 0 and "MCFARM_FLOWER_BASIC_AUTH" in proc.stderr
+
+
+def test_flower_answers_only_with_its_password_and_never_shows_it(throttled_farm, tmp_path):
+    password = secrets.token_urlsafe(12)
+    port = free_port()
+    env = dict(
+        throttled_farm.env,
+        MCFARM_FLOWER_BASIC_AUTH=f"ops:{password}",
+        MCFARM_FLOWER_PORT=str(port),
+    )
+    proc = start_process("flower", [sys.executable, "-m", "cli.main", "flower"], env, tmp_path)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(url, timeout=2).close()
+                status = 200
+            except urllib.error.HTTPError as err:
+                with err:  # closes the connection it holds
+                    status = err.code
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, "flower did not start"
+                time.sleep(0.3)
+                continue
+            break
+        assert status == 401  # no credentials
+        wrong = base64.b64encode(b"ops:guess").decode()
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(
+                urllib.request.Request(url, headers={"Authorization": f"Basic {wrong}"}), timeout=5
+            )
+        with err.value:
+            assert err.value.code == 401
+        right = base64.b64encode(f"ops:{password}".encode()).decode()
+        req = urllib.request.Request(url, headers={"Authorization": f"Basic {right}"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            assert resp.status == 200
+        # Not on its command line (ps shows that to every user), not in its log.
+        assert password not in Path(f"/proc/{proc.pid}/cmdline").read_text(errors="replace")
+    finally:
+        _stop([proc])
+    assert password not in (tmp_path / "flower.log").read_text(errors="replace")
