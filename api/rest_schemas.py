@@ -48,10 +48,12 @@ def load(schema: Schema, data: Any) -> dict[str, Any]:
     except ValidationError as err:
         messages = err.messages if isinstance(err.messages, dict) else {"_schema": err.messages}
         missing = [k for k, v in messages.items() if v == ["Missing data for required field."]]
-        if missing:
-            raise missing_parameter(missing[0]) from None
-        field = next(iter(messages))
-        raise invalid_parameter(str(field), describe_errors(messages)) from None
+        wrong = {k: v for k, v in messages.items() if k not in missing}
+        # A value that is wrong is named before one that is absent: fixing it is the
+        # caller's first step either way, and it is the more surprising of the two.
+        if wrong:
+            raise invalid_parameter(str(next(iter(wrong))), describe_errors(wrong)) from None
+        raise missing_parameter(missing[0]) from None
 
 
 class TemplateConfigField(JsonObject):
