@@ -95,9 +95,6 @@ class RetryingStorage:
     def _retry(self, name: str, ref: StorageRef, operation: Callable[[], T]) -> T:
         return retry_transient(operation, window_s=self.window_s, what=f"{name} {ref}")
 
-    def input_source(self, ref: StorageRef) -> str:
-        return self._retry("open", ref, lambda: self.inner.input_source(ref))
-
     def exists(self, ref: StorageRef) -> bool:
         return self._retry("look up", ref, lambda: self.inner.exists(ref))
 
@@ -119,9 +116,6 @@ class RetryingStorage:
 
     def public_url(self, ref: StorageRef) -> str:
         return self.inner.public_url(ref)
-
-    def protocol_whitelist(self, ref: StorageRef) -> str:
-        return self.inner.protocol_whitelist(ref)
 
     def local_path(self, ref: StorageRef) -> Path | None:
         return self.inner.local_path(ref)

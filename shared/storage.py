@@ -50,10 +50,6 @@ __all__ = [
     "parse_storage_url",
 ]
 
-#: ``-protocol_whitelist`` values: FFmpeg may open exactly what the input source needs.
-#: https://ffmpeg.org/ffmpeg-protocols.html#Protocol-Options
-FILE_PROTOCOLS = "file"
-URL_PROTOCOLS = "http,https,tcp,tls,crypto"
 _MIB = 1024 * 1024
 _NOT_FOUND = {"404", "NoSuchKey", "NoSuchBucket", "NotFound"}
 _DENIED = {"403", "AccessDenied", "Forbidden", "InvalidAccessKeyId", "SignatureDoesNotMatch"}
@@ -62,9 +58,6 @@ _BUSY = {"SlowDown", "Throttling", "RequestTimeout", "ServiceUnavailable", "Inte
 
 class Storage(Protocol):
     """What workers need from a storage backend (see the contract test)."""
-
-    def input_source(self, ref: StorageRef) -> str:
-        """A local path or a URL FFmpeg can read; raises InputMissing if absent."""
 
     def exists(self, ref: StorageRef) -> bool:
         """Whether the object or file exists."""
@@ -87,11 +80,11 @@ class Storage(Protocol):
     def ensure_bucket(self, bucket: str) -> None:
         """Create the bucket when it does not exist."""
 
-    def protocol_whitelist(self, ref: StorageRef) -> str:
-        """The FFmpeg ``-protocol_whitelist`` for ``input_source(ref)``."""
-
     def local_path(self, ref: StorageRef) -> Path | None:
-        """The file on this machine's disk holding ``ref``, or None when it is remote."""
+        """The file on this machine's disk holding ``ref``, or None when it is remote.
+
+        There is deliberately no "URL FFmpeg can read": workers fetch remote inputs
+        themselves (``workers.inputs``) and FFmpeg only ever opens local files."""
 
 
 # --- local files (LocalStorage objects, and file:// refs on every backend) --------------
@@ -130,10 +123,7 @@ def _file_upload(src: Path, path: Path) -> None:
 
 
 class _BaseStorage:
-    """Shared dispatch: http refs, file refs and the FFmpeg whitelist; subclasses do objects."""
-
-    def __init__(self, *, allow_private_inputs: bool = False) -> None:
-        self.allow_private_inputs = allow_private_inputs
+    """Shared dispatch: http refs and file refs; subclasses do objects."""
 
     def _local_path(self, ref: StorageRef) -> Path | None:
         """The local path of ``ref``, or None when it is not on this machine's disk."""
@@ -147,17 +137,6 @@ class _BaseStorage:
     def _not_http(self, ref: StorageRef, action: str) -> None:
         if ref.kind == "http":
             raise InvalidJob(f"Cannot {action} {ref}: HTTP URLs are read-only inputs.")
-
-    def input_source(self, ref: StorageRef) -> str:
-        if ref.kind == "http":
-            check_http_input(ref.url, allow_private=self.allow_private_inputs)
-            return ref.url
-        path = self._local_path(ref)
-        if path is not None:
-            if not path.is_file():
-                raise _missing(ref)
-            return str(path)
-        return self._object_source(ref)
 
     def exists(self, ref: StorageRef) -> bool:
         return self.size(ref) is not None
@@ -197,18 +176,10 @@ class _BaseStorage:
         path = self._local_path(ref)
         return path.as_uri() if path is not None else self._object_url(ref)
 
-    def protocol_whitelist(self, ref: StorageRef) -> str:
-        if ref.kind != "http" and self._local_path(ref) is not None:
-            return FILE_PROTOCOLS
-        return URL_PROTOCOLS
-
     # Remote objects: only S3Storage has them; LocalStorage maps every object to a path,
     # so these are never reached there.
     def _no_remote(self) -> TypeError:
         return TypeError(f"{type(self).__name__} keeps every object on local disk")
-
-    def _object_source(self, ref: StorageRef) -> str:
-        raise self._no_remote()
 
     def _object_size(self, ref: StorageRef) -> int | None:
         raise self._no_remote()
@@ -231,11 +202,9 @@ class LocalStorage(_BaseStorage):
 
     Args:
         root: the storage root (``MCFARM_STORAGE_ROOT``).
-        allow_private_inputs: let HTTP inputs reach private addresses.
     """
 
-    def __init__(self, root: Path, *, allow_private_inputs: bool = False) -> None:
-        super().__init__(allow_private_inputs=allow_private_inputs)
+    def __init__(self, root: Path) -> None:
         self.root = Path(root).resolve()
 
     def _local_path(self, ref: StorageRef) -> Path | None:
@@ -264,9 +233,6 @@ class S3Storage(_BaseStorage):
         access_key_id: the S3 access key.
         secret_access_key: the S3 secret key.
         region: the signing region.
-        allow_private_inputs: let HTTP inputs reach private addresses.
-        presign_expires: seconds a presigned input URL stays valid; it must outlast the
-            longest FFmpeg read of that input (default 6 h, the task time limit).
         connect_timeout: seconds to wait for a TCP connection.
         read_timeout: seconds to wait for a response.
         max_attempts: botocore's total attempts per request (retries on 5xx/throttling).
@@ -279,16 +245,12 @@ class S3Storage(_BaseStorage):
         secret_access_key: str | None,
         region: str = "us-east-1",
         *,
-        allow_private_inputs: bool = False,
-        presign_expires: int = 6 * 3600,
         connect_timeout: float = 10,
         read_timeout: float = 60,
         max_attempts: int = 3,
     ) -> None:
-        super().__init__(allow_private_inputs=allow_private_inputs)
         self.endpoint = endpoint.rstrip("/")
         self.region = region
-        self.presign_expires = presign_expires
         # Path style: SeaweedFS/MinIO have no wildcard DNS for bucket.host names.
         config = botocore.config.Config(
             s3={"addressing_style": "path"},
@@ -307,16 +269,6 @@ class S3Storage(_BaseStorage):
             config=config,
         )
         self._transfer = TransferConfig(multipart_threshold=8 * _MIB, multipart_chunksize=8 * _MIB)
-
-    def _object_source(self, ref: StorageRef) -> str:
-        if self._object_size(ref) is None:
-            raise _missing(ref)
-        with _translated(ref):
-            return self._client.generate_presigned_url(
-                "get_object",
-                Params={"Bucket": ref.bucket, "Key": ref.key},
-                ExpiresIn=self.presign_expires,
-            )
 
     def _object_size(self, ref: StorageRef) -> int | None:
         try:
@@ -421,7 +373,5 @@ def make_storage(settings: Settings) -> Storage:
             settings.s3_access_key_id,
             settings.s3_secret_access_key,
             settings.s3_region,
-            allow_private_inputs=settings.allow_private_inputs,
-            presign_expires=settings.task_time_limit,
         )
-    return LocalStorage(settings.storage_root, allow_private_inputs=settings.allow_private_inputs)
+    return LocalStorage(settings.storage_root)

@@ -173,7 +173,7 @@ def guarded(redis_base, tmp_path_factory, media, world):
     origin, _canary, hls, stored, files = world
     tmp = tmp_path_factory.mktemp("farm-guarded")
     env = farm_env(
-        f"{redis_base}/8", tmp, MCFARM_TRUSTED_INPUT_HOSTS=f"127.0.0.1:{origin.port}", **LIMITS
+        f"{redis_base}/17", tmp, MCFARM_TRUSTED_INPUT_HOSTS=f"127.0.0.1:{origin.port}", **LIMITS
     )
     _seed(env, media)
     storage = make_storage(Settings.from_env(env))
@@ -276,3 +276,15 @@ def test_bad_requests_are_refused_at_submit(guarded, change, code, status):
     with pytest.raises(ApiCallFailed) as err:
         client_for(guarded).submit(body)
     assert (err.value.status, err.value.code) == (status, code), err.value.message
+
+
+def test_allow_private_inputs_lets_the_operator_opt_out(redis_base, tmp_path, media, world):
+    canary = world[1]
+    env = farm_env(f"{redis_base}/18", tmp_path, MCFARM_ALLOW_PRIVATE_INPUTS="on")
+    with running_farm(env, tmp_path / "logs", concurrency=1) as farm:
+        client = client_for(farm)
+        job_id = client.submit(_body(f"{canary.url}/clip.mp4", "private-ok"))["JobId"]
+        job = wait_job(client, job_id, farm, timeout=60)
+    assert job["State"] == "Complete", job
+    assert "/clip.mp4" in canary.requests
+    canary.requests.clear()  # the other tests of this module expect a silent canary

@@ -1,4 +1,5 @@
-"""A worker lost mid-encode: the watchdog requeues its output and the job still completes."""
+"""A worker lost mid-encode: the watchdog requeues its output and the job still completes,
+its Percent never going backwards while the output starts over elsewhere."""
 
 from __future__ import annotations
 
@@ -39,8 +40,9 @@ def test_killed_worker_output_is_requeued_and_job_completes(fragile_farm):
     }
     job_id = client.submit({"Config": config})["JobId"]
     deadline = time.monotonic() + 60
-    while client.get(job_id)["OutputDetails"][0]["Status"] != "Running":
-        assert time.monotonic() < deadline, "the output never started"
+    # Killed once some progress is shown: the rescuer's run starts again from 0 %.
+    while client.get(job_id)["Percent"] == 0:
+        assert time.monotonic() < deadline, "the output never showed progress"
         time.sleep(0.1)
     # The machine dies: every process of the worker, at once.
     worker = fragile_farm.processes["worker"]
@@ -50,10 +52,16 @@ def test_killed_worker_output_is_requeued_and_job_completes(fragile_farm):
     rescuer = start_process(
         "rescuer", worker_argv("rescuer@%h", "cpu", 1), fragile_farm.env, fragile_farm.log_dir
     )
+    percents = []
     try:
-        job = wait_job(client, job_id, fragile_farm, timeout=120)
+        deadline = time.monotonic() + 120
+        while (job := client.get(job_id))["State"] not in ("Complete", "Error"):
+            percents.append(job["Percent"])
+            assert time.monotonic() < deadline, "the job never ended"
+            time.sleep(0.1)
     finally:
         _stop([rescuer])
+    assert percents[0] > 0 and percents == sorted(percents), percents  # never backwards
     assert job["State"] == "Complete", job
     assert job["OutputDetails"][0]["Status"] == "Success"
     logs = (fragile_farm.log_dir / "rescuer.log").read_text()

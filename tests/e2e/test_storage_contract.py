@@ -10,7 +10,6 @@ import dataclasses
 import http.server
 import os
 import threading
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,8 +19,6 @@ import pytest
 from shared.config import Settings, SettingsError
 from shared.errors import InputMissing, InvalidJob, StorageUnavailable
 from shared.storage import (
-    FILE_PROTOCOLS,
-    URL_PROTOCOLS,
     LocalStorage,
     S3Storage,
     Storage,
@@ -71,13 +68,6 @@ def obj(bucket: str, key: str) -> StorageRef:
     return StorageRef("object", bucket=bucket, key=key)
 
 
-def read_source(source: str) -> bytes:
-    if source.startswith(("http://", "https://")):
-        with urllib.request.urlopen(source, timeout=10) as response:
-            return response.read()
-    return Path(source).read_bytes()
-
-
 # --- the contract, on both backends ----------------------------------------------------
 
 
@@ -104,7 +94,8 @@ def test_upload_replaces(storage: Storage, bucket: str, tmp_path: Path) -> None:
 def test_odd_key_names(storage: Storage, bucket: str, tmp_path: Path) -> None:
     ref = obj(bucket, "视频 1+2%20&x=y.mp4")
     storage.upload(write(tmp_path / "src", b"odd"), ref)
-    assert read_source(storage.input_source(ref)) == b"odd"
+    storage.download(ref, tmp_path / "dl")
+    assert (tmp_path / "dl").read_bytes() == b"odd"
 
 
 def test_multipart_upload(storage: Storage, bucket: str, big_file: Path, tmp_path: Path) -> None:
@@ -132,22 +123,17 @@ def test_missing(storage: Storage, bucket: str, tmp_path: Path) -> None:
             storage.download(ref, tmp_path / "dl")
         assert exc_info.value.code == "InvalidParameter.ResourceNotFound"
         assert ref.key in exc_info.value.message
-        with pytest.raises(InputMissing):
-            storage.input_source(ref)
     assert not (tmp_path / "dl").exists()
 
 
-def test_input_source(storage: Storage, bucket: str, tmp_path: Path) -> None:
+def test_local_path(storage: Storage, bucket: str, tmp_path: Path) -> None:
     ref = obj(bucket, "in/src.mp4")
     storage.upload(write(tmp_path / "src", b"media bytes"), ref)
-    source = storage.input_source(ref)
+    path = storage.local_path(ref)
     if isinstance(storage, S3Storage):
-        assert source.startswith(storage.endpoint + "/")
-        assert storage.protocol_whitelist(ref) == URL_PROTOCOLS
+        assert path is None  # remote: a worker downloads it (workers.inputs)
     else:
-        assert Path(source).is_absolute()
-        assert storage.protocol_whitelist(ref) == FILE_PROTOCOLS
-    assert read_source(source) == b"media bytes"
+        assert path.is_absolute() and path.read_bytes() == b"media bytes"
 
 
 def test_public_url(storage: Storage, bucket: str) -> None:
@@ -162,20 +148,17 @@ def test_file_refs_are_local_paths(storage: Storage, tmp_path: Path) -> None:
     ref = StorageRef("file", path=str(tmp_path / "files" / "sub" / "a.mp4"))
     storage.upload(write(tmp_path / "src", b"local"), ref)
     assert storage.size(ref) == 5
-    assert storage.input_source(ref) == ref.path
-    assert storage.protocol_whitelist(ref) == FILE_PROTOCOLS
+    assert storage.local_path(ref) == Path(ref.path)
     assert storage.public_url(ref) == Path(ref.path).as_uri()
     storage.delete(ref)
     assert not storage.exists(ref)
 
 
 def test_http_refs(storage: Storage, tmp_path: Path) -> None:
-    private = StorageRef("http", url="http://127.0.0.1:9/a.mp4")
+    url = StorageRef("http", url="http://127.0.0.1:9/a.mp4")
+    assert storage.local_path(url) is None
     with pytest.raises(InvalidJob):
-        storage.input_source(private)
-    assert storage.protocol_whitelist(private) == URL_PROTOCOLS
-    with pytest.raises(InvalidJob):
-        storage.upload(write(tmp_path / "src", b"x"), private)
+        storage.upload(write(tmp_path / "src", b"x"), url)
 
 
 def test_ensure_bucket_checks_the_name(storage: Storage) -> None:
@@ -184,12 +167,6 @@ def test_ensure_bucket_checks_the_name(storage: Storage) -> None:
 
 
 # --- backend specifics ------------------------------------------------------------------
-
-
-def test_http_input_allowed_when_private_inputs_are(tmp_path: Path) -> None:
-    url = "http://127.0.0.1:9/a.mp4"
-    storage = LocalStorage(tmp_path, allow_private_inputs=True)
-    assert storage.input_source(StorageRef("http", url=url)) == url
 
 
 def test_local_upload_leaves_no_temp_files(tmp_path: Path) -> None:

@@ -127,7 +127,7 @@ def test_a_30_s_outage_during_uploads_and_downloads_costs_only_time(
 def test_an_outage_longer_than_the_retry_window_ends_the_job_with_a_storage_code(
     redis_base, tmp_path, media, weed
 ):
-    env = _s3_env(f"{redis_base}/7", tmp_path, weed, MCFARM_STORAGE_RETRY_WINDOW="4")
+    env = _s3_env(f"{redis_base}/16", tmp_path, weed, MCFARM_STORAGE_RETRY_WINDOW="4")
     _seed(env, media)
     with running_farm(env, tmp_path / "logs", concurrency=1) as farm:
         client = client_for(farm)

@@ -43,6 +43,9 @@ class RedisServer:
             "yes",
             "--save",
             "",
+            # One database per farm in a test session: more farms than the default 16.
+            "--databases",
+            "32",
             "--logfile",
             str(self.tmp_dir / "redis.log"),
         ]
