@@ -313,7 +313,7 @@ def get_event_callback_action(farm, call: Call) -> dict[str, Any]:
 @action("ListWorkers")
 def list_workers(farm, call: Call) -> dict[str, Any]:
     """Ours: the live workers, what they can do and what they run (the caller's jobs by id)."""
-    from shared.jobstore import WorkerRegistry
+    from shared.worker_registry import WorkerRegistry
 
     running = farm.store.running_on()
     workers = []

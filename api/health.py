@@ -6,7 +6,7 @@ from flask import Blueprint, current_app
 from redis.exceptions import RedisError
 
 from shared.errors import McfarmError
-from shared.jobstore import WorkerRegistry
+from shared.worker_registry import WorkerRegistry
 
 blp = Blueprint("health", __name__)
 

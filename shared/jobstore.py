@@ -14,8 +14,8 @@ Layout (all keys under ``mcfarm:``):
   ``{create_us:020d}:{job_id}`` at score 0, so ``ZRANGEBYLEX`` pages in creation order
   with the last member as an exact, duplicate-free cursor.
 - ``running`` (output → last heartbeat), ``running-on`` (→ worker), ``running-run`` (→ the
-  run that owns the heartbeat), ``requeue`` (the watchdog's outbox); ``worker:{host}`` and
-  ``holding:{host}`` (the task ids a worker holds), both expiring unless renewed.
+  run that owns the heartbeat), ``requeue`` (the watchdog's outbox).
+- Live workers' keys: ``shared.worker_registry``.
 """
 
 from __future__ import annotations
@@ -480,47 +480,3 @@ def _initial_detail(job_id: str, spec: OutputSpec, created: str) -> dict[str, An
         "Message": "",
         "CreateTime": created,
     }
-
-
-WORKER_TTL_S = 15
-
-
-class WorkerRegistry:
-    """Workers announce themselves with a short-lived key; ``/readyz`` counts them."""
-
-    def __init__(self, client: redis.Redis):
-        self.redis = client
-
-    def beat(self, hostname: str, info: Mapping[str, Any]) -> None:
-        """Announce (again) a live worker and what it can do: queues, concurrency, FFmpeg…"""
-        key = f"{PREFIX}worker:{hostname}"
-        self.redis.set(
-            key, json.dumps({**info, "hostname": hostname, "seen_us": now_us()}), ex=WORKER_TTL_S
-        )
-
-    def drop(self, hostname: str) -> None:
-        self.redis.delete(f"{PREFIX}worker:{hostname}", f"{PREFIX}holding:{hostname}")
-
-    def hold(self, hostname: str, task_ids: Iterable[str], ttl_s: float) -> None:
-        """Announce the ids of the tasks a worker holds now (running, reserved, waiting for
-        their countdown); the announcement lapses after ``ttl_s`` unless renewed."""
-        self.redis.set(
-            f"{PREFIX}holding:{hostname}", json.dumps(sorted(task_ids)), px=int(ttl_s * 1000)
-        )
-
-    def held(self) -> set[str]:
-        """The ids of the tasks that some live worker holds."""
-        ids: set[str] = set()
-        for key in self.redis.scan_iter(match=f"{PREFIX}holding:*", count=100):
-            raw = self.redis.get(key)
-            if raw:
-                ids.update(json.loads(raw))
-        return ids
-
-    def alive(self) -> list[dict[str, Any]]:
-        found = []
-        for key in self.redis.scan_iter(match=f"{PREFIX}worker:*", count=100):
-            raw = self.redis.get(key)
-            if raw:
-                found.append(json.loads(raw))
-        return found

@@ -16,8 +16,9 @@ from shared.config import Settings
 from shared.dispatch import ACCOUNT_QUEUES_KEY, DELIVER_EVENT, account_queue, celery_config
 from shared.events import EventStore, Notifier
 from shared.job_events import emit_job_complete
-from shared.jobstore import WORKER_TTL_S, JobStore, WorkerRegistry
+from shared.jobstore import JobStore
 from shared.storage import Storage, make_storage
+from shared.worker_registry import WORKER_TTL_S, WorkerRegistry
 from workers.capabilities import WorkerNotCapable, check_worker, describe_worker, list_encoders
 from workers.lost_messages import recover
 from workers.watchdog import sweep_if_leader

@@ -28,7 +28,8 @@ from enum import Enum
 from typing import Any
 
 from shared.dispatch import TRANSCODE_OUTPUT
-from shared.jobstore import TERMINAL_OUTPUT_STATES, JobStore, WorkerRegistry
+from shared.jobstore import TERMINAL_OUTPUT_STATES, JobStore
+from shared.worker_registry import WorkerRegistry
 
 log = logging.getLogger(__name__)
 

@@ -22,9 +22,9 @@ from shared.dispatch import (
     output_priority,
 )
 from shared.errors import StorageUnavailable, TranscodeError
-from shared.jobstore import WorkerRegistry
 from shared.retry import RetryingStorage
 from shared.routing import WorkerCaps, choose_queue
+from shared.worker_registry import WorkerRegistry
 from workers import transcode
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,8 @@ import time
 import pytest
 
 from cli.processes import worker_argv
-from shared.jobstore import JobStore, WorkerRegistry
+from shared.jobstore import JobStore
+from shared.worker_registry import WorkerRegistry
 from tests.e2e.conftest import MEDIA_BUCKET, _seed, client_for, wait_job
 from tests.servers.farm import _stop, farm_env, running_farm, start_process
 
