@@ -147,16 +147,7 @@ class Stager:
             InputMissing, InputContentBad, InvalidJob: permanent problems with the input.
             StorageGaveUp: storage unreachable for the whole retry window.
         """
-        local = self.storage.local_path(ref)
-        if local is not None:
-            if not local.is_file():
-                raise InputMissing(f'The resource operated "{ref.display}" cannot be found.')
-            self._count(local.stat().st_size)
-            path = local
-        else:
-            path = self.workdir / "input"
-            self.fetched = 0
-            self._fetch(ref, path)
+        path = self._local_or_fetched(ref, "input")
         if not _is_playlist(path):
             return path
         return self._join_playlist(ref, _read_playlist(path))
@@ -169,20 +160,19 @@ class Stager:
             if isinstance(plan, str):
                 raise _bad("a variant playlist names another variant")
         joined = self.workdir / ("joined.mp4" if plan.init else "joined.ts")
-        self.fetched = 0
         with joined.open("wb") as out:
             for n, uri in enumerate(([plan.init] if plan.init else []) + plan.segments):
                 part = self._entry(resolve_entry(ref, uri), f"part-{n}", uri)
                 with part.open("rb") as src:
                     shutil.copyfileobj(src, out, _CHUNK)
-                if part.parent == self.workdir and part.name.startswith("part-"):
+                if part.parent == self.workdir:  # fetched, not a file read in place
                     part.unlink()
         return joined
 
     def _entry(self, ref: StorageRef, name: str, uri: str) -> Path:
         """A local file for a playlist entry: in place when on this disk, else fetched."""
         try:
-            return self._entry_file(ref, name)
+            return self._local_or_fetched(ref, name)
         except InvalidJob as err:
             if isinstance(err, InputMissing | InputContentBad) or err.code != "InvalidParameter":
                 raise
@@ -190,11 +180,12 @@ class Stager:
                 f"The input playlist names {uri!r}, which is refused: {err.message}"
             ) from None
 
-    def _entry_file(self, ref: StorageRef, name: str) -> Path:
+    def _local_or_fetched(self, ref: StorageRef, name: str) -> Path:
+        """The file on this disk that holds ``ref``, else ``ref`` fetched to ``workdir/name``."""
         local = self.storage.local_path(ref)
         if local is not None:
             if not local.is_file():
-                raise InputMissing(f'The playlist entry "{ref.display}" cannot be found.')
+                raise _missing(ref)
             self._count(local.stat().st_size)
             return local
         dest = self.workdir / name
@@ -211,7 +202,7 @@ class Stager:
             return
         size = self.storage.size(ref)
         if size is None:
-            raise InputMissing(f'The resource operated "{ref.display}" cannot be found.')
+            raise _missing(ref)
         self._count(size)
         self.storage.download(ref, dest)
 
@@ -279,6 +270,10 @@ def _redirect_target(url: str, location: str | None) -> str:
             f"GET {_shown(url)} redirects to {_shown(target)!r}: only http(s) redirects are followed"
         )
     return target
+
+
+def _missing(ref: StorageRef) -> InputMissing:
+    return InputMissing(f'The resource operated "{ref.display}" cannot be found.')
 
 
 def _check_status(status: int, url: str) -> None:
