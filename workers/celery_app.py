@@ -86,11 +86,12 @@ def held_task_ids() -> set[str]:
 class _Heartbeat(threading.Thread):
     """Refreshes this worker's registry keys and runs the watchdog until shutdown."""
 
-    def __init__(self, app: Celery, hostname: str, info: dict):
+    def __init__(self, app: Celery, hostname: str, info: dict, consumer=None):
         super().__init__(name="mcfarm-heartbeat", daemon=True)
         self.app, self.registry = app, app.farm.registry
         self.hostname, self.info = hostname, info
-        self.following: set[str] = set()
+        #: The worker's Celery consumer: read (never changed) to see what it consumes.
+        self.consumer = consumer
         self.stopped = threading.Event()
         #: Since when every beat got through (None: the last one failed).
         self.healthy_since: float | None = None
@@ -131,13 +132,19 @@ class _Heartbeat(threading.Thread):
 
         A queue made while this worker was starting may have missed the broadcast, so the
         set in Redis is read again on every beat; the consumer is added through the
-        worker's own control channel, which runs it in the worker's event loop.
+        worker's own control channel, which runs it in the worker's event loop. That
+        message can be lost too (Redis pub/sub drops it while the worker is not yet
+        subscribed), so it is sent again on every beat until the consumer really consumes
+        from the queue (adding one twice is a no-op).
         """
         kinds = tuple(f"{q}." for q in self.info.get("queues", []))
         for queue in self.app.farm.store.redis.smembers(ACCOUNT_QUEUES_KEY):
-            if queue.startswith(kinds) and queue not in self.following:
+            if queue.startswith(kinds) and not self._consuming_from(queue):
                 self.app.control.add_consumer(queue, destination=[self.hostname], reply=False)
-                self.following.add(queue)
+
+    def _consuming_from(self, queue: str) -> bool:
+        task_consumer = getattr(self.consumer, "task_consumer", None)
+        return task_consumer is not None and task_consumer.consuming_from(queue)
 
     def run(self) -> None:
         timeout = self.app.farm.settings.heartbeat_timeout
@@ -189,7 +196,7 @@ def _start_heartbeat(sender, **kwargs) -> None:
     except WorkerNotCapable as err:  # mcfarm worker checked already; celery -A … may not have
         log.error("this worker cannot transcode: %s", err)
         info = {"queues": queues, "error": str(err)}
-    beat = _Heartbeat(app, sender.hostname, info)
+    beat = _Heartbeat(app, sender.hostname, info, consumer=sender)
     _heartbeats[sender.hostname] = beat
     beat.start()
 
