@@ -16,11 +16,8 @@ from shared.clock import new_request_id
 from shared.config import Settings
 from shared.dispatch import Dispatcher
 from shared.errors import ApiError
-from shared.events import EventStore
-from shared.jobstore import JobStore
-from shared.pipelines import PipelineStore
 from shared.storage import make_storage
-from shared.template_store import TemplateStore
+from shared.stores import Stores
 
 #: Endpoints without HTTP Basic auth: probes, the API description, and the ICE RPC
 #: endpoint (which checks request signatures itself).
@@ -28,15 +25,11 @@ PUBLIC_ENDPOINTS = {"health.healthz", "health.readyz", "openapi.openapi", "rpc.r
 
 
 def build_farm(settings: Settings) -> Farm:
-    store = JobStore.from_url(settings.redis_url, settings.redis_retry_window)
     return Farm(
         settings=settings,
-        store=store,
-        templates=TemplateStore(store.redis),
-        pipelines=PipelineStore(store.redis),
-        events=EventStore(store.redis),
+        stores=Stores.connect(settings.redis_url, settings.redis_retry_window),
         storage=make_storage(settings),
-        dispatcher=Dispatcher(settings),
+        dispatcher=Dispatcher.client(settings),
     )
 
 
@@ -61,7 +54,7 @@ def create_app(settings: Settings | None = None, *, farm: Farm | None = None) ->
                 app.extensions["mcfarm.failure_delay"].wait()
                 raise
             g.owner = g.key.account
-            check_rate(app.extensions["mcfarm"].store.redis, g.key.key_id, settings.rate_limit)
+            check_rate(app.extensions["mcfarm"].stores.rates, g.key.key_id, settings.rate_limit)
             resources.check_ram(request.endpoint, request.method)
 
     @app.after_request

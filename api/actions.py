@@ -313,16 +313,14 @@ def get_event_callback_action(farm, call: Call) -> dict[str, Any]:
 @action("ListWorkers")
 def list_workers(farm, call: Call) -> dict[str, Any]:
     """Ours: the live workers, what they can do and what they run (the caller's jobs by id)."""
-    from shared.worker_registry import WorkerRegistry
-
-    running = farm.store.running_on()
+    running = farm.stores.heartbeats.running_on()
     workers = []
-    for info in sorted(WorkerRegistry(farm.store.redis).alive(), key=lambda w: w["hostname"]):
+    for info in sorted(farm.stores.workers.alive(), key=lambda w: w["hostname"]):
         tasks = running.get(info["hostname"], [])
         mine = [
-            t
-            for t in tasks
-            if (job := farm.store.get(t.rsplit(":", 1)[0])) and job.owner == call.owner
+            (job_id, index)
+            for job_id, index in tasks
+            if (job := farm.store.get(job_id)) and job.owner == call.owner
         ]
         workers.append(
             {
@@ -335,9 +333,7 @@ def list_workers(farm, call: Call) -> dict[str, Any]:
                 "Gpu": info.get("gpu"),
                 "Error": info.get("error", ""),
                 "RunningTasks": len(tasks),
-                "Tasks": [
-                    {"JobId": t.rsplit(":", 1)[0], "Output": int(t.rsplit(":", 1)[1])} for t in mine
-                ],
+                "Tasks": [{"JobId": job_id, "Output": index} for job_id, index in mine],
             }
         )
     return {"Workers": workers}

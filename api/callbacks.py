@@ -17,8 +17,8 @@ from flask import Blueprint, current_app, g, request
 from flask.views import MethodView
 
 from api.rest_schemas import DeadLettersQuery, SetEventCallbackBody, load
+from shared.callback_settings import CallbackConfig, parse_callback_settings
 from shared.errors import ApiError, resource_not_found
-from shared.events import CallbackConfig, parse_callback_settings
 
 if TYPE_CHECKING:
     from api.services import Farm

@@ -6,7 +6,6 @@ from flask import Blueprint, current_app
 from redis.exceptions import RedisError
 
 from shared.errors import McfarmError
-from shared.worker_registry import WorkerRegistry
 
 blp = Blueprint("health", __name__)
 
@@ -29,7 +28,7 @@ def healthz():
 def readyz():
     farm = current_app.extensions["mcfarm"]
     try:
-        workers = WorkerRegistry(farm.store.redis).alive()
+        workers = farm.stores.workers.alive()
     except RedisError as err:
         raise NotReady(f"Redis is not reachable: {err}") from None
     if not workers:

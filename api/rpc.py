@@ -16,7 +16,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 
 from api.actions import ACTIONS, Call
 from api.params import Params
-from api.signature import RedisNonceCache, SignedRequest, action_and_version, verify
+from api.signature import SignedRequest, action_and_version, verify
 from api.throttle import check_rate
 from shared.errors import ApiError, missing_parameter
 
@@ -78,13 +78,13 @@ def rpc():
             farm.settings.access_keys,
             now=datetime.now(UTC),
             window_s=farm.settings.nonce_window,
-            nonces=RedisNonceCache(farm.store.redis),
+            nonces=farm.stores.nonces,
         )
     except ApiError:
         current_app.extensions["mcfarm.failure_delay"].wait()
         raise
     # Counted only once the signature holds: nobody can spend another key's quota.
-    check_rate(farm.store.redis, caller.key.key_id, farm.settings.rate_limit)
+    check_rate(farm.stores.rates, caller.key.key_id, farm.settings.rate_limit)
     if not action:
         raise missing_parameter("Action")
     if version != VERSION:

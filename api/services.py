@@ -14,7 +14,7 @@ from typing import Any
 
 from shared.clock import new_job_id, now_us
 from shared.config import Settings
-from shared.dispatch import Dispatcher, output_priority
+from shared.dispatch import Dispatcher
 from shared.errors import ApiError, InputMissing, invalid_parameter, resource_not_found
 from shared.events import EventStore, Notifier
 from shared.job_events import emit_job_complete
@@ -23,6 +23,7 @@ from shared.pipelines import PipelineStore
 from shared.planning import OutputSpec, plan_groups, plan_outputs
 from shared.schemas import decode_config, load_config
 from shared.storage import Storage, check_http_input, parse_storage_url
+from shared.stores import Stores
 from shared.template_store import TemplateStore
 
 #: Submit-doc aliases accepted by list filters (DESIGN "States").
@@ -34,12 +35,25 @@ class Farm:
     """What the API talks to: settings, the stores, storage, the queue, the notifier."""
 
     settings: Settings
-    store: JobStore
-    templates: TemplateStore
-    pipelines: PipelineStore
-    events: EventStore
+    stores: Stores
     storage: Storage
     dispatcher: Dispatcher
+
+    @property
+    def store(self) -> JobStore:
+        return self.stores.jobs
+
+    @property
+    def templates(self) -> TemplateStore:
+        return self.stores.templates
+
+    @property
+    def pipelines(self) -> PipelineStore:
+        return self.stores.pipelines
+
+    @property
+    def events(self) -> EventStore:
+        return self.stores.events
 
     @property
     def notifier(self) -> Notifier:
@@ -104,7 +118,11 @@ def submit_job(
     pipeline = (
         farm.pipelines.require(owner, pipeline_id) if pipeline_id else farm.pipelines.default(owner)
     )
-    doc.update(PipelineId=pipeline.pipeline_id, PipelinePriority=pipeline.priority)
+    doc.update(
+        PipelineId=pipeline.pipeline_id,
+        PipelinePriority=pipeline.priority,
+        QueueSlot=farm.stores.fair_share.slot(owner),
+    )
     if client_token:
         existing = _by_token(farm, owner, client_token, fingerprint)
         if existing is not None:
@@ -133,26 +151,27 @@ def submit_job(
         ):
             release_pipeline(farm, owner, pipeline.pipeline_id)
     else:
-        farm.dispatcher.start_job(
-            job_id, output_priority(max(s.priority for s in specs), pipeline.priority), owner
-        )
+        farm.dispatcher.start_job(job)
     return job, True
 
 
 def release_pipeline(farm: Farm, owner: str, pipeline_id: str) -> list[str]:
-    """Start every job held on an (now Active) pipeline, highest priority first."""
+    """Start every job held on an (now Active) pipeline, highest priority first.
+
+    The jobs run at the pipeline's priority as it is now: it may have changed while they
+    were held.
+    """
     released = farm.pipelines.release(owner, pipeline_id)
-    shift = farm.pipelines.require(owner, pipeline_id).priority
+    priority = farm.pipelines.require(owner, pipeline_id).priority
     for job_id in released:
-        job = farm.store.get(job_id)
-        top = max((s.priority for s in job.specs), default=6) if job else 6
-        farm.dispatcher.start_job(job_id, output_priority(top, shift), owner)
+        job = farm.store.set_pipeline_priority(job_id, priority)
+        if job is not None:
+            farm.dispatcher.start_job(job)
     return released
 
 
 def _by_token(farm: Farm, owner: str, token: str, fingerprint: str) -> JobRecord | None:
-    job_id = farm.store.redis.get(farm.store.token_key(owner, token))
-    job = farm.store.get(job_id) if job_id else None
+    job = farm.store.by_token(owner, token)
     if job is None:
         return None
     if farm.store.fingerprint(job.job_id) != fingerprint:
@@ -164,11 +183,7 @@ def _by_token(farm: Farm, owner: str, token: str, fingerprint: str) -> JobRecord
     if job.state == "Inited" and pipeline is not None and pipeline.status == "Active":
         # The first submit may have died between persisting and enqueueing; start_job
         # runs once per job whatever the number of messages.
-        farm.dispatcher.start_job(
-            job.job_id,
-            output_priority(max(s.priority for s in job.specs), pipeline.priority),
-            owner,
-        )
+        farm.dispatcher.start_job(job)
     return job
 
 

@@ -108,26 +108,6 @@ class NonceCache(Protocol):
         ...
 
 
-class _RedisSet(Protocol):
-    def set(self, name: str, value: int, *, nx: bool, ex: int) -> object: ...
-
-
-class RedisNonceCache:
-    """A :class:`NonceCache` on a ``redis.Redis`` client, shared by every API process.
-
-    ``SET … NX EX`` is atomic, so two API workers racing on one nonce cannot both win. Redis
-    errors propagate: the API answers them with 503.
-    """
-
-    def __init__(self, client: _RedisSet) -> None:
-        self._client = client
-
-    def use(self, key_id: str, nonce: str, ttl_s: int) -> bool:
-        # Key ids never contain ":" (MCFARM_ACCESS_KEYS splits on it), so keys cannot collide.
-        name = f"mcfarm:nonce:{key_id}:{nonce}"
-        return bool(self._client.set(name, 1, nx=True, ex=max(1, ttl_s)))
-
-
 # --- canonical forms (pure; shared with tests and clients) ------------------------------
 
 

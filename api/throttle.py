@@ -14,10 +14,8 @@ from __future__ import annotations
 import threading
 import time
 
-import redis
-
 from shared.errors import ApiError
-from shared.jobstore import PREFIX
+from shared.guards import RateCounter
 
 
 class Throttled(ApiError):
@@ -31,16 +29,13 @@ class Throttled(ApiError):
         self.retry_after_ms = retry_after_ms
 
 
-def check_rate(client: redis.Redis, key_id: str, limit: int, now: float | None = None) -> None:
+def check_rate(counter: RateCounter, key_id: str, limit: int, now: float | None = None) -> None:
     """Count one request of ``key_id``; raise ``Throttled`` past ``limit`` per second (0: off)."""
     if limit <= 0:
         return
     now = time.time() if now is None else now
     second = int(now)
-    key = f"{PREFIX}rate:{key_id}:{second}"
-    with client.pipeline() as pipe:
-        count, _ = pipe.incr(key).expire(key, 2).execute()
-    if count > limit:
+    if counter.count(key_id, second) > limit:
         raise Throttled(max(1, int((second + 1 - now) * 1000)))
 
 

@@ -39,7 +39,7 @@ from pathlib import Path
 from bench.scale import BenchFailed, make_clip, seed, stop, wait_ready
 from cli.client import ApiCallFailed, Client
 from cli.processes import api_argv, worker_argv
-from shared.jobstore import JobStore
+from shared.stores import Stores
 from tests.servers.farm import farm_env, start_process
 from tests.servers.redis import RedisServer
 
@@ -181,11 +181,11 @@ class Farm:
         self.names[proc.pid] = name
         self.workers.append(proc)
 
-    def kill_one(self, running_on: dict[str, list[str]]) -> str:
+    def kill_one(self, running_on: dict[str, list[tuple[str, int]]]) -> str:
         """SIGKILL a random worker's whole process group; start a replacement.
 
         Args:
-            running_on: what each worker encodes now (``JobStore.running_on``), to say it.
+            running_on: what each worker encodes now (``Heartbeats.running_on``), to say it.
         """
         victim = self.rng.choice(self.workers)
         name = self.names[victim.pid]
@@ -195,7 +195,10 @@ class Farm:
         self.kills += 1
         self.add_worker()
         doing = [
-            o for host, outs in running_on.items() if host.startswith(f"{name}@") for o in outs
+            f"{job_id}:{index}"
+            for host, outs in running_on.items()
+            if host.startswith(f"{name}@")
+            for job_id, index in outs
         ]
         what = f"while it encoded {', '.join(doing)}" if doing else "while it was idle"
         return f"SIGKILLed {name} {what}; started soak{self.started}"
@@ -269,7 +272,7 @@ def chaos(
 ) -> Summary:
     """Kill, restart and poll until every job ended or the time is up."""
     summary = Summary(submitted=len(ids))
-    store = JobStore.from_url(server.url + "/0")
+    beats = Stores.connect(server.url + "/0").heartbeats
     pending, states, gone = set(ids), {}, set()
     next_kill = time.monotonic() + args.kill_every
     deadline = time.monotonic() + args.timeout
@@ -277,7 +280,7 @@ def chaos(
         poll(client, pending, states, gone)
         now = time.monotonic()
         if pending and now >= next_kill:
-            say(farm.kill_one(store.running_on()), started)
+            say(farm.kill_one(beats.running_on()), started)
             next_kill = now + args.kill_every
         if not summary.redis_restarts and len(pending) <= len(ids) // 2:
             say("restarting redis-server (SIGTERM, same port and directory)", started)

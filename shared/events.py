@@ -9,7 +9,7 @@ at-least-once: a receiver may see one delivery twice and should de-duplicate on 
 
 The callback settings and the request signature are in ``shared.callback_settings``.
 
-Redis layout (under ``mcfarm:``): ``evcb:{owner}`` the settings as GetEventCallback JSON;
+Redis layout (key names in ``shared.keys``): ``evcb:{owner}`` the settings as GetEventCallback JSON;
 ``dlv:{id}`` a delivery hash; ``dead`` and ``dead:{owner}`` sorted sets of dead-letter ids
 scored by the time they died.
 """
@@ -26,22 +26,10 @@ from urllib.parse import urlsplit
 
 import redis
 
-from shared.callback_settings import (  # noqa: F401 - re-exported: the events API
-    DELIVERY_HEADER,
-    EVENT_TYPES,
-    SIGNATURE_HEADER,
-    TIMESTAMP_HEADER,
-    CallbackConfig,
-    check_callback_url,
-    notify_address,
-    parse_callback_settings,
-    parse_event_types,
-    sign_headers,
-    verify_signature,
-)
+from shared import keys
+from shared.callback_settings import EVENT_TYPES, CallbackConfig, notify_address
 from shared.clock import now_us as clock_now_us
 from shared.clock import wire_time
-from shared.jobstore import PREFIX
 from shared.redis_tx import transaction
 
 log = logging.getLogger(__name__)
@@ -122,23 +110,11 @@ class EventStore:
     def __init__(self, client: redis.Redis):
         self.redis = client
 
-    @staticmethod
-    def _callback_key(owner: str) -> str:
-        return f"{PREFIX}evcb:{owner}"
-
-    @staticmethod
-    def _key(delivery_id: str) -> str:
-        return f"{PREFIX}dlv:{delivery_id}"
-
-    @staticmethod
-    def _dead_key(owner: str | None = None) -> str:
-        return f"{PREFIX}dead" + (f":{owner}" if owner is not None else "")
-
     def set_callback(self, owner: str, cfg: CallbackConfig) -> None:
-        self.redis.set(self._callback_key(owner), json.dumps(cfg.to_wire()))
+        self.redis.set(keys.event_callback(owner), json.dumps(cfg.to_wire()))
 
     def get_callback(self, owner: str) -> CallbackConfig | None:
-        raw = self.redis.get(self._callback_key(owner))
+        raw = self.redis.get(keys.event_callback(owner))
         return CallbackConfig.from_wire(json.loads(raw)) if raw else None
 
     def create_delivery(
@@ -165,7 +141,7 @@ class EventStore:
             "created_us": created,
             "since_us": created,
         }
-        key = self._key(delivery_id)
+        key = keys.delivery(delivery_id)
         with self.redis.pipeline() as pipe:
             pipe.hset(key, mapping=fields)
             pipe.expire(key, PENDING_TTL_S)
@@ -173,7 +149,7 @@ class EventStore:
         return delivery_id
 
     def get(self, delivery_id: str) -> Delivery | None:
-        raw = self.redis.hgetall(self._key(delivery_id)) if delivery_id else {}
+        raw = self.redis.hgetall(keys.delivery(delivery_id)) if delivery_id else {}
         if not raw.get("state"):
             return None
         return Delivery(
@@ -197,7 +173,7 @@ class EventStore:
         self, delivery_id: str, from_state: str, apply: Callable[[Any, str, str], None]
     ) -> bool:
         """Run ``apply(pipe, key, owner)`` in one transaction if the state is ``from_state``."""
-        key = self._key(delivery_id)
+        key = keys.delivery(delivery_id)
 
         def body(pipe) -> bool:
             state, owner = pipe.hmget(key, "state", "owner")
@@ -234,8 +210,8 @@ class EventStore:
         def apply(pipe, key, owner):
             pipe.hset(key, mapping={"state": "dead", "failed_us": failed, "reason": reason[:500]})
             pipe.expire(key, DEAD_TTL_S)
-            pipe.zadd(self._dead_key(), {delivery_id: failed})
-            pipe.zadd(self._dead_key(owner), {delivery_id: failed})
+            pipe.zadd(keys.dead_letters(), {delivery_id: failed})
+            pipe.zadd(keys.dead_letters(owner), {delivery_id: failed})
 
         return self._transition(delivery_id, "pending", apply)
 
@@ -247,14 +223,14 @@ class EventStore:
             pipe.hset(key, mapping={"state": "pending", "since_us": since, "reason": ""})
             pipe.hdel(key, "failed_us")
             pipe.expire(key, PENDING_TTL_S)
-            pipe.zrem(self._dead_key(), delivery_id)
-            pipe.zrem(self._dead_key(owner), delivery_id)
+            pipe.zrem(keys.dead_letters(), delivery_id)
+            pipe.zrem(keys.dead_letters(owner), delivery_id)
 
         return self._transition(delivery_id, "dead", apply)
 
     def list_dead(self, owner: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """Dead letters, newest first (all owners' when ``owner`` is None)."""
-        index = self._dead_key(owner)
+        index = keys.dead_letters(owner)
         self.redis.zremrangebyscore(index, "-inf", clock_now_us() - DEAD_TTL_S * 1_000_000)
         ids = self.redis.zrevrange(index, 0, max(limit, 1) - 1)
         found = []

@@ -1,39 +1,39 @@
 """The Redis job store: the one source of truth about every job.
 
-Layout (all keys under ``mcfarm:``):
+Layout (key names in ``shared.keys``):
 
 - ``job:{id}`` hash — ``owner``, ``doc`` (the submitted JobId/Config/UserData/… as JSON),
   ``specs`` (the planned ``OutputSpec`` list), ``create_us``, ``state``, ``code``,
   ``message``, ``finish_us``; per output ``out:{i}`` (its ``OutputDetail`` as JSON) and
   ``pct:{i}`` (its progress), ``deliveries:{i}``, ``dispatch:{i}`` (the task id of its
-  newest message, after a watchdog requeue); per input ``probe:{i}`` (cached ffprobe JSON).
+  newest message, after a watchdog requeue), ``start:{i}`` (when and where it began); per
+  input ``probe:{i}`` (cached ffprobe JSON); one-shot ``flag:{name}`` fields.
   Each worker writes only its own output's fields, so concurrent outputs never race; an
   output's detail is written in a transaction, and once terminal it is final.
 - ``token:{owner}:{ClientToken}`` → job id (the idempotency index).
 - ``idx:{owner}:all`` and ``idx:{owner}:state:{State}`` — sorted sets whose members are
   ``{create_us:020d}:{job_id}`` at score 0, so ``ZRANGEBYLEX`` pages in creation order
   with the last member as an exact, duplicate-free cursor.
-- ``running`` (output → last heartbeat), ``running-on`` (→ worker), ``running-run`` (→ the
-  run that owns the heartbeat), ``requeue`` (the watchdog's outbox).
-- Live workers' keys: ``shared.worker_registry``.
+
+Running outputs' heartbeats and the watchdog's requeue outbox: ``shared.heartbeats``.
+Live workers: ``shared.worker_registry``.
 """
 
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import redis
 
+from shared import keys
 from shared.clock import now_us, wire_time
 from shared.planning import GroupSpec, OutputSpec
-from shared.redis_conn import connect, ping_once
+from shared.redis_conn import ping_once
 from shared.redis_tx import transaction
 
-PREFIX = "mcfarm:"
 JOB_STATES = ("Inited", "Running", "Complete", "Error", "Cancelled")
 TERMINAL_JOB_STATES = frozenset({"Complete", "Error", "Cancelled"})
 OUTPUT_STATES = ("Init", "Scheduled", "Running", "Success", "Failed", "Skipped")
@@ -64,28 +64,21 @@ class JobRecord:
     def terminal(self) -> bool:
         return self.state in TERMINAL_JOB_STATES
 
+    @property
+    def pipeline_priority(self) -> int:
+        """The priority (1–10) of the pipeline the job runs on, as it was when it started."""
+        return int(self.doc.get("PipelinePriority", 6))
+
+    @property
+    def slot(self) -> int:
+        """The owner's fair-share queue slot (``shared.fair_share``), fixed at submit."""
+        return int(self.doc.get("QueueSlot", 0))
+
 
 # HSET key field value, only if value is above the current one: one atomic step.
 _RAISE_FIELD = """
 local current = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '-1')
 if tonumber(ARGV[2]) > current then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
-"""
-
-
-# KEYS: run owners, heartbeats, workers; ARGV: member, run ("" = any), now, worker.
-_BEAT = """
-if ARGV[2] ~= '' and redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
-if ARGV[4] ~= '' then redis.call('HSET', KEYS[3], ARGV[1], ARGV[4]) end
-return 1
-"""
-
-_UNBEAT = """
-if ARGV[2] ~= '' and redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
-redis.call('HDEL', KEYS[1], ARGV[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('HDEL', KEYS[3], ARGV[1])
-return 1
 """
 
 
@@ -107,25 +100,6 @@ class JobStore:
 
     def __init__(self, client: redis.Redis):
         self.redis = client
-
-    @classmethod
-    def from_url(cls, url: str, retry_window_s: float = 20) -> JobStore:
-        """A store whose client waits out a Redis restart (``MCFARM_REDIS_RETRY_WINDOW``)."""
-        return cls(connect(url, retry_window_s))
-
-    # --- keys ---------------------------------------------------------------------
-
-    @staticmethod
-    def job_key(job_id: str) -> str:
-        return f"{PREFIX}job:{job_id}"
-
-    @staticmethod
-    def index_key(owner: str, state: str | None = None) -> str:
-        return f"{PREFIX}idx:{owner}:" + (f"state:{state}" if state else "all")
-
-    @staticmethod
-    def token_key(owner: str, token: str) -> str:
-        return f"{PREFIX}token:{owner}:{token}"
 
     # --- create and read -----------------------------------------------------------
 
@@ -162,7 +136,7 @@ class JobStore:
         for spec in specs:
             fields[f"out:{spec.index}"] = json.dumps(_initial_detail(job_id, spec, created))
         member = _member(create_us, job_id)
-        token_key = self.token_key(owner, client_token) if client_token else None
+        token_key = keys.client_token(owner, client_token) if client_token else None
 
         def body(pipe) -> str:
             # WATCH makes "token unused → write job and token" one atomic step.
@@ -172,22 +146,27 @@ class JobStore:
             pipe.multi()
             if token_key:
                 pipe.set(token_key, job_id)
-            pipe.hset(self.job_key(job_id), mapping=fields)
-            pipe.zadd(self.index_key(owner), {member: 0})
-            pipe.zadd(self.index_key(owner, "Inited"), {member: 0})
+            pipe.hset(keys.job(job_id), mapping=fields)
+            pipe.zadd(keys.job_index(owner), {member: 0})
+            pipe.zadd(keys.job_index(owner, "Inited"), {member: 0})
             return job_id
 
         return transaction(self.redis, body, *([token_key] if token_key else []))
 
     def state(self, job_id: str) -> str | None:
         """Just the job's state: one cheap read, polled while encoding to notice a cancel."""
-        return self.redis.hget(self.job_key(job_id), "state")
+        return self.redis.hget(keys.job(job_id), "state")
 
     def fingerprint(self, job_id: str) -> str | None:
-        return self.redis.hget(self.job_key(job_id), "fingerprint")
+        return self.redis.hget(keys.job(job_id), "fingerprint")
+
+    def by_token(self, owner: str, client_token: str) -> JobRecord | None:
+        """The owner's job that ``client_token`` made, if any."""
+        job_id = self.redis.get(keys.client_token(owner, client_token))
+        return self.get(job_id) if job_id else None
 
     def get(self, job_id: str) -> JobRecord | None:
-        raw = self.redis.hgetall(self.job_key(job_id))
+        raw = self.redis.hgetall(keys.job(job_id))
         if not raw or "doc" not in raw:
             return None
         outputs, progress, group_states, renditions = {}, {}, {}, {}
@@ -246,7 +225,7 @@ class JobStore:
                 hi = min(hi, f"({after}", key=_lex_upper)
             else:
                 lo = max(lo, f"({after}", key=_lex_lower)
-        key = self.index_key(owner, state)
+        key = keys.job_index(owner, state)
         if newest_first:
             members = self.redis.zrevrangebylex(key, hi, lo, start=0, num=limit + 1)
         else:
@@ -254,6 +233,14 @@ class JobStore:
         page = members[:limit]
         cursor = page[-1] if len(members) > limit else None
         return [m.split(":", 1)[1] for m in page], cursor
+
+    def unfinished_before(self, cutoff_us: int) -> Iterator[tuple[str, str]]:
+        """``(job_id, state)`` of every owner's ``Inited`` or ``Running`` job created before
+        ``cutoff_us`` (the watchdog ends those past ``MCFARM_JOB_MAX_RUNTIME``)."""
+        for state in ("Running", "Inited"):
+            for key in self.redis.scan_iter(match=keys.job_state_indexes(state), count=100):
+                for member in self.redis.zrangebylex(key, "-", f"({cutoff_us:020d}:"):
+                    yield member.split(":", 1)[1], state
 
     # --- state changes ----------------------------------------------------------------
 
@@ -265,7 +252,7 @@ class JobStore:
         Returns:
             True when this call made the change (so exactly one caller acts on it).
         """
-        key, allowed = self.job_key(job_id), set(allowed_from)
+        key, allowed = keys.job(job_id), set(allowed_from)
 
         def body(pipe) -> bool:
             current, owner, create_us = pipe.hmget(key, "state", "owner", "create_us")
@@ -274,11 +261,27 @@ class JobStore:
             member = _member(int(create_us), job_id)
             pipe.multi()
             pipe.hset(key, mapping={"state": new_state, **extra})
-            pipe.zrem(self.index_key(owner, current), member)
-            pipe.zadd(self.index_key(owner, new_state), {member: 0})
+            pipe.zrem(keys.job_index(owner, current), member)
+            pipe.zadd(keys.job_index(owner, new_state), {member: 0})
             return True
 
         return transaction(self.redis, body, key)
+
+    def set_pipeline_priority(self, job_id: str, priority: int) -> JobRecord | None:
+        """Record the priority its pipeline has now (a held job being released); the job."""
+        key = keys.job(job_id)
+
+        def body(pipe) -> bool:
+            raw = pipe.hget(key, "doc")
+            if raw is None:
+                return False
+            doc = json.loads(raw)
+            doc["PipelinePriority"] = int(priority)
+            pipe.multi()
+            pipe.hset(key, "doc", json.dumps(doc))
+            return True
+
+        return self.get(job_id) if transaction(self.redis, body, key) else None
 
     def set_output(self, job_id: str, index: int, **changes: Any) -> dict[str, Any]:
         """Update fields of one output's detail; a terminal detail is final.
@@ -301,7 +304,7 @@ class JobStore:
         Returns:
             ``(detail as stored now, whether this call changed it)``.
         """
-        key, field_name = self.job_key(job_id), f"out:{index}"
+        key, field_name = keys.job(job_id), f"out:{index}"
         allowed = None if allowed_from is None else set(allowed_from)
 
         def body(pipe) -> tuple[dict[str, Any], bool]:
@@ -316,44 +319,9 @@ class JobStore:
 
         return transaction(self.redis, body, key)
 
-    #: ``job_id:index`` of the outputs the watchdog took back, until their message is sent.
-    REQUEUE_KEY = f"{PREFIX}requeue"
-
-    def take_back_output(self, job_id: str, index: int) -> bool:
-        """``Running`` → ``Scheduled`` and into the requeue outbox, in one transaction.
-
-        Returns:
-            False when the output was not running (it ended, or was taken back already).
-        """
-        key, field_name = self.job_key(job_id), f"out:{index}"
-
-        def body(pipe) -> bool:
-            detail = json.loads(pipe.hget(key, field_name) or "{}")
-            if detail.get("Status") != "Running":
-                return False
-            detail["Status"] = "Scheduled"
-            pipe.multi()
-            pipe.hset(key, field_name, json.dumps(detail))
-            pipe.zadd(self.REQUEUE_KEY, {f"{job_id}:{index}": now_us()})
-            return True
-
-        return transaction(self.redis, body, key)
-
-    def taken_back(self) -> list[tuple[str, int]]:
-        """The outputs in the requeue outbox, oldest first."""
-        members = self.redis.zrange(self.REQUEUE_KEY, 0, -1)
-        return [(m.rsplit(":", 1)[0], int(m.rsplit(":", 1)[1])) for m in members]
-
-    def is_taken_back(self, job_id: str, index: int) -> bool:
-        return self.redis.zscore(self.REQUEUE_KEY, f"{job_id}:{index}") is not None
-
-    def sent_back(self, job_id: str, index: int) -> None:
-        """The output's new message is sent: out of the outbox."""
-        self.redis.zrem(self.REQUEUE_KEY, f"{job_id}:{index}")
-
     def set_group(self, job_id: str, group: int, **changes: Any) -> dict[str, Any]:
         """Update an Hls/Dash group's packaging state (only its packaging task writes it)."""
-        key = self.job_key(job_id)
+        key = keys.job(job_id)
         state = json.loads(self.redis.hget(key, f"grp:{group}") or "{}")
         state.update(changes)
         self.redis.hset(key, f"grp:{group}", json.dumps(state))
@@ -361,110 +329,50 @@ class JobStore:
 
     def set_rendition(self, job_id: str, index: int, info: Mapping[str, Any]) -> None:
         """What packaging needs of a finished rendition (bitrates, codecs, size, files)."""
-        self.redis.hset(self.job_key(job_id), f"rend:{index}", json.dumps(info))
+        self.redis.hset(keys.job(job_id), f"rend:{index}", json.dumps(info))
 
     def mark_started(self, job_id: str, index: int, worker: str = "") -> None:
         """When and where an output's encode began (scheduling tests and /v1/workers read it)."""
         self.redis.hset(
-            self.job_key(job_id), f"start:{index}", json.dumps({"us": now_us(), "worker": worker})
+            keys.job(job_id), f"start:{index}", json.dumps({"us": now_us(), "worker": worker})
         )
 
     def starts(self, job_id: str) -> dict[int, dict[str, Any]]:
-        raw = self.redis.hgetall(self.job_key(job_id))
+        raw = self.redis.hgetall(keys.job(job_id))
         return {int(k[6:]): json.loads(v) for k, v in raw.items() if k.startswith("start:")}
 
     def set_progress(self, job_id: str, index: int, percent: int) -> None:
         """Raise an output's progress; it never goes down, even when a requeued run restarts."""
         self.redis.eval(
-            _RAISE_FIELD, 1, self.job_key(job_id), f"pct:{index}", max(0, min(100, int(percent)))
+            _RAISE_FIELD, 1, keys.job(job_id), f"pct:{index}", max(0, min(100, int(percent)))
         )
 
     def cached_probe(self, job_id: str, input_index: int) -> dict[str, Any] | None:
-        raw = self.redis.hget(self.job_key(job_id), f"probe:{input_index}")
+        raw = self.redis.hget(keys.job(job_id), f"probe:{input_index}")
         return json.loads(raw) if raw else None
 
     def cache_probe(self, job_id: str, input_index: int, probe: Mapping[str, Any]) -> None:
-        self.redis.hset(self.job_key(job_id), f"probe:{input_index}", json.dumps(probe))
+        self.redis.hset(keys.job(job_id), f"probe:{input_index}", json.dumps(probe))
 
     def claim(self, job_id: str, flag: str) -> bool:
         """Set a one-shot flag on the job; True only for the first caller (HSETNX)."""
-        return bool(self.redis.hsetnx(self.job_key(job_id), f"flag:{flag}", now_us()))
+        return bool(self.redis.hsetnx(keys.job(job_id), f"flag:{flag}", now_us()))
+
+    def unclaim(self, job_id: str, flag: str) -> None:
+        """Clear a flag ``claim`` set, so that the next caller may claim it again."""
+        self.redis.hdel(keys.job(job_id), f"flag:{flag}")
 
     def count_delivery(self, job_id: str, index: int) -> int:
         """Count one more delivery of an output's task; returns the count so far."""
-        return int(self.redis.hincrby(self.job_key(job_id), f"deliveries:{index}", 1))
+        return int(self.redis.hincrby(keys.job(job_id), f"deliveries:{index}", 1))
 
     def set_dispatch(self, job_id: str, index: int, task_id: str) -> None:
         """Record the task id of an output's newest message (a requeue supersedes the first)."""
-        self.redis.hset(self.job_key(job_id), f"dispatch:{index}", task_id)
+        self.redis.hset(keys.job(job_id), f"dispatch:{index}", task_id)
 
     def dispatch(self, job_id: str, index: int) -> str | None:
         """The task id ``set_dispatch`` recorded; None while the chord's own message stands."""
-        return self.redis.hget(self.job_key(job_id), f"dispatch:{index}")
-
-    # --- heartbeats of running outputs (read by the watchdog) --------------------------
-
-    RUNNING_KEY = f"{PREFIX}running"
-
-    RUNNING_ON_KEY = f"{PREFIX}running-on"
-
-    #: ``job_id:index`` → the id of the run that owns the output's heartbeat.
-    RUN_KEY = f"{PREFIX}running-run"
-
-    def start_beating(self, job_id: str, index: int, worker: str = "") -> str:
-        """Make a new run the owner of an output's heartbeat and beat once; returns its id.
-
-        Only the owner's ``beat`` and ``unbeat`` count, so a run that the watchdog gave up
-        on (and requeued) cannot keep the output looking alive or remove its successor's
-        heartbeat when it wakes up.
-        """
-        member, run = f"{job_id}:{index}", uuid.uuid4().hex
-        with self.redis.pipeline() as pipe:
-            pipe.hset(self.RUN_KEY, member, run)
-            pipe.zadd(self.RUNNING_KEY, {member: now_us()})
-            if worker:
-                pipe.hset(self.RUNNING_ON_KEY, member, worker)
-            pipe.execute()
-        return run
-
-    def beat(self, job_id: str, index: int, worker: str = "", run: str | None = None) -> bool:
-        """Mark an output as alive now; the watchdog requeues outputs that stop beating.
-
-        Args:
-            run: the id ``start_beating`` returned; the beat counts only while that run
-                still owns the output (None: beat unconditionally).
-
-        Returns:
-            False when ``run`` no longer owns the output (nothing was written).
-        """
-        member = f"{job_id}:{index}"
-        keys = [self.RUN_KEY, self.RUNNING_KEY, self.RUNNING_ON_KEY]
-        return bool(self.redis.eval(_BEAT, 3, *keys, member, run or "", now_us(), worker))
-
-    def beat_owner(self, job_id: str, index: int) -> str | None:
-        """The id of the run that owns an output's heartbeat now (None: no run)."""
-        return self.redis.hget(self.RUN_KEY, f"{job_id}:{index}")
-
-    def unbeat(self, job_id: str, index: int, run: str | None = None) -> None:
-        """Forget an output's heartbeat (only if ``run`` still owns it, when given)."""
-        keys = [self.RUN_KEY, self.RUNNING_KEY, self.RUNNING_ON_KEY]
-        self.redis.eval(_UNBEAT, 3, *keys, f"{job_id}:{index}", run or "")
-
-    def has_beat(self, job_id: str, index: int) -> bool:
-        """Whether some run beats (or beat, and the watchdog has not yet seen it stop)."""
-        return self.redis.zscore(self.RUNNING_KEY, f"{job_id}:{index}") is not None
-
-    def running_on(self) -> dict[str, list[str]]:
-        """Worker hostname → the ``job_id:index`` outputs it is encoding now."""
-        tasks: dict[str, list[str]] = {}
-        for member, worker in self.redis.hgetall(self.RUNNING_ON_KEY).items():
-            tasks.setdefault(worker, []).append(member)
-        return tasks
-
-    def stale(self, older_than_us: int) -> list[tuple[str, int]]:
-        """Outputs whose last heartbeat is older than ``older_than_us``."""
-        members = self.redis.zrangebyscore(self.RUNNING_KEY, "-inf", older_than_us)
-        return [(m.rsplit(":", 1)[0], int(m.rsplit(":", 1)[1])) for m in members]
+        return self.redis.hget(keys.job(job_id), f"dispatch:{index}")
 
     def ping(self) -> bool:
         """One PING, not retried: health checks answer at once while Redis is away."""

@@ -1,6 +1,6 @@
 """Pipelines (ICE's MPS queues) and the jobs a paused pipeline holds, stored in Redis.
 
-Layout (all keys under ``mcfarm:``):
+Layout (key names in ``shared.keys``):
 
 - ``pipe:{id}`` hash — ``owner``, ``name``, ``speed``, ``priority``, ``status``,
   ``create_us``, ``modified_us``, ``default`` (``1`` for the owner's default pipeline).
@@ -17,7 +17,7 @@ Refusals that depend on a pipeline's state answer 403 ``OperationDenied.*``:
 ``OperationDenied.DefaultPipeline`` (the default pipeline cannot be deleted) and
 ``OperationDenied.PipelineNotEmpty`` (it still holds jobs).
 
-The client must be built with ``decode_responses=True`` (as ``JobStore.from_url`` does).
+The client must be built with ``decode_responses=True`` (as ``Stores.connect`` does).
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ from typing import Any
 
 import redis
 
+from shared import keys
 from shared.clock import new_job_id, now_us, wire_time
 from shared.errors import ApiError, invalid_parameter, missing_parameter, resource_not_found
-from shared.jobstore import PREFIX
 from shared.redis_tx import transaction
 
 SPEEDS = ("Standard", "Boost", "NarrowBandHDV2")
@@ -146,32 +146,12 @@ class PipelineStore:
     def __init__(self, client: redis.Redis):
         self.redis = client
 
-    @staticmethod
-    def key(pipeline_id: str) -> str:
-        return f"{PREFIX}pipe:{pipeline_id}"
-
-    @staticmethod
-    def index_key(owner: str) -> str:
-        return f"{PREFIX}pipes:{owner}"
-
-    @staticmethod
-    def default_key(owner: str) -> str:
-        return f"{PREFIX}pipe-default:{owner}"
-
-    @staticmethod
-    def held_key(pipeline_id: str) -> str:
-        return f"{PREFIX}pipe-held:{pipeline_id}"
-
-    @staticmethod
-    def held_members_key(pipeline_id: str) -> str:
-        return f"{PREFIX}pipe-held-members:{pipeline_id}"
-
     # --- reads ------------------------------------------------------------------------
 
     def _load(self, reader: Any, owner: str, pipeline_id: Any) -> Pipeline | None:
         if not isinstance(pipeline_id, str) or not _ID.match(pipeline_id):
             return None
-        raw = reader.hgetall(self.key(pipeline_id))
+        raw = reader.hgetall(keys.pipeline(pipeline_id))
         if not raw or raw.get("owner") != owner:
             return None
         return Pipeline.from_hash(pipeline_id, raw)
@@ -191,7 +171,7 @@ class PipelineStore:
 
     def default(self, owner: str) -> Pipeline:
         """The owner's default pipeline, created on first use (one winner under races)."""
-        dkey = self.default_key(owner)
+        dkey = keys.default_pipeline(owner)
         existing = self.redis.get(dkey)
         if existing:
             found = self.get(owner, existing)
@@ -216,8 +196,8 @@ class PipelineStore:
             )
             pipe.multi()
             pipe.set(dkey, new.pipeline_id)
-            pipe.hset(self.key(new.pipeline_id), mapping=new.to_hash())
-            pipe.zadd(self.index_key(owner), {new.pipeline_id: now})
+            pipe.hset(keys.pipeline(new.pipeline_id), mapping=new.to_hash())
+            pipe.zadd(keys.pipelines(owner), {new.pipeline_id: now})
             return new.pipeline_id
 
         return self.require(owner, transaction(self.redis, body, dkey))
@@ -230,10 +210,10 @@ class PipelineStore:
         """
         wanted = None if speed in (None, "") else _choice(speed, "Speed", SPEEDS)
         self.default(owner)
-        ids = self.redis.zrange(self.index_key(owner), 0, -1)
+        ids = self.redis.zrange(keys.pipelines(owner), 0, -1)
         with self.redis.pipeline(transaction=False) as pipe:
             for pipeline_id in ids:
-                pipe.hgetall(self.key(pipeline_id))
+                pipe.hgetall(keys.pipeline(pipeline_id))
             raws = pipe.execute()
         found = [
             Pipeline.from_hash(pid, raw)
@@ -264,8 +244,8 @@ class PipelineStore:
         now = now_us()
         pipeline = Pipeline(new_job_id(), owner, name, speed, priority, "Active", now, now)
         with self.redis.pipeline() as pipe:
-            pipe.hset(self.key(pipeline.pipeline_id), mapping=pipeline.to_hash())
-            pipe.zadd(self.index_key(owner), {pipeline.pipeline_id: now})
+            pipe.hset(keys.pipeline(pipeline.pipeline_id), mapping=pipeline.to_hash())
+            pipe.zadd(keys.pipelines(owner), {pipeline.pipeline_id: now})
             pipe.execute()
         return pipeline
 
@@ -295,7 +275,7 @@ class PipelineStore:
         if status not in (None, ""):
             changes["status"] = _choice(status, "Status", STATUSES)
         self.require(owner, pipeline_id)
-        key = self.key(pipeline_id)
+        key = keys.pipeline(pipeline_id)
 
         def body(pipe: redis.client.Pipeline) -> tuple[Pipeline, bool]:
             before = self._load(pipe, owner, pipeline_id)
@@ -321,7 +301,7 @@ class PipelineStore:
                 it holds jobs (resume it first, or cancel them).
         """
         self.require(owner, pipeline_id)
-        key, held = self.key(pipeline_id), self.held_key(pipeline_id)
+        key, held = keys.pipeline(pipeline_id), keys.held_jobs(pipeline_id)
 
         def body(pipe: redis.client.Pipeline) -> None:
             pipeline = self._load(pipe, owner, pipeline_id)
@@ -339,8 +319,8 @@ class PipelineStore:
                     "set its Status to Active (or cancel them) before deleting it.",
                 )
             pipe.multi()
-            pipe.delete(key, held, self.held_members_key(pipeline_id))
-            pipe.zrem(self.index_key(owner), pipeline_id)
+            pipe.delete(key, held, keys.held_members(pipeline_id))
+            pipe.zrem(keys.pipelines(owner), pipeline_id)
 
         transaction(self.redis, body, key, held)
 
@@ -372,8 +352,8 @@ class PipelineStore:
         if not 0 <= create_us < 10**20:  # the member spells it in 20 digits
             raise invalid_parameter("CreateTime", "It must be between 0 and 10**20 - 1.")
         self.require(owner, pipeline_id)
-        key, held = self.key(pipeline_id), self.held_key(pipeline_id)
-        members = self.held_members_key(pipeline_id)
+        key, held = keys.pipeline(pipeline_id), keys.held_jobs(pipeline_id)
+        members = keys.held_members(pipeline_id)
         member = held_member(priority, create_us, job_id)
 
         def body(pipe: redis.client.Pipeline) -> bool:
@@ -398,22 +378,22 @@ class PipelineStore:
             by exactly one call, however many run at once.
         """
         self.require(owner, pipeline_id)
-        held = self.held_key(pipeline_id)
+        held = keys.held_jobs(pipeline_id)
         with self.redis.pipeline() as pipe:  # MULTI/EXEC: read and clear as one step
             pipe.zrange(held, 0, -1)
-            pipe.delete(held, self.held_members_key(pipeline_id))
+            pipe.delete(held, keys.held_members(pipeline_id))
             members, _ = pipe.execute()
         return [_job_of(m) for m in members]
 
     def held(self, owner: str, pipeline_id: str) -> list[str]:
         """The held job ids in release order, without releasing them."""
         self.require(owner, pipeline_id)
-        return [_job_of(m) for m in self.redis.zrange(self.held_key(pipeline_id), 0, -1)]
+        return [_job_of(m) for m in self.redis.zrange(keys.held_jobs(pipeline_id), 0, -1)]
 
     def unhold(self, owner: str, pipeline_id: str, job_id: str) -> bool:
         """Drop one held job (it was cancelled). True when it was held."""
         self.require(owner, pipeline_id)
-        held, members = self.held_key(pipeline_id), self.held_members_key(pipeline_id)
+        held, members = keys.held_jobs(pipeline_id), keys.held_members(pipeline_id)
 
         def body(pipe: redis.client.Pipeline) -> bool:
             member = pipe.hget(members, job_id)

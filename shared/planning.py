@@ -13,9 +13,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from shared.config import Settings
+from shared.containers import PLAYLIST_EXTENSIONS, Kind, container, names
 from shared.errors import InvalidJob
 from shared.storage import join_output, parse_storage_url
-from shared.templates import DASH_CONTAINERS, HLS_CONTAINERS, SEGMENTED_CONTAINERS, merged_config
+from shared.templates import merged_config
 
 TemplateResolver = Callable[[str], Mapping[str, Any] | None]
 
@@ -158,17 +159,17 @@ def plan_outputs(
 
 def _rendition_file(name: str, kind: str) -> str:
     """A rendition's playlist (Hls: ``.m3u8``; Dash: ``.mpd``), extension added if missing."""
-    ext = {"Hls": ".m3u8", "Dash": ".mpd"}.get(kind, "")
-    for known in (".m3u8", ".mpd"):
+    ext = PLAYLIST_EXTENSIONS.get(kind, "")
+    for known in PLAYLIST_EXTENSIONS.values():
         name = name.removesuffix(known) if ext else name
     return name + ext
 
 
 def _check_container(spec: OutputSpec) -> None:
     fmt = spec.config["Container"]["Format"]
-    allowed = {"Hls": HLS_CONTAINERS, "Dash": DASH_CONTAINERS}.get(spec.group_type)
+    allowed = names(group_type=spec.group_type) if spec.group_type in PLAYLIST_EXTENSIONS else None
     where = "OutputGroups" if spec.group is not None else "Outputs"
-    if allowed is None and fmt in SEGMENTED_CONTAINERS:
+    if allowed is None and container(fmt).kind is Kind.SEGMENTED:
         raise InvalidJob(
             f'The specified parameter "{where}" is not valid: output {spec.index} ({spec.template_id}) '
             f"writes {fmt}, which needs an OutputGroups entry of Type Hls or Dash."
@@ -179,11 +180,6 @@ def _check_container(spec: OutputSpec) -> None:
             f"({spec.template_id}) writes {fmt}; a {spec.group_type} group needs {' or '.join(allowed)} "
             "(set OverrideParams Container.Format)."
         )
-
-
-def segment_kind(fmt: str) -> str:
-    """``ts``, ``fmp4`` or ``dash``: segments of a rendition, by container."""
-    return {"m3u8": "ts", "mpd": "dash"}.get(fmt, "fmp4")
 
 
 def plan_groups(config: Mapping[str, Any], specs: list[OutputSpec]) -> list[GroupSpec]:
@@ -197,15 +193,17 @@ def plan_groups(config: Mapping[str, Any], specs: list[OutputSpec]) -> list[Grou
         cfg = group["GroupConfig"]
         if cfg["Type"] == "File":
             continue
-        kinds = {segment_kind(s.config["Container"]["Format"]) for s in specs if s.group == g}
-        if cfg["Type"] == "Dash":
-            kinds = {"dash"}
+        kinds = {
+            container(s.config["Container"]["Format"]).segments_in(cfg["Type"])
+            for s in specs
+            if s.group == g
+        }
         if len(kinds) > 1:
             raise InvalidJob(
                 f'The specified parameter "OutputGroups[{g}].Outputs" is not valid: one Hls group '
                 "cannot mix m3u8 (MPEG-TS) and hls-fmp4/cmaf (fMP4) renditions."
             )
-        ext = ".m3u8" if cfg["Type"] == "Hls" else ".mpd"
+        ext = PLAYLIST_EXTENSIONS[cfg["Type"]]
         base = cfg["OutputFileBase"]["Media"].rstrip("/")
         groups.append(
             GroupSpec(

@@ -1,25 +1,41 @@
-"""Which queue an output goes to, ``cpu`` or ``gpu``, and how a gpu worker then encodes it.
+"""Where and how urgently a job's work runs: its queue, its Celery priority, CPU or GPU.
 
-Pure and stdlib-only, so the API can route at submit time without importing worker code.
-The inputs are the output's normalized TemplateConfig, its ``Features``, the live workers
-(as announced at start, see ``workers.capabilities.describe_worker``) and the operator's
-GPU policy.
+``route_start`` (a job's start message, sent at submit and at a pipeline's release) and
+``route_output`` (each output's message, sent by ``start_job`` and by the watchdog's
+requeue) are the one decision every sender uses: the queue is the kind (``cpu``/``gpu``,
+``choose_queue``) in the account's fair-share slot (``shared.fair_share``); the priority is
+the output's ``Priority`` shifted by its pipeline's (``effective_priority``).
+
+Pure, so the API can route at submit time without importing worker code. The inputs are the
+job record, the output's normalized TemplateConfig and ``Features``, the live workers (as
+announced at start, see ``workers.capabilities.describe_worker``) and the operator's GPU
+policy.
 
 Two kinds of machine take ``gpu`` work: those with NVENC (decode, scale and encode on the
 GPU) and those with NVDEC only, such as the H100 (decode and scale on the GPU, encode on the
 CPU). ``gpu_encode_on`` tells a worker which of the two it does for an output;
-``workers.gpu_cmd.build_gpu_ffmpeg_args`` builds the argv for either.
+``workers.gpu_cmd.video_path_for`` picks the video path for either.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from shared.config import SettingsError
+from shared.containers import container
 from shared.errors import InvalidJob
+from shared.fair_share import slot_queue
 
+if TYPE_CHECKING:
+    from shared.jobstore import JobRecord
+    from shared.planning import OutputSpec
+
+#: The kinds of queue; a worker consumes one or both (``mcfarm worker --queues``).
+KINDS = ("cpu", "gpu")
+#: ICE's default output and pipeline priority (reference §2.2 ``Priority``: 1–10, default 6).
+DEFAULT_PRIORITY = 6
 GpuPolicy = Literal["auto", "never", "prefer"]
 GPU_POLICIES: tuple[GpuPolicy, ...] = ("auto", "never", "prefer")
 HARDWARE_VALUES = ("gpu", "cpu")
@@ -28,9 +44,6 @@ NVENC_ENCODERS: Mapping[str, str] = {"H.264": "h264_nvenc", "H.265": "hevc_nvenc
 #: ``Video.PixFmt`` values the GPU path produces: scale_cuda converts to them and NVENC
 #: encodes them. yuv422p (no NVENC 4:2:2), yuvj420p (full range) and yuv420p10le stay on the CPU.
 GPU_PIX_FMTS = ("yuv420p", "nv12", "yuv444p")
-#: Containers that ``workers.gpu_cmd`` builds a GPU argv for. Segmented renditions (HLS/DASH)
-#: have no GPU builder yet: on a gpu worker they would be encoded on its CPU anyway.
-GPU_CONTAINERS = ("mp4", "flv")
 
 
 def parse_gpu_policy(text: str) -> GpuPolicy:
@@ -44,6 +57,52 @@ def parse_gpu_policy(text: str) -> GpuPolicy:
         if value == policy:
             return policy
     raise SettingsError(f"MCFARM_GPU_POLICY={text!r}: expected one of {', '.join(GPU_POLICIES)}")
+
+
+def celery_priority(priority: int) -> int:
+    """ICE priority 1–10 (higher first) → Redis transport priority 0–9 (0 first)."""
+    return 10 - max(1, min(10, int(priority)))
+
+
+def effective_priority(output: int, pipeline: int = DEFAULT_PRIORITY) -> int:
+    """An output's priority (1–10) shifted by its pipeline's (6 is neutral)."""
+    return max(1, min(10, int(output) + int(pipeline) - DEFAULT_PRIORITY))
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where a message goes and how urgent it is.
+
+    Attributes:
+        queue: the queue, e.g. ``cpu.3`` (a kind's fair-share slot).
+        priority: the Celery/Redis transport priority, 0 (first) to 9.
+        reason: why this kind of queue, for logs and Flower.
+    """
+
+    queue: str
+    priority: int
+    reason: str = ""
+
+
+def route_start(job: JobRecord) -> Route:
+    """The route of a job's start message (probe, then fan out): a cpu task, as urgent as
+    the job's most urgent output."""
+    top = max((s.priority for s in job.specs), default=DEFAULT_PRIORITY)
+    priority = celery_priority(effective_priority(top, job.pipeline_priority))
+    return Route(slot_queue("cpu", job.slot), priority, "the job's start")
+
+
+def route_output(
+    job: JobRecord, spec: OutputSpec, workers: Sequence[WorkerCaps], policy: GpuPolicy
+) -> Route:
+    """The route of one output's message, first sent or requeued alike.
+
+    Raises:
+        InvalidJob: ``Features.Hardware`` is neither gpu nor cpu.
+    """
+    kind, reason = choose_queue(spec.config, spec.features, workers, policy)
+    priority = celery_priority(effective_priority(spec.priority, job.pipeline_priority))
+    return Route(slot_queue(kind, job.slot), priority, reason)
 
 
 @dataclass(frozen=True)
@@ -65,6 +124,19 @@ class WorkerCaps:
     encoders: frozenset[str]
     gpu_encode: bool
     gpu_decode: bool
+
+    @classmethod
+    def from_info(cls, info: Mapping[str, Any]) -> WorkerCaps:
+        """From what the worker announced in the registry (``describe_worker``)."""
+        gpu = info.get("gpu") or {}
+        return cls(
+            hostname=info["hostname"],
+            queues=tuple(info.get("queues", ())),
+            concurrency=int(info.get("concurrency") or 0),
+            encoders=frozenset(info.get("encoders", ())),
+            gpu_encode=bool(gpu.get("encode")),
+            gpu_decode=bool(gpu.get("decode")),
+        )
 
     @property
     def takes_gpu_tasks(self) -> bool:
@@ -104,7 +176,9 @@ def nvenc_encoder(config: Mapping[str, Any]) -> str | None:
     a copied video stream, and a ``PixFmt`` outside ``GPU_PIX_FMTS``.
     """
     video = config.get("Video", {})
-    if config["Container"]["Format"] not in GPU_CONTAINERS or video.get("Remove"):
+    # Segmented renditions (HLS/DASH) have no GPU builder yet (``Container.gpu_builder``):
+    # on a gpu worker they would be encoded on its CPU anyway.
+    if not container(config["Container"]["Format"]).gpu_builder or video.get("Remove"):
         return None
     if video.get("PixFmt", "yuv420p") not in GPU_PIX_FMTS:
         return None
@@ -168,7 +242,7 @@ def choose_queue(
 def gpu_encode_on(worker: WorkerCaps, config: Mapping[str, Any]) -> Literal["gpu", "cpu"]:
     """Where a gpu worker encodes an output: ``gpu`` when it has the NVENC encoder, else ``cpu``.
 
-    The result is ``build_gpu_ffmpeg_args``'s ``encode_on``.
+    The result is ``workers.gpu_cmd.gpu_video_path``'s ``encode_on``.
     """
     encoder = nvenc_encoder(config)
     has_encoder = encoder is not None and worker.gpu_encode and encoder in worker.encoders

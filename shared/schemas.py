@@ -23,13 +23,13 @@ from marshmallow import (
     validates_schema,
 )
 
+from shared.containers import PLAYLIST_EXTENSIONS
 from shared.errors import InvalidJob
 from shared.templates import describe_errors
 
 MEDIA_TYPES = ("OSS", "ExternalURL")
 GROUP_TYPES = ("File", "Hls", "Dash")
 HLS_STREAM_TYPES = ("video", "audio", "hybrid")
-_MANIFEST_EXTENSIONS = (".m3u8", ".mpd")
 _CLOCK = re.compile(r"^(\d{1,2}):(\d{2}):(\d{2}(?:\.\d{1,3})?)$")
 _SECONDS = re.compile(r"^\d{1,5}(?:\.\d{1,3})?$")
 MAX_CLIP_SECONDS = 86399.999
@@ -209,7 +209,7 @@ class GroupConfigSchema(_Strict):
         # "master.m3u8" and "master" name the same manifest; the extension follows the type.
         if data["Type"] != "File":
             name = data.get("ManifestName") or ("master" if data["Type"] == "Hls" else "manifest")
-            for ext in _MANIFEST_EXTENSIONS:
+            for ext in PLAYLIST_EXTENSIONS.values():
                 name = name.removesuffix(ext)
             data["ManifestName"] = name
         return data
@@ -229,7 +229,7 @@ class OutputGroupSchema(_Strict):
         names: dict[str, int] = {}
         for i, output in enumerate(data["Outputs"]):
             stem = output["OutputFileName"]
-            for ext in _MANIFEST_EXTENSIONS:
+            for ext in PLAYLIST_EXTENSIONS.values():
                 stem = stem.removesuffix(ext)
             if stem in names:
                 raise ValidationError(

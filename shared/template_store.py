@@ -4,7 +4,7 @@
 owner's custom templates. Another owner's template id resolves to nothing, and every other
 operation answers ``ResourceNotFound`` for it, exactly as for an unknown id.
 
-Layout (all keys under ``mcfarm:``):
+Layout (key names in ``shared.keys``):
 
 - ``tpl:{id}`` — the template as JSON (``CustomTemplate`` fields).
 - ``tpls:{owner}`` — sorted set of the owner's template ids scored by ``create_us``.
@@ -13,7 +13,7 @@ Layout (all keys under ``mcfarm:``):
   new default clears the old one's flag in the same write, and there is never more than one.
 
 Only transcoding templates (``Type`` 1, subtypes 1–5 of reference §2.3) are stored.
-The client must be built with ``decode_responses=True`` (as ``JobStore.from_url`` does).
+The client must be built with ``decode_responses=True`` (as ``Stores.connect`` does).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from typing import Any
 
 import redis
 
+from shared import keys
 from shared.catalog import (
     KNOWN_TYPES,
     SUBTYPE_NAMES,
@@ -39,7 +40,6 @@ from shared.catalog import (
 )
 from shared.clock import new_job_id, now_us, wire_time
 from shared.errors import invalid_parameter, missing_parameter, resource_not_found
-from shared.jobstore import PREFIX
 from shared.redis_tx import transaction
 from shared.templates import validate_template_config
 
@@ -142,17 +142,9 @@ class TemplateStore:
     def __init__(self, client: redis.Redis):
         self.redis = client
 
-    def _key(self, template_id: str) -> str:
-        return f"{PREFIX}tpl:{template_id}"
-
-    def _index(self, owner: str) -> str:
-        return f"{PREFIX}tpls:{owner}"
-
-    def _default_key(self, owner: str, subtype: int, type_: int = TYPE_TRANSCODE) -> str:
-        return f"{PREFIX}tpl-default:{owner}:{type_}:{subtype}"
-
-    def _default_keys(self, owner: str) -> list[str]:
-        return [self._default_key(owner, s) for s in TRANSCODE_SUBTYPE_NAMES]
+    @staticmethod
+    def _default_keys(owner: str) -> list[str]:
+        return [keys.default_template(owner, TYPE_TRANSCODE, s) for s in TRANSCODE_SUBTYPE_NAMES]
 
     # --- reads ------------------------------------------------------------------------
 
@@ -171,7 +163,7 @@ class TemplateStore:
         if not isinstance(template_id, str) or not _ID.match(template_id):
             return None
         with self.redis.pipeline(transaction=False) as pipe:
-            pipe.get(self._key(template_id))
+            pipe.get(keys.template(template_id))
             pipe.mget(self._default_keys(owner))
             raw, defaults = pipe.execute()
         return self._decode(raw, owner, set(filter(None, defaults)))
@@ -198,10 +190,10 @@ class TemplateStore:
         wanted = _subtype(subtype, default=None)
         if type_ != TYPE_TRANSCODE:
             return None
-        keys = self._default_keys(owner)
+        names = self._default_keys(owner)
         if wanted is not None:
-            keys = [self._default_key(owner, wanted)]
-        for template_id in self.redis.mget(keys):
+            names = [keys.default_template(owner, TYPE_TRANSCODE, wanted)]
+        for template_id in self.redis.mget(names):
             tpl = self.get(owner, template_id) if template_id else None
             if tpl is not None:
                 return tpl
@@ -242,14 +234,14 @@ class TemplateStore:
         number, size = page_params(page_number, page_size, 10)
         if type_ != TYPE_TRANSCODE:
             return [], 0
-        ids = self.redis.zrange(self._index(owner), 0, -1, desc=order == ORDERS[0])
+        ids = self.redis.zrange(keys.templates(owner), 0, -1, desc=order == ORDERS[0])
         if template_id:
             ids = [i for i in ids if i == template_id]
         if not ids:
             return [], 0
         with self.redis.pipeline(transaction=False) as pipe:
             pipe.mget(self._default_keys(owner))
-            pipe.mget([self._key(i) for i in ids])
+            pipe.mget([keys.template(i) for i in ids])
             defaults, raws = pipe.execute()
         needle = (name or "").lower()
         found = [self._decode(raw, owner, set(filter(None, defaults))) for raw in raws]
@@ -288,8 +280,8 @@ class TemplateStore:
         now = now_us()
         tpl = CustomTemplate(new_job_id(), owner, name, subtype, normalized, now, now)
         with self.redis.pipeline() as pipe:
-            pipe.set(self._key(tpl.template_id), self._encode(tpl))
-            pipe.zadd(self._index(owner), {tpl.template_id: now})
+            pipe.set(keys.template(tpl.template_id), self._encode(tpl))
+            pipe.zadd(keys.templates(owner), {tpl.template_id: now})
             pipe.execute()
         return tpl
 
@@ -319,7 +311,7 @@ class TemplateStore:
         if config is not None:
             changes["config"] = _config(config, required=False)
         self.require(owner, template_id)
-        key = self._key(template_id)
+        key = keys.template(template_id)
 
         def body(pipe: redis.client.Pipeline) -> CustomTemplate:
             defaults = set(filter(None, pipe.mget(self._default_keys(owner))))
@@ -343,7 +335,10 @@ class TemplateStore:
                 foreign id.
         """
         tpl = self.require(owner, template_id)
-        key, dkey = self._key(template_id), self._default_key(owner, tpl.subtype)
+        key, dkey = (
+            keys.template(template_id),
+            keys.default_template(owner, TYPE_TRANSCODE, tpl.subtype),
+        )
 
         def body(pipe: redis.client.Pipeline) -> None:
             if self._decode(pipe.get(key), owner, set()) is None:
@@ -351,7 +346,7 @@ class TemplateStore:
             is_default = pipe.get(dkey) == template_id
             pipe.multi()
             pipe.delete(key)
-            pipe.zrem(self._index(owner), template_id)
+            pipe.zrem(keys.templates(owner), template_id)
             if is_default:
                 pipe.delete(dkey)
 
@@ -365,13 +360,13 @@ class TemplateStore:
             ApiError: ``MissingParameter``; ``ResourceNotFound`` (404).
         """
         tpl = self.require(owner, template_id)
-        key = self._key(template_id)
+        key = keys.template(template_id)
 
         def body(pipe: redis.client.Pipeline) -> None:
             if self._decode(pipe.get(key), owner, set()) is None:
                 raise resource_not_found("template", template_id)
             pipe.multi()
-            pipe.set(self._default_key(owner, tpl.subtype), template_id)
+            pipe.set(keys.default_template(owner, TYPE_TRANSCODE, tpl.subtype), template_id)
 
         transaction(self.redis, body, key)
         return dataclasses.replace(tpl, is_default=True)

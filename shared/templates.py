@@ -20,18 +20,8 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
+from shared.containers import CONTAINERS, NOT_YET, Kind, container, names
 from shared.errors import InvalidJob
-
-VIDEO_CONTAINERS = ("mp4", "flv")
-AUDIO_CONTAINERS = ("mp3", "m4a")
-#: Segmented containers: only in an OutputGroups entry of Type Hls (m3u8, hls-fmp4, cmaf) or
-#: Dash (mpd, cmaf), one rendition each.
-HLS_CONTAINERS = ("m3u8", "hls-fmp4", "cmaf")
-DASH_CONTAINERS = ("mpd", "cmaf")
-SEGMENTED_CONTAINERS = ("m3u8", "hls-fmp4", "cmaf", "mpd")
-#: Containers of the ICE catalog that later issues may add (images, other audio formats).
-KNOWN_UNSUPPORTED_CONTAINERS = ("ogg", "flac", "gif", "webp")
-SUPPORTED_CONTAINERS = VIDEO_CONTAINERS + AUDIO_CONTAINERS + SEGMENTED_CONTAINERS
 
 _VIDEO_CODECS = {
     "h.264": "H.264",
@@ -58,7 +48,8 @@ H264_PROFILES = ("baseline", "main", "high")
 H265_PROFILES = ("main",)
 PIX_FMTS = ("yuv420p", "yuvj420p", "yuv422p", "yuv444p", "nv12", "yuv420p10le")
 SAMPLE_RATES = (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000, 96000)
-FLV_SAMPLE_RATES = (22050, 44100)
+#: ICE reference §2.2 MediaConvertAudio.Samplerate: "Default value: 44100".
+DEFAULT_SAMPLE_RATE = 44100
 TRANS_MODES = ("onepass", "fixCRF", "CBR")
 _GOP_SECONDS = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*s\s*$")
 
@@ -120,11 +111,11 @@ class ContainerSchema(_Section):
     @validates_schema
     def _format(self, data, **kwargs):
         fmt = data["Format"].lower()
-        if fmt in KNOWN_UNSUPPORTED_CONTAINERS:
+        if fmt in NOT_YET:
             raise ValidationError(f"container {fmt!r} is not supported yet", "Format")
-        if fmt not in SUPPORTED_CONTAINERS:
+        if fmt not in CONTAINERS:
             raise ValidationError(
-                f"unknown container {fmt!r} (use {', '.join(SUPPORTED_CONTAINERS)})", "Format"
+                f"unknown container {fmt!r} (use {', '.join(CONTAINERS)})", "Format"
             )
 
 
@@ -186,52 +177,67 @@ class TemplateConfigSchema(_Section):
 
     @validates_schema
     def _consistent(self, data, **kwargs):
-        fmt = data["Container"]["Format"].lower()
+        box = container(data["Container"]["Format"].lower())
         video, audio = data.get("Video", {}), data.get("Audio", {})
-        mode = data.get("TransConfig", {}).get("TransMode")
-        if fmt in AUDIO_CONTAINERS and video and not video.get("Remove"):
+        _check_streams(box, video, audio)
+        _check_codecs(box, video, audio)
+        _check_encoding(box, data, video)
+
+
+def _check_streams(box, video: Mapping[str, Any], audio: Mapping[str, Any]) -> None:
+    if not box.has_video and video and not video.get("Remove"):
+        raise ValidationError(
+            f"an audio-only container ({box.name}) takes no Video settings", "Video"
+        )
+    if box.kind is Kind.AUDIO and audio.get("Remove"):
+        raise ValidationError(f"an audio-only container ({box.name}) needs its audio", "Audio")
+    if video.get("Remove") and audio.get("Remove"):
+        raise ValidationError("removing both video and audio leaves nothing to write", "Video")
+
+
+def _check_codecs(box, video: Mapping[str, Any], audio: Mapping[str, Any]) -> None:
+    if audio.get("Codec", box.default_audio_codec) not in box.audio_codecs:
+        wanted = " or ".join(c for c in box.audio_codecs if c != "copy")
+        raise ValidationError(f"container {box.name} needs audio codec {wanted}", "Audio")
+    if box.has_video and video.get("Codec", "H.264") not in box.video_codecs:
+        raise ValidationError(
+            f"the {box.name.upper()} container cannot carry {video['Codec']}", "Video"
+        )
+    if box.sample_rates and audio.get("Samplerate", DEFAULT_SAMPLE_RATE) not in box.sample_rates:
+        rates = " or ".join(str(r) for r in box.sample_rates)
+        raise ValidationError(f"the {box.name.upper()} container takes only {rates} Hz", "Audio")
+    if audio.get("Codec") == "mp3" and (
+        audio.get("Channels", 2) > 2 or audio.get("Samplerate") == 96000
+    ):
+        raise ValidationError("MP3 takes at most 2 channels and at most 48000 Hz", "Audio")
+    for name, section in (("Video", video), ("Audio", audio)):
+        if section.get("Codec") == "copy" and set(section) - {"Codec", "Remove"}:
             raise ValidationError(
-                f"an audio-only container ({fmt}) takes no Video settings", "Video"
+                f"a copied {name.lower()} stream takes no encoding settings", name
             )
-        if fmt in AUDIO_CONTAINERS and audio.get("Remove"):
-            raise ValidationError(f"an audio-only container ({fmt}) needs its audio", "Audio")
-        if video.get("Remove") and audio.get("Remove"):
-            raise ValidationError("removing both video and audio leaves nothing to write", "Video")
-        want = {"mp3": ("mp3", "copy"), "m4a": ("aac", "copy")}.get(fmt)
-        if want and audio.get("Codec", want[0]) not in want:
-            raise ValidationError(f"container {fmt} needs audio codec {want[0]}", "Audio")
-        if fmt == "flv" and video.get("Codec") == "H.265":
-            raise ValidationError("the FLV container cannot carry H.265", "Video")
-        if fmt == "flv" and audio.get("Samplerate", 44100) not in FLV_SAMPLE_RATES:
-            raise ValidationError("the FLV container takes only 22050 or 44100 Hz", "Audio")
-        if audio.get("Codec") == "mp3" and (
-            audio.get("Channels", 2) > 2 or audio.get("Samplerate") == 96000
-        ):
-            raise ValidationError("MP3 takes at most 2 channels and at most 48000 Hz", "Audio")
-        if video.get("Codec") == "copy" and set(video) - {"Codec", "Remove"}:
-            raise ValidationError("a copied video stream takes no encoding settings", "Video")
-        if audio.get("Codec") == "copy" and set(audio) - {"Codec", "Remove"}:
-            raise ValidationError("a copied audio stream takes no encoding settings", "Audio")
-        if (
-            video.get("Profile")
-            and video.get("Codec", "H.264") == "H.265"
-            and video["Profile"] not in H265_PROFILES
-        ):
-            raise ValidationError("H.265 takes only the main profile", "Video")
-        if data.get("MuxConfig", {}).get("Segment") and fmt not in SEGMENTED_CONTAINERS:
-            raise ValidationError(
-                f"Segment applies to {', '.join(SEGMENTED_CONTAINERS)} only", "MuxConfig"
-            )
-        if mode == "CBR" and "Bitrate" not in video:
-            raise ValidationError("TransMode CBR needs Video.Bitrate", "TransConfig")
-        if (
-            mode == "onepass"
-            and "Bitrate" not in video
-            and not video.get("Remove")
-            and fmt in VIDEO_CONTAINERS + SEGMENTED_CONTAINERS
-            and video.get("Codec") != "copy"
-        ):
-            raise ValidationError("TransMode onepass needs Video.Bitrate", "TransConfig")
+    if (
+        video.get("Profile")
+        and video.get("Codec", "H.264") == "H.265"
+        and video["Profile"] not in H265_PROFILES
+    ):
+        raise ValidationError("H.265 takes only the main profile", "Video")
+
+
+def _check_encoding(box, data: Mapping[str, Any], video: Mapping[str, Any]) -> None:
+    mode = data.get("TransConfig", {}).get("TransMode")
+    if data.get("MuxConfig", {}).get("Segment") and box.kind is not Kind.SEGMENTED:
+        segmented = ", ".join(names(Kind.SEGMENTED))
+        raise ValidationError(f"Segment applies to {segmented} only", "MuxConfig")
+    if mode == "CBR" and "Bitrate" not in video:
+        raise ValidationError("TransMode CBR needs Video.Bitrate", "TransConfig")
+    if (
+        mode == "onepass"
+        and "Bitrate" not in video
+        and not video.get("Remove")
+        and box.has_video
+        and video.get("Codec") != "copy"
+    ):
+        raise ValidationError("TransMode onepass needs Video.Bitrate", "TransConfig")
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:

@@ -28,7 +28,8 @@ from shared.errors import TranscodeError
 from shared.jobstore import TERMINAL_OUTPUT_STATES, JobRecord
 from shared.planning import GroupSpec, OutputSpec
 from shared.storage import parse_storage_url
-from workers.filemeta import out_file_meta
+from workers.context import Encode, TaskContext
+from workers.filemeta import out_file_meta, output_result
 from workers.manifests import (
     Rendition,
     codecs_string,
@@ -53,18 +54,24 @@ def _relative(media: str, group: GroupSpec) -> str:
     return media.removeprefix(group.base_media.rstrip("/") + "/")
 
 
-def _upload(tools, folder_media: str, files: list[Path]) -> int:
+def _upload(ctx: TaskContext, folder_media: str, files: list[Path]) -> int:
     """Upload ``files`` (in order: media first, playlist last) into ``folder_media``."""
     for path in files:
-        tools.storage.upload(
+        ctx.storage.upload(
             path,
-            parse_storage_url(folder_media + path.name, settings=tools.settings, for_output=True),
+            parse_storage_url(folder_media + path.name, settings=ctx.settings, for_output=True),
         )
     return sum(path.stat().st_size for path in files)
 
 
 def _run(
-    tools, enc, spec: OutputSpec, config: dict, out_dir: Path, stem: str, group: GroupSpec
+    ctx: TaskContext,
+    enc: Encode,
+    spec: OutputSpec,
+    config: dict,
+    out_dir: Path,
+    stem: str,
+    group: GroupSpec,
 ) -> Path:
     out_dir.mkdir()
     argv = segment_args(
@@ -73,16 +80,11 @@ def _run(
         stem,
         enc.info,
         config,
-        tools.settings,
+        ctx.settings,
         features=spec.features,
         segments=group.segments,
     )
-    tools.runner(
-        argv,
-        timeout=tools.settings.task_time_limit,
-        duration=enc.duration,
-        on_progress=enc.progress,
-    )
+    enc.run(ctx, argv)
     return out_dir / playlist_name(stem, group.segments)
 
 
@@ -92,7 +94,7 @@ def _without(config: dict, section: str) -> dict:
     return trimmed
 
 
-def _dash_runs(job: JobRecord, spec: OutputSpec, enc, stem: str) -> list[tuple[str, dict]]:
+def _dash_runs(job: JobRecord, spec: OutputSpec, enc: Encode, stem: str) -> list[tuple[str, dict]]:
     """(stem, config) of each one-stream part a DASH rendition encodes."""
     video = enc.info.video is not None and not enc.config.get("Video", {}).get("Remove")
     audio = enc.info.audio is not None and not enc.config.get("Audio", {}).get("Remove")
@@ -113,7 +115,9 @@ def _dash_runs(job: JobRecord, spec: OutputSpec, enc, stem: str) -> list[tuple[s
     return runs
 
 
-def encode_rendition(tools, job: JobRecord, spec: OutputSpec, workdir: Path, enc) -> dict[str, Any]:
+def encode_rendition(
+    ctx: TaskContext, job: JobRecord, spec: OutputSpec, workdir: Path, enc: Encode
+) -> dict[str, Any]:
     """Encode, upload and measure one rendition; returns its ``Result``."""
     group = next(g for g in job.groups if g.index == spec.group)
     folder_media, stem = _split(spec.output_media)
@@ -121,23 +125,20 @@ def encode_rendition(tools, job: JobRecord, spec: OutputSpec, workdir: Path, enc
     measures: dict[str, Any] = {"files": [], "parts": []}
     total, main = 0, None
     for i, (part_stem, config) in enumerate(runs):
-        playlist = _run(tools, enc, spec, config, workdir / f"part{i}", part_stem, group)
+        playlist = _run(ctx, enc, spec, config, workdir / f"part{i}", part_stem, group)
         files = rendition_files(playlist.parent)
-        probe = tools.prober(str(playlist), tools.settings, OWN_OUTPUT)
+        probe = ctx.prober(str(playlist), ctx.settings, OWN_OUTPUT)
         enc.check_owner()
-        total += _upload(tools, folder_media, files)
+        total += _upload(ctx, folder_media, files)
         measures["files"] += [f.name for f in files]
         _measure(measures, group, spec, playlist, files, probe)
         main = main or (playlist, probe)
-    url = tools.storage.public_url(
-        parse_storage_url(spec.output_media, settings=tools.settings, for_output=True)
+    url = ctx.storage.public_url(
+        parse_storage_url(spec.output_media, settings=ctx.settings, for_output=True)
     )
     meta = out_file_meta(main[1], file_name=main[0].name, file_url=url, file_size=total)
-    tools.store.set_rendition(job.job_id, spec.index, measures)
-    return {
-        "OutputFile": {"Type": "OSS", "Media": spec.output_media, "Url": url},
-        "OutFileMeta": meta,
-    }
+    ctx.store.set_rendition(job.job_id, spec.index, measures)
+    return output_result(spec.output_media, url, meta)
 
 
 def _measure(
@@ -171,20 +172,22 @@ def _measure(
     measures["peak_bps"] = max(measures.get("peak_bps", 0), bandwidth)
 
 
-def delete_rendition(tools, job_id: str, spec: OutputSpec) -> None:
+def delete_rendition(ctx: TaskContext, job_id: str, spec: OutputSpec) -> None:
     """Remove every uploaded file of a rendition (its job was cancelled mid-upload)."""
-    job = tools.store.get(job_id)
+    job = ctx.store.get(job_id)
     folder_media, _ = _split(spec.output_media)
     for name in (job.renditions.get(spec.index, {}) if job else {}).get("files", []):
-        tools.storage.delete(
-            parse_storage_url(folder_media + name, settings=tools.settings, for_output=True)
+        ctx.storage.delete(
+            parse_storage_url(folder_media + name, settings=ctx.settings, for_output=True)
         )
 
 
 # --- packaging ------------------------------------------------------------------------------
 
 
-def package_when_ready(tools, job: JobRecord, group_index: int | None) -> dict[str, Any] | None:
+def package_when_ready(
+    ctx: TaskContext, job: JobRecord, group_index: int | None
+) -> dict[str, Any] | None:
     """Package ``group_index`` if all its renditions ended and it is not packaged yet."""
     group = next((g for g in job.groups if g.index == group_index), None)
     if group is None or job.group_states.get(group.index, {}).get("Status") in (
@@ -200,10 +203,10 @@ def package_when_ready(tools, job: JobRecord, group_index: int | None) -> dict[s
     ended = {"FinishTime": wire_time(now_us())}
     failed = next((d for d in details if d.get("Status") in ("Failed", "Skipped")), None)
     if job.state == "Cancelled" or (failed and failed.get("Status") == "Skipped"):
-        return tools.store.set_group(job.job_id, group.index, Status="Skipped", **ended)
+        return ctx.store.set_group(job.job_id, group.index, Status="Skipped", **ended)
     if failed:
         message = f"rendition {failed.get('Name')} failed: {failed.get('Message', '')}"
-        return tools.store.set_group(
+        return ctx.store.set_group(
             job.job_id,
             group.index,
             Status="Failed",
@@ -212,11 +215,11 @@ def package_when_ready(tools, job: JobRecord, group_index: int | None) -> dict[s
             **ended,
         )
     try:
-        result = _write_manifest(tools, job, group, members)
+        result = _write_manifest(ctx, job, group, members)
     except TranscodeError as err:
         if not err.permanent:
             raise
-        return tools.store.set_group(
+        return ctx.store.set_group(
             job.job_id,
             group.index,
             Status="Failed",
@@ -224,7 +227,7 @@ def package_when_ready(tools, job: JobRecord, group_index: int | None) -> dict[s
             Message=f"packaging failed: {err.message}",
             **ended,
         )
-    return tools.store.set_group(job.job_id, group.index, Status="Success", Result=result, **ended)
+    return ctx.store.set_group(job.job_id, group.index, Status="Success", Result=result, **ended)
 
 
 def _manifest_text(job: JobRecord, group: GroupSpec, members: list[OutputSpec]) -> str:
@@ -239,25 +242,22 @@ def _manifest_text(job: JobRecord, group: GroupSpec, members: list[OutputSpec]) 
 
 
 def _write_manifest(
-    tools, job: JobRecord, group: GroupSpec, members: list[OutputSpec]
+    ctx: TaskContext, job: JobRecord, group: GroupSpec, members: list[OutputSpec]
 ) -> dict[str, Any]:
     text = _manifest_text(job, group, members)
     workdir = Path(
-        tempfile.mkdtemp(prefix=f"mcfarm-{job.job_id}-g{group.index}-", dir=tools.settings.work_dir)
+        tempfile.mkdtemp(prefix=f"mcfarm-{job.job_id}-g{group.index}-", dir=ctx.settings.work_dir)
     )
     try:
         path = workdir / PurePosixPath(group.manifest_media).name
         path.write_text(text)
-        ref = parse_storage_url(group.manifest_media, settings=tools.settings, for_output=True)
-        tools.storage.upload(path, ref)
-        url = tools.storage.public_url(ref)
+        ref = parse_storage_url(group.manifest_media, settings=ctx.settings, for_output=True)
+        ctx.storage.upload(path, ref)
+        url = ctx.storage.public_url(ref)
         meta = _manifest_meta(job, group, members, path, url)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    return {
-        "OutputFile": {"Type": "OSS", "Media": group.manifest_media, "Url": url},
-        "OutFileMeta": meta,
-    }
+    return output_result(group.manifest_media, url, meta)
 
 
 def _manifest_meta(

@@ -5,22 +5,26 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 from functools import cached_property
 
 from celery import Celery
-from celery.signals import worker_ready, worker_shutdown
+from celery.signals import celeryd_after_setup, worker_ready, worker_shutdown
 from celery.worker import state as worker_state
 
+from shared.celery_config import celery_config
 from shared.config import Settings
-from shared.dispatch import ACCOUNT_QUEUES_KEY, DELIVER_EVENT, account_queue, celery_config
-from shared.events import EventStore, Notifier
+from shared.dispatch import Dispatcher
+from shared.events import Notifier
+from shared.fair_share import slot_queues
 from shared.job_events import emit_job_complete
 from shared.jobstore import JobStore
+from shared.routing import KINDS
 from shared.storage import Storage, make_storage
-from shared.worker_registry import WORKER_TTL_S, WorkerRegistry
-from workers.capabilities import WorkerNotCapable, check_worker, describe_worker, list_encoders
+from shared.stores import Stores
+from shared.worker_registry import WORKER_TTL_S
+from workers.capabilities import WorkerNotCapable, check_worker, describe_worker
 from workers.lost_messages import recover
+from workers.tasks import requeue_output
 from workers.watchdog import sweep_if_leader
 
 log = logging.getLogger(__name__)
@@ -34,29 +38,27 @@ class FarmContext:
         self.app = app
 
     @cached_property
+    def stores(self) -> Stores:
+        return Stores.connect(self.settings.redis_url, self.settings.redis_retry_window)
+
+    @property
     def store(self) -> JobStore:
-        return JobStore.from_url(self.settings.redis_url, self.settings.redis_retry_window)
+        return self.stores.jobs
 
     @cached_property
     def storage(self) -> Storage:
         return make_storage(self.settings)
 
     @cached_property
-    def encoders(self) -> frozenset[str]:
-        """This machine's FFmpeg encoders (read in each pool process: it forks before ready)."""
-        return frozenset(list_encoders(self.settings))
-
-    @cached_property
-    def registry(self) -> WorkerRegistry:
-        return WorkerRegistry(self.store.redis)
+    def dispatcher(self) -> Dispatcher:
+        return Dispatcher(self.app)
 
     @cached_property
     def notifier(self) -> Notifier:
-        def send(delivery_id: str) -> None:
-            self.app.send_task(DELIVER_EVENT, args=[delivery_id], queue="cpu", priority=0)
-
         return Notifier(
-            EventStore(self.store.redis), send, allow_private=self.settings.allow_private_callbacks
+            self.stores.events,
+            self.dispatcher.deliver_event,
+            allow_private=self.settings.allow_private_callbacks,
         )
 
 
@@ -70,6 +72,17 @@ def make_celery(settings: Settings) -> Celery:
     import workers.tasks  # noqa: F401
 
     return app
+
+
+@celeryd_after_setup.connect
+def _consume_fair_share_slots(sender, instance, **kwargs) -> None:
+    """A worker of a kind (``-Q cpu``) consumes that kind's every fair-share slot too, from
+    its start: an account's first job waits for no announcement (``shared.fair_share``)."""
+    queues = instance.app.amqp.queues
+    for kind in KINDS:
+        if kind in queues.consume_from:
+            for name in slot_queues(kind):
+                queues.select_add(name)
 
 
 def held_task_ids() -> set[str]:
@@ -86,28 +99,15 @@ def held_task_ids() -> set[str]:
 class _Heartbeat(threading.Thread):
     """Refreshes this worker's registry keys and runs the watchdog until shutdown."""
 
-    def __init__(self, app: Celery, hostname: str, info: dict, consumer=None):
+    def __init__(self, app: Celery, hostname: str, info: dict):
         super().__init__(name="mcfarm-heartbeat", daemon=True)
-        self.app, self.registry = app, app.farm.registry
+        self.app, self.registry = app, app.farm.stores.workers
         self.hostname, self.info = hostname, info
-        #: The worker's Celery consumer: read (never changed) to see what it consumes.
-        self.consumer = consumer
         self.stopped = threading.Event()
         #: Since when every beat got through (None: the last one failed).
         self.healthy_since: float | None = None
         #: The leader's broker connection, to read kombu's ``unacked`` set (made on first use).
         self.broker = None
-
-    def _requeue(self, job_id: str, index: int, priority: int) -> None:
-        from workers.tasks import output_signature
-
-        store = self.app.farm.store
-        job = store.get(job_id)
-        queue = account_queue("cpu", job.owner) if job else "cpu"
-        task_id = uuid.uuid4().hex
-        # Recorded first: the old message, wherever it is, no longer runs the output.
-        store.set_dispatch(job_id, index, task_id)
-        output_signature(self.app, job_id, index, priority, queue).apply_async(task_id=task_id)
 
     def _recover_lost_messages(self, window_s: float) -> None:
         """Put back the messages no live worker holds (``workers.lost_messages``).
@@ -121,30 +121,19 @@ class _Heartbeat(threading.Thread):
             self.broker = self.app.connection_for_write()
         try:
             channel = self.broker.default_channel
-            recover(channel, self.app.farm.store, grace_s=window_s, now_s=time.time())
+            farm = self.app.farm
+            recover(
+                channel,
+                farm.store,
+                farm.stores.heartbeats,
+                held=farm.stores.workers.held,
+                grace_s=window_s,
+                now_s=time.time(),
+            )
         except Exception:
             self.broker.release()  # a fresh connection next time
             self.broker = None
             raise
-
-    def _follow_account_queues(self) -> None:
-        """Consume every account queue of this worker's kinds, including ones made later.
-
-        A queue made while this worker was starting may have missed the broadcast, so the
-        set in Redis is read again on every beat; the consumer is added through the
-        worker's own control channel, which runs it in the worker's event loop. That
-        message can be lost too (Redis pub/sub drops it while the worker is not yet
-        subscribed), so it is sent again on every beat until the consumer really consumes
-        from the queue (adding one twice is a no-op).
-        """
-        kinds = tuple(f"{q}." for q in self.info.get("queues", []))
-        for queue in self.app.farm.store.redis.smembers(ACCOUNT_QUEUES_KEY):
-            if queue.startswith(kinds) and not self._consuming_from(queue):
-                self.app.control.add_consumer(queue, destination=[self.hostname], reply=False)
-
-    def _consuming_from(self, queue: str) -> bool:
-        task_consumer = getattr(self.consumer, "task_consumer", None)
-        return task_consumer is not None and task_consumer.consuming_from(queue)
 
     def run(self) -> None:
         timeout = self.app.farm.settings.heartbeat_timeout
@@ -160,11 +149,12 @@ class _Heartbeat(threading.Thread):
                 if self.healthy_since is None or time.monotonic() - started > interval:
                     # A beat that waited out a Redis restart starts the clock again too.
                     self.healthy_since = time.monotonic()
-                self._follow_account_queues()
                 farm = self.app.farm
                 expired = sweep_if_leader(
                     farm.store,
-                    self._requeue,
+                    farm.stores.heartbeats,
+                    lambda job, index: requeue_output(self.app, job, index),
+                    worker=self.hostname,
                     timeout_s=timeout,
                     interval_s=interval,
                     max_runtime_s=farm.settings.job_max_runtime,
@@ -186,7 +176,8 @@ def _start_heartbeat(sender, **kwargs) -> None:
     app = sender.app
     if not hasattr(app, "farm"):
         return
-    queues = sorted(q.name for q in app.amqp.queues.consume_from.values())
+    # The kinds it serves (cpu, gpu): every worker of a kind consumes all its slots.
+    queues = sorted(q for q in app.amqp.queues.consume_from if q in KINDS)
     settings = app.farm.settings
     try:
         encoders = check_worker(settings, queues)
@@ -196,7 +187,7 @@ def _start_heartbeat(sender, **kwargs) -> None:
     except WorkerNotCapable as err:  # mcfarm worker checked already; celery -A … may not have
         log.error("this worker cannot transcode: %s", err)
         info = {"queues": queues, "error": str(err)}
-    beat = _Heartbeat(app, sender.hostname, info, consumer=sender)
+    beat = _Heartbeat(app, sender.hostname, info)
     _heartbeats[sender.hostname] = beat
     beat.start()
 

@@ -20,8 +20,8 @@ from typing import Any, Protocol
 
 import ffmpeg
 
+from shared.containers import container
 from shared.errors import InputContentBad, InvalidJob
-from shared.templates import AUDIO_CONTAINERS
 from workers.probe import LOCAL_INPUT, ProbeInfo
 
 GLOBAL_ARGS = (
@@ -41,25 +41,23 @@ GLOBAL_ARGS = (
 )
 VIDEO_ENCODERS = {"H.264": "libx264", "H.265": "libx265"}
 AUDIO_ENCODERS = {"aac": "aac", "mp3": "libmp3lame"}
+#: ICE reference §2.2 MediaConvertVideo.Crf: "If Codec is set to H.264, the default value
+#: is 23. If Codec is set to H.265, the default value is 26."
 DEFAULT_CRF = {"H.264": 23, "H.265": 26}
 #: 8-bit 4:2:0 plays everywhere; libx264 would otherwise keep a 4:4:4 or 10-bit source's
 #: format and pick a profile that phones and browsers cannot decode.
 DEFAULT_PIX_FMT = "yuv420p"
+#: ICE reference §2.2 MediaConvertVideo.Bufsize: "Default value: 6000" (Kbps).
 DEFAULT_BUFSIZE_KBIT = 6000
+#: ICE reference §2.2 MediaConvertAudio: Bitrate "Default value: 128" (Kbps), Samplerate
+#: "Default value: 44100", Channels "Default value: 2".
+DEFAULT_AUDIO_KBPS = 128
+DEFAULT_SAMPLE_RATE = 44100
+DEFAULT_CHANNELS = 2
+#: Only for a source that states no frame rate (an image sequence, a broken header).
 DEFAULT_FPS = 25.0
 #: Sources above this rate are brought down to it unless the config names an Fps.
 MAX_AUTO_FPS = 60.0
-CONTAINER_OPTIONS: Mapping[str, Mapping[str, str]] = {
-    # +faststart moves the moov index to the front so playback starts before the
-    # download ends (https://ffmpeg.org/ffmpeg-formats.html#Options-8).
-    "mp4": {"format": "mp4", "movflags": "+faststart"},
-    "flv": {"format": "flv"},
-    "mp3": {"format": "mp3"},
-    # ipod is the mp4 muxer with the M4A brand that iTunes/Apple players expect.
-    "m4a": {"format": "ipod", "movflags": "+faststart"},
-}
-#: Containers written as ISO BMFF (MP4, fMP4 segments), where HEVC needs the hvc1 tag.
-HVC1_CONTAINERS = ("mp4", "hls-fmp4", "cmaf", "mpd")
 
 
 # --- numbers --------------------------------------------------------------------------
@@ -269,23 +267,22 @@ def _encoder_options(probe: ProbeInfo, config: Mapping[str, Any]) -> dict:
 def _video_options(probe: ProbeInfo, config: Mapping[str, Any]) -> dict:
     codec = config.get("Video", {}).get("Codec", "H.264")
     args = {"c:v": "copy"} if codec == "copy" else _encoder_options(probe, config)
-    if config["Container"]["Format"] in HVC1_CONTAINERS and _is_hevc(probe, codec):
+    if container(config["Container"]["Format"]).iso_bmff and _is_hevc(probe, codec):
         args["tag:v"] = "hvc1"  # Apple players refuse HEVC in MP4 under FFmpeg's hev1 tag
     return args
 
 
 def _audio_options(probe: ProbeInfo, config: Mapping[str, Any]) -> dict:
     audio = config.get("Audio", {})
-    fmt = config["Container"]["Format"]
-    codec = audio.get("Codec", "mp3" if fmt == "mp3" else "aac")
+    codec = audio.get("Codec", container(config["Container"]["Format"]).default_audio_codec)
     if codec == "copy":
         return {"c:a": "copy"}
     args = {
         "c:a": AUDIO_ENCODERS[codec],
-        "b:a": f"{audio.get('Bitrate', 128)}k",
-        "ar": audio.get("Samplerate", 44100),
+        "b:a": f"{audio.get('Bitrate', DEFAULT_AUDIO_KBPS)}k",
+        "ar": audio.get("Samplerate", DEFAULT_SAMPLE_RATE),
     }
-    channels = audio.get("Channels", 2)
+    channels = audio.get("Channels", DEFAULT_CHANNELS)
     source_channels = probe.audio.channels if probe.audio else None
     if channels == 0 and codec == "mp3" and (source_channels or 0) > 2:
         channels = 2  # "keep the source" cannot work: LAME encodes at most 2 channels
@@ -300,7 +297,7 @@ def _audio_options(probe: ProbeInfo, config: Mapping[str, Any]) -> dict:
 
 
 def _keeps_video(probe: ProbeInfo, config: Mapping[str, Any]) -> bool:
-    if config["Container"]["Format"] in AUDIO_CONTAINERS:
+    if not container(config["Container"]["Format"]).has_video:
         return False
     return probe.video is not None and not config.get("Video", {}).get("Remove")
 
@@ -431,6 +428,7 @@ def build_ffmpeg_args(
     settings,
     *,
     features: Mapping[str, Any] | None = None,
+    video_path: VideoPath = CPU_VIDEO,
 ) -> list[str]:
     """The FFmpeg argv that transcodes ``src`` into ``dst`` as ``config`` says.
 
@@ -442,6 +440,8 @@ def build_ffmpeg_args(
         settings: ``shared.config.Settings`` (``ffmpeg_bin``).
         features: optional ``{"Clip": {"TimeSpan": {"Seek", "Duration", "End"}},
             "Metadata": {key: value}}``, seconds as numbers.
+        video_path: where the video is decoded, filtered and encoded: ``CPU_VIDEO``, or a
+            GPU path (``workers.gpu_cmd.video_path_for``).
 
     Returns:
         ``[settings.ffmpeg_bin, *GLOBAL_ARGS, <input>, <filters/maps>, <options>, dst]``.
@@ -451,6 +451,7 @@ def build_ffmpeg_args(
             output from a silent video).
         InvalidJob: a clip whose End is not after its Seek.
     """
-    streams, options = encode_streams(src, probe, config, features=features)
-    options |= CONTAINER_OPTIONS[config["Container"]["Format"]]
+    streams, options = encode_streams(src, probe, config, features=features, video_path=video_path)
+    box = container(config["Container"]["Format"])
+    options |= {"format": box.muxer, **box.muxer_options}
     return compile_args(streams, dst, options, settings, features=features)

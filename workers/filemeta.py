@@ -110,3 +110,8 @@ def out_file_meta(
         "VideoStreamInfoList": videos,
         "AudioStreamInfoList": [_audio_meta(stream) for stream in _streams(probe_json, "audio")],
     }
+
+
+def output_result(media: str, url: str, meta: Mapping[str, Any]) -> dict[str, Any]:
+    """An output's (or a group manifest's) ``Result``: where it was written, and its meta."""
+    return {"OutputFile": {"Type": "OSS", "Media": media, "Url": url}, "OutFileMeta": dict(meta)}

@@ -1,8 +1,8 @@
-"""FFmpeg command lines for NVIDIA GPUs: NVDEC decoding, CUDA scaling, NVENC encoding.
+"""The GPU video path of FFmpeg command lines: NVDEC decoding, CUDA scaling, NVENC encoding.
 
-Pure, like ``workers.ffmpeg_cmd``, whose ``encode_streams`` still decides everything about
-the output (streams, clip, frame rate, size, rate control, GOP, audio, container); this
-module only supplies a ``VideoPath`` that runs the video on the GPU:
+Pure, like ``workers.ffmpeg_cmd``, whose ``build_ffmpeg_args`` still decides everything
+about the output (streams, clip, frame rate, size, rate control, GOP, audio, container);
+this module only supplies the ``VideoPath`` it takes, which runs the video on the GPU:
 
 * decode: NVDEC (``-hwaccel cuda -hwaccel_output_format cuda``) when it can decode the
   source (``nvdec_format``), so frames stay in GPU memory; else the CPU decodes and
@@ -15,8 +15,8 @@ module only supplies a ``VideoPath`` that runs the video on the GPU:
   (``encode_on="cpu"``).
 
 Outputs with no video for the GPU (copy, audio-only, ``Video.Remove``, a pixel format the
-GPU path cannot produce) get exactly ``build_ffmpeg_args``'s argv: any gpu worker has the
-CPU encoders too (``workers.capabilities.check_worker``).
+GPU path cannot produce) get ``CPU_VIDEO`` (``video_path_for``), so exactly the CPU argv:
+any gpu worker has the CPU encoders too (``workers.capabilities.check_worker``).
 
 Segmented renditions (HLS/DASH) have no GPU variant here: ``workers.segmenting`` keeps its
 muxer options private, and its forced-keyframe options know only libx264/libx265.
@@ -31,8 +31,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from shared.routing import nvenc_encoder
-from workers.ffmpeg_cmd import CONTAINER_OPTIONS, build_ffmpeg_args, compile_args, encode_streams
+from shared.routing import WorkerCaps, gpu_encode_on, nvenc_encoder
+from workers.ffmpeg_cmd import CPU_VIDEO, VideoPath
 from workers.probe import ProbeInfo, VideoInfo
 
 EncodeOn = Literal["gpu", "cpu"]
@@ -236,46 +236,23 @@ def nvenc_options(options: Mapping[str, Any]) -> dict[str, Any]:
     return args
 
 
-# --- argv -----------------------------------------------------------------------------------
+# --- choosing the path ------------------------------------------------------------------------
 
 
-def build_gpu_ffmpeg_args(
-    src: str,
-    dst: str,
-    probe: ProbeInfo,
-    config: Mapping[str, Any],
-    settings,
-    *,
-    features: Mapping[str, Any] | None = None,
-    encode_on: EncodeOn = "gpu",
-) -> list[str]:
-    """The FFmpeg argv that transcodes ``src`` into ``dst`` on an NVIDIA GPU.
-
-    Same contract as ``workers.ffmpeg_cmd.build_ffmpeg_args`` (and the same argv for
-    outputs with no video for the GPU); audio, clip, metadata and container options are
-    the CPU builder's.
+def video_path_for(
+    worker: WorkerCaps | None, probe: ProbeInfo, config: Mapping[str, Any]
+) -> VideoPath:
+    """Where this worker runs an output's video: ``CPU_VIDEO``, or through its GPU.
 
     Args:
-        src: the input (a local file).
-        dst: the output path.
-        probe: ``parse_probe`` of the input.
-        config: a normalized TemplateConfig.
-        settings: ``shared.config.Settings`` (``ffmpeg_bin``).
-        features: ``Clip`` and ``Metadata``, as for ``build_ffmpeg_args``.
-        encode_on: ``gpu`` for NVENC; ``cpu`` for GPUs without it (NVDEC and CUDA scaling,
-            then libx264/libx265), see ``shared.routing.gpu_encode_on``.
+        worker: this worker as it announced itself, when the output came from a ``gpu``
+            queue; None on the CPU path.
 
     Returns:
-        ``[settings.ffmpeg_bin, *GLOBAL_ARGS, <input>, <filters/maps>, <options>, dst]``.
-
-    Raises:
-        InputContentBad: the input has none of the streams the output keeps.
-        InvalidJob: a clip whose End is not after its Seek.
-        ValueError: ``encode_on`` is neither ``gpu`` nor ``cpu``.
+        ``build_ffmpeg_args``'s ``video_path``: NVENC where ``shared.routing.gpu_encode_on``
+        says the worker has the encoder, else NVDEC and CUDA scaling before a CPU encode;
+        ``CPU_VIDEO`` when the GPU has nothing to do (``gpu_video_path`` is None).
     """
-    path = gpu_video_path(probe, config, encode_on)
-    if path is None:
-        return build_ffmpeg_args(src, dst, probe, config, settings, features=features)
-    streams, options = encode_streams(src, probe, config, video_path=path, features=features)
-    options |= CONTAINER_OPTIONS[config["Container"]["Format"]]
-    return compile_args(streams, dst, options, settings, features=features)
+    if worker is None:
+        return CPU_VIDEO
+    return gpu_video_path(probe, config, gpu_encode_on(worker, config)) or CPU_VIDEO

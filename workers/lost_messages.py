@@ -28,8 +28,8 @@ from enum import Enum
 from typing import Any
 
 from shared.dispatch import TRANSCODE_OUTPUT
+from shared.heartbeats import Heartbeats
 from shared.jobstore import TERMINAL_OUTPUT_STATES, JobStore
-from shared.worker_registry import WorkerRegistry
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ def decide(message: Unacked, output: OutputView | None) -> Action:
     return Action.RESTORE
 
 
-def output_view(store: JobStore, job_id: str, index: int) -> OutputView:
+def output_view(store: JobStore, beats: Heartbeats, job_id: str, index: int) -> OutputView:
     job = store.get(job_id)
     if job is None:
         return OutputView(exists=False)
@@ -107,34 +107,35 @@ def output_view(store: JobStore, job_id: str, index: int) -> OutputView:
         exists=True,
         job_terminal=job.terminal,
         status=job.outputs.get(index, {}).get("Status", ""),
-        beating=store.has_beat(job_id, index),
+        beating=beats.has_beat(job_id, index),
         dispatch=store.dispatch(job_id, index),
-        taken_back=store.is_taken_back(job_id, index),
+        taken_back=beats.is_taken_back(job_id, index),
     )
 
 
-def _view_for(store: JobStore, message: Unacked) -> OutputView | None:
+def _view_for(store: JobStore, beats: Heartbeats, message: Unacked) -> OutputView | None:
     if message.task != TRANSCODE_OUTPUT or len(message.args) != 2:
         return None
     job_id, index = message.args
-    return output_view(store, str(job_id), int(index))
+    return output_view(store, beats, str(job_id), int(index))
 
 
 def recover(
     channel: Any,
     store: JobStore,
+    beats: Heartbeats,
     *,
+    held: Callable[[], set[str]],
     grace_s: float,
     now_s: float,
-    held: Callable[[], set[str]] | None = None,
 ) -> dict[Action, list[str]]:
     """Drop or restore the messages of ``channel``'s ``unacked`` set that were lost.
 
     Args:
         channel: a kombu Redis channel (its ``client``, key names and ``qos``).
+        held: the ids of the tasks live workers hold (``WorkerRegistry.held``).
         grace_s: a message delivered more recently may not be announced yet by its worker.
         now_s: the time, as kombu stamps deliveries (``time.time()``).
-        held: the ids of the tasks live workers hold (``WorkerRegistry.held`` by default).
 
     Returns:
         The task ids dropped and restored.
@@ -144,14 +145,14 @@ def recover(
     done: dict[Action, list[str]] = {Action.DROP: [], Action.RESTORE: []}
     if not old:
         return done
-    holding = (held or WorkerRegistry(store.redis).held)()
+    holding = held()
     for raw_tag, delivered_s in old:
         tag = raw_tag.decode() if isinstance(raw_tag, bytes) else raw_tag
         raw = client.hget(channel.unacked_key, tag)
         message = parse_unacked(tag, raw, delivered_s) if raw else None
         if message is None or message.task_id in holding:
             continue
-        action = decide(message, _view_for(store, message))
+        action = decide(message, _view_for(store, beats, message))
         if action is Action.DROP:
             client.pipeline().zrem(channel.unacked_index_key, tag).hdel(
                 channel.unacked_key, tag

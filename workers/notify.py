@@ -16,16 +16,11 @@ from http.client import HTTPException
 from celery import shared_task
 from redis.exceptions import RedisError
 
+from shared.callback_settings import DELIVERY_HEADER, check_callback_url, sign_headers
 from shared.clock import now_us as clock_now_us
 from shared.dispatch import DELIVER_EVENT
 from shared.errors import ApiError, ServiceUnavailable
-from shared.events import (
-    DELIVERY_HEADER,
-    Delivery,
-    EventStore,
-    check_callback_url,
-    sign_headers,
-)
+from shared.events import Delivery, EventStore
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +139,7 @@ def deliver_event(self, delivery_id: str) -> str:
     settings = farm.settings
     try:
         outcome = deliver(
-            EventStore(farm.store.redis),
+            farm.stores.events,
             delivery_id,
             now_us=clock_now_us(),
             give_up_after_s=settings.callback_give_up_after,

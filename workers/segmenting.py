@@ -30,17 +30,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from shared.containers import PLAYLIST_EXTENSIONS, container
 from shared.errors import InvalidJob
 from workers.ffmpeg_cmd import compile_args, encode_streams, output_fps
 from workers.probe import ProbeInfo
 
+#: ICE reference §2.2 MediaConvertSegment.Duration: "Default value: 10".
 DEFAULT_SEGMENT_SECONDS = 10
-#: How each segmented ``Container.Format`` is muxed unless the output group says otherwise.
-SEGMENT_KINDS: Mapping[str, str] = {"m3u8": "ts", "hls-fmp4": "fmp4", "cmaf": "fmp4", "mpd": "dash"}
 #: File names end up in playlists and FFmpeg name templates (``%05d``, ``$Number$``), so a
 #: stem keeps to letters, digits, ``_``, ``.`` and ``-``.
 _STEM = re.compile(r"^[\w.-]+$")
-_MANIFEST_SUFFIXES = (".m3u8", ".mpd")
+_MANIFEST_SUFFIXES = tuple(PLAYLIST_EXTENSIONS.values())
 
 
 def segment_seconds(config: Mapping[str, Any]) -> int:
@@ -54,10 +54,10 @@ def segment_kind(config: Mapping[str, Any], segments: str | None = None) -> str:
     if segments is not None:
         return segments
     fmt = config["Container"]["Format"]
-    try:
-        return SEGMENT_KINDS[fmt]
-    except KeyError:
-        raise InvalidJob(f"container {fmt!r} is not a segmented (HLS/DASH) format") from None
+    kind = container(fmt).segments
+    if kind is None:
+        raise InvalidJob(f"container {fmt!r} is not a segmented (HLS/DASH) format")
+    return kind
 
 
 def playlist_name(stem: str, kind: str) -> str:

@@ -1,72 +1,55 @@
 """What a job's tasks do, as plain functions (no Celery here; tests call them directly).
 
-- ``prepare_job``: the job starts; each input it uses is probed once (cached on the job).
-- ``transcode_output``: one output: probe (cached) → argv → FFmpeg → ffprobe → upload.
+- ``prepare_job``: the job starts; each input it uses is staged and probed once (the probe
+  is cached on the job), and its outputs become ``Scheduled``.
+- ``transcode_output``: one output, under its heartbeat: stage the input (``workers.inputs``:
+  read in place or fetched), the cached probe, the source checks, the argv (on this
+  worker's CPU or GPU path), FFmpeg, ffprobe of the result, upload; an Hls/Dash rendition
+  goes through ``workers.adaptive`` instead, and its group is packaged when it is the last.
 - ``finalize``: once every output is terminal, the job's final state, exactly once.
+
+Each takes a ``workers.context.TaskContext``: the stores, storage, settings and the runner.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import shutil
 import tempfile
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from shared.clock import now_us, wire_time
-from shared.config import Settings
+from shared.containers import container
 from shared.errors import JobCancelled, TranscodeError
 from shared.events import Notifier
 from shared.job_events import emit_group_complete, emit_job_complete, emit_output_complete
 from shared.jobstore import TERMINAL_OUTPUT_STATES, JobRecord, JobStore
 from shared.jobview import final_outcome
 from shared.planning import OutputSpec
-from shared.routing import nvenc_encoder
-from shared.storage import Storage, parse_storage_url
+from shared.storage import parse_storage_url
 from workers import adaptive
+from workers.context import Encode, TaskContext
 from workers.ffmpeg_cmd import build_ffmpeg_args, output_duration
-from workers.ffmpeg_run import run_ffmpeg
-from workers.filemeta import out_file_meta
-from workers.gpu_cmd import build_gpu_ffmpeg_args
+from workers.filemeta import out_file_meta, output_result
+from workers.gpu_cmd import video_path_for
 from workers.inputs import Stager
-from workers.probe import OWN_OUTPUT, ProbeInfo, parse_probe, run_probe
+from workers.probe import OWN_OUTPUT, parse_probe
 from workers.source_checks import apply_source_checks, check_input_limits
 from workers.watchdog import Run, heartbeat
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = {"mp4": ".mp4", "flv": ".flv", "mp3": ".mp3", "m4a": ".m4a"}
 
-
-@dataclass
-class Tools:
-    """The side-effecting collaborators, injectable so tests can record calls."""
-
-    store: JobStore
-    storage: Storage
-    settings: Settings
-    notifier: Notifier | None = None
-    #: The Celery worker running this, shown by ``/v1/workers``.
-    worker: str = ""
-    #: ``gpu`` when the task came from a gpu queue; ``encoders`` are this worker's.
-    hardware: str = "cpu"
-    encoders: frozenset[str] = frozenset()
-    runner: Callable[..., None] = run_ffmpeg
-    prober: Callable[..., dict[str, Any]] = run_probe
-
-
-def stage_input(tools: Tools, media: str, input_index: int, workdir: Path) -> Path:
+def stage_input(ctx: TaskContext, media: str, input_index: int, workdir: Path) -> Path:
     """The input as a local file FFmpeg may read (``workers.inputs``)."""
     field = f"Inputs[{input_index}].InputFile.Media"
-    ref = parse_storage_url(media, settings=tools.settings, field=field)
-    return Stager(tools.storage, tools.settings, workdir, field).stage(ref)
+    ref = parse_storage_url(media, settings=ctx.settings, field=field)
+    return Stager(ctx.storage, ctx.settings, workdir, field).stage(ref)
 
 
 def probe_input(
-    tools: Tools, job: JobRecord, input_index: int, media: str, staged: Path | None = None
+    ctx: TaskContext, job: JobRecord, input_index: int, media: str, staged: Path | None = None
 ) -> dict[str, Any]:
     """The ffprobe JSON of one input, probed at most once per job.
 
@@ -76,22 +59,20 @@ def probe_input(
     Raises:
         InputContentBad: nothing to transcode in it; InvalidJob: it is over the limits.
     """
-    cached = tools.store.cached_probe(job.job_id, input_index)
+    cached = ctx.store.cached_probe(job.job_id, input_index)
     if cached is not None:
         return cached
     if staged is not None:
-        probe = tools.prober(str(staged), tools.settings)
+        probe = ctx.prober(str(staged), ctx.settings)
     else:
-        with tempfile.TemporaryDirectory(prefix="mcfarm-probe-", dir=tools.settings.work_dir) as d:
-            probe = tools.prober(
-                str(stage_input(tools, media, input_index, Path(d))), tools.settings
-            )
-    check_input_limits(parse_probe(probe), tools.settings)
-    tools.store.cache_probe(job.job_id, input_index, probe)
+        with tempfile.TemporaryDirectory(prefix="mcfarm-probe-", dir=ctx.settings.work_dir) as d:
+            probe = ctx.prober(str(stage_input(ctx, media, input_index, Path(d))), ctx.settings)
+    check_input_limits(parse_probe(probe), ctx.settings)
+    ctx.store.cache_probe(job.job_id, input_index, probe)
     return probe
 
 
-def prepare_job(tools: Tools, job_id: str) -> list[OutputSpec]:
+def prepare_job(ctx: TaskContext, job_id: str) -> list[OutputSpec]:
     """Start a job: probe its inputs and schedule its outputs.
 
     Returns:
@@ -101,27 +82,27 @@ def prepare_job(tools: Tools, job_id: str) -> list[OutputSpec]:
     Raises:
         StorageUnavailable: when an input could not be read for a passing reason.
     """
-    job = tools.store.get(job_id)
-    if job is None or job.state != "Inited" or not tools.store.claim(job_id, "started"):
+    job = ctx.store.get(job_id)
+    if job is None or job.state != "Inited" or not ctx.store.claim(job_id, "started"):
         return []
-    tools.store.transition(job_id, "Running", allowed_from={"Inited"})
+    ctx.store.transition(job_id, "Running", allowed_from={"Inited"})
     failures: dict[int, TranscodeError] = {}
     for index in sorted({s.input_index for s in job.specs}):
         media = next(s.input_media for s in job.specs if s.input_index == index)
         try:
-            probe_input(tools, job, index, media)
+            probe_input(ctx, job, index, media)
         except TranscodeError as err:
             if not err.permanent:
-                tools.store.redis.hdel(tools.store.job_key(job_id), "flag:started")
-                tools.store.transition(job_id, "Inited", allowed_from={"Running"})
+                ctx.store.unclaim(job_id, "started")
+                ctx.store.transition(job_id, "Inited", allowed_from={"Running"})
                 raise
             failures[index] = err
     for spec in job.specs:
         if spec.input_index not in failures:
-            tools.store.set_output(job_id, spec.index, Status="Scheduled")
+            ctx.store.set_output(job_id, spec.index, Status="Scheduled")
     for spec in job.specs:
         if spec.input_index in failures:
-            fail_output(tools, job_id, spec.index, failures[spec.input_index])
+            fail_output(ctx, job_id, spec.index, failures[spec.input_index])
     return [s for s in job.specs if s.input_index not in failures]
 
 
@@ -130,23 +111,9 @@ class Superseded(Exception):
     silent (its worker frozen or cut off), so it must stop and write nothing."""
 
 
-@dataclass(frozen=True)
-class Encode:
-    """What one output's FFmpeg run reads: its source, probe, checked config and clock."""
-
-    source: str
-    info: ProbeInfo
-    config: dict[str, Any]
-    note: str
-    duration: float | None
-    progress: Callable[[float], None]
-    #: Raises ``Superseded`` when another run owns the output now; called before uploads.
-    check_owner: Callable[[], None]
-
-
-def _prepare(tools: Tools, job: JobRecord, spec: OutputSpec, workdir: Path, run: Run) -> Encode:
-    source = stage_input(tools, spec.input_media, spec.input_index, workdir)
-    info = parse_probe(probe_input(tools, job, spec.input_index, spec.input_media, source))
+def _prepare(ctx: TaskContext, job: JobRecord, spec: OutputSpec, workdir: Path, run: Run) -> Encode:
+    source = stage_input(ctx, spec.input_media, spec.input_index, workdir)
+    info = parse_probe(probe_input(ctx, job, spec.input_index, spec.input_media, source))
     checked = apply_source_checks(spec.config, info)
 
     def check_owner() -> None:
@@ -155,10 +122,10 @@ def _prepare(tools: Tools, job: JobRecord, spec: OutputSpec, workdir: Path, run:
 
     def progress(fraction: float) -> None:
         check_owner()  # a run that woke up late stops FFmpeg at its next tick
-        tools.store.set_progress(job.job_id, spec.index, int(fraction * 100))
+        ctx.store.set_progress(job.job_id, spec.index, int(fraction * 100))
         # A cancel (or the job's time limit) shows up here within a progress tick;
         # raising stops FFmpeg.
-        if tools.store.state(job.job_id) in ("Cancelled", "Error"):
+        if ctx.store.state(job.job_id) in ("Cancelled", "Error"):
             raise JobCancelled("The job ended while this output was encoding.")
 
     return Encode(
@@ -173,52 +140,39 @@ def _prepare(tools: Tools, job: JobRecord, spec: OutputSpec, workdir: Path, run:
 
 
 def _encode(
-    tools: Tools, job: JobRecord, spec: OutputSpec, workdir: Path, run: Run
+    ctx: TaskContext, job: JobRecord, spec: OutputSpec, workdir: Path, run: Run
 ) -> tuple[dict[str, Any], str]:
     """Encode and upload one output; returns its ``Result`` and a note for its detail."""
-    enc = _prepare(tools, job, spec, workdir, run)
+    enc = _prepare(ctx, job, spec, workdir, run)
     if spec.segmented:
-        return adaptive.encode_rendition(tools, job, spec, workdir, enc), enc.note
-    out_ref = parse_storage_url(spec.output_media, settings=tools.settings, for_output=True)
-    dst = workdir / f"output{EXTENSIONS[enc.config['Container']['Format']]}"
-    build = build_ffmpeg_args
-    if tools.hardware == "gpu":
-        # NVENC when this worker has the encoder for the codec, else GPU decode + CPU encode.
-        encode_on = "gpu" if nvenc_encoder(enc.config) in tools.encoders else "cpu"
-        build = functools.partial(build_gpu_ffmpeg_args, encode_on=encode_on)
-    argv = build(
+        return adaptive.encode_rendition(ctx, job, spec, workdir, enc), enc.note
+    out_ref = parse_storage_url(spec.output_media, settings=ctx.settings, for_output=True)
+    dst = workdir / f"output{container(enc.config['Container']['Format']).extension}"
+    argv = build_ffmpeg_args(
         enc.source,
         str(dst),
         enc.info,
         enc.config,
-        tools.settings,
+        ctx.settings,
         features=spec.features,
+        video_path=video_path_for(ctx.gpu, enc.info, enc.config),
     )
-    tools.runner(
-        argv,
-        timeout=tools.settings.task_time_limit,
-        duration=enc.duration,
-        on_progress=enc.progress,
-    )
-    out_probe = tools.prober(str(dst), tools.settings, OWN_OUTPUT)
+    enc.run(ctx, argv)
+    out_probe = ctx.prober(str(dst), ctx.settings, OWN_OUTPUT)
     enc.check_owner()
-    tools.storage.upload(dst, out_ref)
-    url = tools.storage.public_url(out_ref)
+    ctx.storage.upload(dst, out_ref)
+    url = ctx.storage.public_url(out_ref)
     meta = out_file_meta(
         out_probe,
         file_name=Path(out_ref.key or out_ref.path).name,
         file_url=url,
         file_size=dst.stat().st_size,
     )
-    result = {
-        "OutputFile": {"Type": "OSS", "Media": spec.output_media, "Url": url},
-        "OutFileMeta": meta,
-    }
-    return result, enc.note
+    return output_result(spec.output_media, url, meta), enc.note
 
 
 def transcode_output(
-    tools: Tools, job_id: str, index: int, *, new_delivery: bool = True
+    ctx: TaskContext, job_id: str, index: int, *, new_delivery: bool = True
 ) -> dict[str, Any]:
     """Run one output to a terminal status and return its ``OutputDetail``.
 
@@ -228,7 +182,7 @@ def transcode_output(
     that kills its worker cannot loop forever. A cancelled job's output ends ``Skipped``
     and leaves no file behind.
     """
-    job = tools.store.get(job_id)
+    job = ctx.store.get(job_id)
     if job is None:
         return {"Status": "Skipped", "Code": "ResourceNotFound", "Message": f"job {job_id} is gone"}
     detail = job.outputs.get(index, {})
@@ -236,62 +190,60 @@ def transcode_output(
         # A redelivered or late task: the first run's result stands.
         return detail
     if job.terminal:
-        return _skip(
-            tools, job_id, index, f"The job ended ({job.state}) before this output started."
-        )
-    if new_delivery and tools.store.count_delivery(job_id, index) > tools.settings.max_deliveries:
+        return _skip(ctx, job_id, index, f"The job ended ({job.state}) before this output started.")
+    if new_delivery and ctx.store.count_delivery(job_id, index) > ctx.settings.max_deliveries:
         err = TranscodeError(
-            f"gave up after {tools.settings.max_deliveries} deliveries: the worker running this "
+            f"gave up after {ctx.settings.max_deliveries} deliveries: the worker running this "
             "output was lost each time (crash, out of memory or restart)",
             code="WorkerLost",
         )
-        return fail_output(tools, job_id, index, err)
-    tools.store.set_output(job_id, index, Status="Running")
-    tools.store.mark_started(job_id, index, tools.worker)
-    tools.store.transition(job_id, "Running", allowed_from={"Inited"})
-    return _run_output(tools, job, index)
+        return fail_output(ctx, job_id, index, err)
+    ctx.store.set_output(job_id, index, Status="Running")
+    ctx.store.mark_started(job_id, index, ctx.worker)
+    ctx.store.transition(job_id, "Running", allowed_from={"Inited"})
+    return _run_output(ctx, job, index)
 
 
-def _run_output(tools: Tools, job: JobRecord, index: int) -> dict[str, Any]:
+def _run_output(ctx: TaskContext, job: JobRecord, index: int) -> dict[str, Any]:
     spec = job.specs[index]
     workdir = Path(
-        tempfile.mkdtemp(prefix=f"mcfarm-{job.job_id}-{index}-", dir=tools.settings.work_dir)
+        tempfile.mkdtemp(prefix=f"mcfarm-{job.job_id}-{index}-", dir=ctx.settings.work_dir)
     )
     try:
         with heartbeat(
-            tools.store, job.job_id, index, tools.settings.heartbeat_timeout, tools.worker
+            ctx.heartbeats, job.job_id, index, ctx.settings.heartbeat_timeout, ctx.worker
         ) as run:
-            result, note = _encode(tools, job, spec, workdir, run)
+            result, note = _encode(ctx, job, spec, workdir, run)
     except Superseded as late:
         # Nothing to write: the run that replaced this one reports the output.
         log.warning("%s; this late run stops without writing", late)
-        current = tools.store.get(job.job_id)
+        current = ctx.store.get(job.job_id)
         return current.outputs.get(index, {}) if current else {}
     except JobCancelled:
         return _skip(
-            tools,
+            ctx,
             job.job_id,
             index,
             "The job ended (cancelled or out of time) while this output was encoding.",
         )
     except TranscodeError as err:
         if not err.permanent:
-            tools.store.set_output(job.job_id, index, Status="Scheduled")
+            ctx.store.set_output(job.job_id, index, Status="Scheduled")
             raise
-        return fail_output(tools, job.job_id, index, err)
+        return fail_output(ctx, job.job_id, index, err)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    if tools.store.state(job.job_id) in ("Cancelled", "Error"):
+    if ctx.store.state(job.job_id) in ("Cancelled", "Error"):
         # The cancel landed during the upload: leave nothing of a cancelled job behind.
-        _delete_output(tools, job.job_id, spec)
+        _delete_output(ctx, job.job_id, spec)
         return _skip(
-            tools,
+            ctx,
             job.job_id,
             index,
             "The job ended (cancelled or out of time) while this output was uploading.",
         )
-    tools.store.set_progress(job.job_id, index, 100)
-    detail = tools.store.set_output(
+    ctx.store.set_progress(job.job_id, index, 100)
+    detail = ctx.store.set_output(
         job.job_id,
         index,
         Status="Success",
@@ -300,54 +252,54 @@ def _run_output(tools: Tools, job: JobRecord, index: int) -> dict[str, Any]:
         FinishTime=wire_time(now_us()),
         Result=result,
     )
-    return _finish(tools, job.job_id, index, detail)
+    return _finish(ctx, job.job_id, index, detail)
 
 
-def _delete_output(tools: Tools, job_id: str, spec: OutputSpec) -> None:
+def _delete_output(ctx: TaskContext, job_id: str, spec: OutputSpec) -> None:
     if spec.segmented:
-        adaptive.delete_rendition(tools, job_id, spec)
+        adaptive.delete_rendition(ctx, job_id, spec)
     else:
-        tools.storage.delete(
-            parse_storage_url(spec.output_media, settings=tools.settings, for_output=True)
+        ctx.storage.delete(
+            parse_storage_url(spec.output_media, settings=ctx.settings, for_output=True)
         )
 
 
-def _skip(tools: Tools, job_id: str, index: int, message: str) -> dict[str, Any]:
-    return tools.store.set_output(
+def _skip(ctx: TaskContext, job_id: str, index: int, message: str) -> dict[str, Any]:
+    return ctx.store.set_output(
         job_id, index, Status="Skipped", Message=message, FinishTime=wire_time(now_us())
     )
 
 
-def _finish(tools: Tools, job_id: str, index: int, detail: dict[str, Any]) -> dict[str, Any]:
+def _finish(ctx: TaskContext, job_id: str, index: int, detail: dict[str, Any]) -> dict[str, Any]:
     """After an output ended: its event, then the job's end if it was the last one.
 
     Every output tries to finalize: a watchdog-requeued output is outside the chord, and
     the chord callback then only backs this up.
     """
-    job = tools.store.get(job_id)
-    if job is not None and tools.notifier is not None:
-        emit_output_complete(tools.notifier, tools.store, job, index)
+    job = ctx.store.get(job_id)
+    if job is not None and ctx.notifier is not None:
+        emit_output_complete(ctx.notifier, ctx.store, job, index)
     if job is not None and job.specs[index].segmented:
-        package(tools, job_id, job.specs[index].group)
-    finalize(tools.store, job_id, tools.notifier)
+        package(ctx, job_id, job.specs[index].group)
+    finalize(ctx.store, job_id, ctx.notifier)
     return detail
 
 
-def package(tools: Tools, job_id: str, group: int) -> None:
+def package(ctx: TaskContext, job_id: str, group: int) -> None:
     """Package an Hls/Dash group if it is due, then announce it."""
-    job = tools.store.get(job_id)
+    job = ctx.store.get(job_id)
     if (
         job is not None
-        and adaptive.package_when_ready(tools, job, group) is not None
-        and tools.notifier
+        and adaptive.package_when_ready(ctx, job, group) is not None
+        and ctx.notifier
     ):
-        emit_group_complete(tools.notifier, tools.store, tools.store.get(job_id), group)
+        emit_group_complete(ctx.notifier, ctx.store, ctx.store.get(job_id), group)
 
 
-def fail_output(tools: Tools, job_id: str, index: int, err: TranscodeError) -> dict[str, Any]:
+def fail_output(ctx: TaskContext, job_id: str, index: int, err: TranscodeError) -> dict[str, Any]:
     """End an output ``Failed`` with the error's code and message."""
     log.error("job %s output %d failed: %s", job_id, index, err)
-    detail = tools.store.set_output(
+    detail = ctx.store.set_output(
         job_id,
         index,
         Status="Failed",
@@ -355,7 +307,7 @@ def fail_output(tools: Tools, job_id: str, index: int, err: TranscodeError) -> d
         Message=err.message,
         FinishTime=wire_time(now_us()),
     )
-    return _finish(tools, job_id, index, detail)
+    return _finish(ctx, job_id, index, detail)
 
 
 def finalize(store: JobStore, job_id: str, notifier: Notifier | None = None) -> str | None:

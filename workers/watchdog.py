@@ -17,45 +17,47 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from shared.clock import now_us
-from shared.jobstore import PREFIX, JobStore
+from shared.heartbeats import Heartbeats
+from shared.jobstore import JobRecord, JobStore
 
 log = logging.getLogger(__name__)
 
-LOCK_KEY = f"{PREFIX}watchdog-lock"
-
-Requeue = Callable[[str, int, int], None]
+#: ``requeue(job, index)`` sends a new message for one output of ``job``.
+Requeue = Callable[[JobRecord, int], None]
 
 
 def sweep(
-    store: JobStore, requeue: Requeue, *, timeout_s: int, now: int | None = None
+    store: JobStore,
+    beats: Heartbeats,
+    requeue: Requeue,
+    *,
+    timeout_s: int,
+    now: int | None = None,
 ) -> list[tuple[str, int]]:
     """Requeue every running output whose heartbeat is older than ``timeout_s``.
 
-    An output taken away goes through an outbox in the job store (``take_back_output``),
-    and leaves it only once its message is sent: a send that fails (Redis away longer than
+    An output taken away goes through the requeue outbox (``Heartbeats.take_back``), and
+    leaves it only once its message is sent: a send that fails (Redis away longer than
     ``MCFARM_REDIS_RETRY_WINDOW``) is tried again by the next sweep, by any worker.
-
-    Args:
-        requeue: called as ``requeue(job_id, index, priority)`` for each output put back.
 
     Returns:
         The ``(job_id, index)`` pairs that were requeued.
     """
     now = now_us() if now is None else now
-    for job_id, index in store.stale(now - timeout_s * 1_000_000):
+    for job_id, index in beats.stale(now - timeout_s * 1_000_000):
         # Unconditional: the silent run loses the output, so it cannot beat for it again.
-        store.unbeat(job_id, index)
+        beats.unbeat(job_id, index)
         job = store.get(job_id)
         # Atomic, so an output that ended just now stays ended and is not run again.
-        if job is not None and not job.terminal and store.take_back_output(job_id, index):
+        if job is not None and not job.terminal and beats.take_back(job_id, index):
             log.warning("job %s output %d: its worker stopped beating; requeued", job_id, index)
     requeued = []
-    for job_id, index in store.taken_back():
+    for job_id, index in beats.taken_back():
         job = store.get(job_id)
         if job is not None and not job.terminal:
-            requeue(job_id, index, job.specs[index].priority)
+            requeue(job, index)
             requeued.append((job_id, index))
-        store.sent_back(job_id, index)
+        beats.sent_back(job_id, index)
     return requeued
 
 
@@ -67,29 +69,28 @@ def expire_jobs(store: JobStore, max_runtime_s: int, now: int | None = None) -> 
     """
     now = now_us() if now is None else now
     cutoff = now - max_runtime_s * 1_000_000
+    message = f"The job ran longer than its limit of {max_runtime_s} s (MCFARM_JOB_MAX_RUNTIME)."
     ended = []
-    for state in ("Running", "Inited"):
-        for key in store.redis.scan_iter(match=f"{PREFIX}idx:*:state:{state}", count=100):
-            for member in store.redis.zrangebylex(key, "-", f"({cutoff:020d}:"):
-                job_id = member.split(":", 1)[1]
-                message = f"The job ran longer than its limit of {max_runtime_s} s (MCFARM_JOB_MAX_RUNTIME)."
-                if store.transition(
-                    job_id,
-                    "Error",
-                    allowed_from={state},
-                    code="JobTimeout",
-                    message=message,
-                    finish_us=now,
-                ):
-                    log.error("job %s: %s", job_id, message)
-                    ended.append(job_id)
+    for job_id, state in store.unfinished_before(cutoff):
+        if store.transition(
+            job_id,
+            "Error",
+            allowed_from={state},
+            code="JobTimeout",
+            message=message,
+            finish_us=now,
+        ):
+            log.error("job %s: %s", job_id, message)
+            ended.append(job_id)
     return ended
 
 
 def sweep_if_leader(
     store: JobStore,
+    beats: Heartbeats,
     requeue: Requeue,
     *,
+    worker: str = "",
     timeout_s: int,
     interval_s: float,
     max_runtime_s: int = 0,
@@ -103,9 +104,9 @@ def sweep_if_leader(
     Returns:
         The jobs it ended for running too long (their events are the caller's to send).
     """
-    if not store.redis.set(LOCK_KEY, "1", nx=True, px=int(interval_s * 1000)):
+    if not beats.lead(worker, interval_s):
         return []
-    sweep(store, requeue, timeout_s=timeout_s)
+    sweep(store, beats, requeue, timeout_s=timeout_s)
     if also is not None:
         also()
     return expire_jobs(store, max_runtime_s) if max_runtime_s else []
@@ -114,18 +115,18 @@ def sweep_if_leader(
 class Run:
     """One run of an output, as the heartbeat knows it (what ``heartbeat`` yields)."""
 
-    def __init__(self, store: JobStore, job_id: str, index: int, run_id: str):
-        self.store, self.job_id, self.index, self.run_id = store, job_id, index, run_id
+    def __init__(self, beats: Heartbeats, job_id: str, index: int, run_id: str):
+        self.beats, self.job_id, self.index, self.run_id = beats, job_id, index, run_id
 
     def owns_output(self) -> bool:
         """False once the watchdog gave the output to another run (e.g. check before an
         upload: a run that was frozen and woke up late has nothing left to write)."""
-        return self.store.beat_owner(self.job_id, self.index) == self.run_id
+        return self.beats.owner(self.job_id, self.index) == self.run_id
 
 
 @contextmanager
 def heartbeat(
-    store: JobStore, job_id: str, index: int, timeout_s: int, worker: str = ""
+    beats: Heartbeats, job_id: str, index: int, timeout_s: int, worker: str = ""
 ) -> Iterator[Run]:
     """Beat for one output while the block runs (a few beats per timeout).
 
@@ -134,12 +135,12 @@ def heartbeat(
     and the block ends without touching the heartbeat of the run that replaced it.
     """
     stopped = threading.Event()
-    run_id = store.start_beating(job_id, index, worker)
+    run_id = beats.start_beating(job_id, index, worker)
 
     def run() -> None:
         while not stopped.wait(max(timeout_s / 4, 0.5)):
             try:
-                if not store.beat(job_id, index, worker, run=run_id):
+                if not beats.beat(job_id, index, worker, run=run_id):
                     log.warning(
                         "job %s output %d was requeued while this worker was silent; "
                         "another run owns it now",
@@ -153,10 +154,10 @@ def heartbeat(
     thread = threading.Thread(target=run, name=f"beat-{job_id}-{index}", daemon=True)
     thread.start()
     try:
-        yield Run(store, job_id, index, run_id)
+        yield Run(beats, job_id, index, run_id)
     finally:
         stopped.set()
         thread.join()
     # Only on success: after an error the heartbeat is left to go stale, and the watchdog
     # requeues the output if nothing ended it (Redis was away when the error was written).
-    store.unbeat(job_id, index, run=run_id)
+    beats.unbeat(job_id, index, run=run_id)

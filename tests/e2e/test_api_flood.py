@@ -29,8 +29,9 @@ from schemathesis.specs.openapi.checks import (
 from api.openapi import build_spec
 from cli.client import ApiCallFailed, Client
 from shared.config import Settings
-from shared.jobstore import PREFIX, JobStore
+from shared.keys import PREFIX
 from shared.storage import StorageRef, make_storage
+from shared.stores import Stores
 from tests.e2e.ice import call, sdk_client
 from tests.servers.farm import farm_env, running_farm
 from tests.servers.redis import redis_server
@@ -117,7 +118,7 @@ def flood(flood_farm, held_job) -> dict:
 
     threads = [threading.Thread(target=forge, args=(n, f)) for n, f, _ in forgers]
     # The key's per-second request counters (kept 2 s); the set-up's calls may be in them.
-    redis = JobStore.from_url(flood_farm.env["MCFARM_REDIS_URL"]).redis
+    redis = Stores.connect(flood_farm.env["MCFARM_REDIS_URL"]).jobs.redis
 
     def counted() -> int:
         return sum(int(redis.get(k) or 0) for k in redis.scan_iter(f"{PREFIX}rate:*"))

@@ -22,20 +22,18 @@ from flask import Flask, g
 from api.callbacks import blp, replay_dead_letter
 from api.errors import register_error_handlers
 from cli.events import add_parsers
+from shared import keys
+from shared.callback_settings import (
+    DELIVERY_HEADER,
+    SIGNATURE_HEADER,
+    parse_callback_settings,
+    verify_signature,
+)
 from shared.clock import now_us
 from shared.config import Settings
 from shared.dispatch import DELIVER_EVENT
 from shared.errors import ApiError
-from shared.events import (
-    DEAD_TTL_S,
-    DELIVERED_TTL_S,
-    DELIVERY_HEADER,
-    SIGNATURE_HEADER,
-    EventStore,
-    Notifier,
-    parse_callback_settings,
-    verify_signature,
-)
+from shared.events import DEAD_TTL_S, DELIVERED_TTL_S, EventStore, Notifier
 from tests.servers.ports import free_port
 from tests.servers.receiver import Receiver
 from workers.notify import DeliveryFailed, backoff, deliver, http_post
@@ -168,7 +166,7 @@ def test_signed_delivery_verifies(store, rx) -> None:
     assert doc["EventType"] == "MediaConvertComplete" and doc["UserId"] == USER_ID
     delivery = store.get(delivery_id)
     assert (delivery.state, delivery.attempts, delivery.last_result) == ("delivered", 1, "HTTP 200")
-    assert 0 < store.redis.ttl(store._key(delivery_id)) <= DELIVERED_TTL_S
+    assert 0 < store.redis.ttl(keys.delivery(delivery_id)) <= DELIVERED_TTL_S
 
 
 def test_unsigned_when_auth_is_off(store, rx) -> None:
@@ -214,7 +212,7 @@ def test_give_up_dead_letter_and_replay(store, rx) -> None:
     delivery = store.get(delivery_id)
     assert delivery.state == "dead" and delivery.attempts == 2
     assert "no 2xx answer" in delivery.reason and "error: " in delivery.reason
-    assert 0 < store.redis.ttl(store._key(delivery_id)) <= DEAD_TTL_S
+    assert 0 < store.redis.ttl(keys.delivery(delivery_id)) <= DEAD_TTL_S
     (listed,) = store.list_dead(OWNER)
     assert listed["DeliveryId"] == delivery_id and listed["Attempts"] == 2
     assert listed["URL"] == rx.url and listed["EventType"] == "MediaConvertComplete"
@@ -264,7 +262,7 @@ def test_list_dead_is_newest_first_and_limited(store) -> None:
         time.sleep(0.002)
     assert [d["DeliveryId"] for d in store.list_dead(OWNER)] == ids[::-1]
     assert [d["DeliveryId"] for d in store.list_dead(OWNER, limit=2)] == ids[:0:-1]
-    store.redis.delete(store._key(ids[2]))  # expired: dropped from the list
+    store.redis.delete(keys.delivery(ids[2]))  # expired: dropped from the list
     assert [d["DeliveryId"] for d in store.list_dead()] == ids[1::-1]
 
 
@@ -288,7 +286,7 @@ def test_backoff_doubles_up_to_the_cap() -> None:
 def test_task_delivers_or_asks_to_retry(store, rx, events_redis) -> None:
     app = Celery("test-notify", set_as_current=False)
     settings = Settings(allow_private_callbacks=True, callback_max_backoff=5)
-    app.farm = SimpleNamespace(settings=settings, store=SimpleNamespace(redis=events_redis))
+    app.farm = SimpleNamespace(settings=settings, stores=SimpleNamespace(events=store))
     task = app.tasks[DELIVER_EVENT]
     configure(store, rx.url)
     first, second = emit(store), emit(store)
@@ -297,10 +295,11 @@ def test_task_delivers_or_asks_to_retry(store, rx, events_redis) -> None:
     with pytest.raises(Retry):
         task.run(second[0])
     assert store.get(second[0]).state == "pending"
-    app.farm.store.redis = redis.Redis(port=free_port(), decode_responses=True)
+    away = redis.Redis(port=free_port(), decode_responses=True)
+    app.farm.stores.events = EventStore(away)
     with pytest.raises(Retry):  # Redis away: retried, not dropped
         task.run(second[0])
-    app.farm.store.redis.close()
+    away.close()
 
 
 # --- REST views and CLI --------------------------------------------------------------------

@@ -22,7 +22,8 @@ import redis
 
 from cli.client import Client
 from cli.processes import worker_argv
-from shared.jobstore import JobStore
+from shared import keys
+from shared.stores import Stores
 from tests.e2e.conftest import MEDIA_BUCKET, _seed, client_for, wait_job
 from tests.servers.farm import FarmInfo, _stop, dump_logs, farm_env, running_farm, start_process
 from tests.servers.receiver import Receiver
@@ -218,7 +219,7 @@ def test_output_that_kills_every_worker_ends_worker_lost(redis_base, tmp_path, m
     _seed(env, media)
     with running_farm(env, tmp_path / "logs", concurrency=1) as farm:
         client = client_for(farm)
-        store = JobStore.from_url(env["MCFARM_REDIS_URL"])
+        store = Stores.connect(env["MCFARM_REDIS_URL"]).jobs
         job_id = client.submit(_job([_output("poison", "oss://results/poison.mp4", "slower")]))
         job_id = job_id["JobId"]
         worker, spares, kills, killed_run = farm.processes["worker"], [], 0, None
@@ -252,7 +253,7 @@ def test_output_that_kills_every_worker_ends_worker_lost(redis_base, tmp_path, m
 
 def test_the_job_store_waits_out_a_redis_restart(tmp_path):
     with restartable_redis(tmp_path / "redis") as server:
-        store = JobStore.from_url(f"{server.url}/0", retry_window_s=15)
+        store = Stores.connect(f"{server.url}/0", retry_window_s=15).jobs
         store.set_output("a" * 32, 0, Status="Running")
         server.stop()
         started = time.monotonic()
@@ -263,7 +264,7 @@ def test_the_job_store_waits_out_a_redis_restart(tmp_path):
         back.start()
         try:
             # Blocks while Redis is down, then reads what the AOF kept.
-            detail = store.redis.hget(store.job_key("a" * 32), "out:0")
+            detail = store.redis.hget(keys.job("a" * 32), "out:0")
             assert json.loads(detail)["Status"] == "Running"
         finally:
             back.join()
@@ -271,7 +272,8 @@ def test_the_job_store_waits_out_a_redis_restart(tmp_path):
 
 
 def test_a_finished_output_is_final_and_a_superseded_run_stops_counting(redis_base):
-    store = JobStore.from_url(f"{redis_base}/8")
+    stores = Stores.connect(f"{redis_base}/8")
+    store, beats = stores.jobs, stores.heartbeats
     store.redis.flushdb()
     job = "b" * 32
     store.set_output(job, 0, Status="Running")
@@ -282,19 +284,19 @@ def test_a_finished_output_is_final_and_a_superseded_run_stops_counting(redis_ba
     assert store.transition_output(job, 1, {"Running"}, Status="Scheduled") == ({}, False)
     # The watchdog takes a running output back once, through its outbox.
     store.set_output(job, 2, Status="Running")
-    assert store.take_back_output(job, 2) and not store.take_back_output(job, 2)
-    assert store.taken_back() == [(job, 2)] and store.is_taken_back(job, 2)
-    store.sent_back(job, 2)
-    assert store.taken_back() == [] and not store.is_taken_back(job, 2)
+    assert beats.take_back(job, 2) and not beats.take_back(job, 2)
+    assert beats.taken_back() == [(job, 2)] and beats.is_taken_back(job, 2)
+    beats.sent_back(job, 2)
+    assert beats.taken_back() == [] and not beats.is_taken_back(job, 2)
 
-    old = store.start_beating(job, 0, "frozen@host")
-    store.unbeat(job, 0)  # the watchdog gives the output up
-    new = store.start_beating(job, 0, "rescuer@host")
-    assert not store.beat(job, 0, "frozen@host", run=old)
-    store.unbeat(job, 0, run=old)  # the woken run ends: the successor's heartbeat stays
-    assert store.has_beat(job, 0) and store.beat_owner(job, 0) == new
-    assert store.running_on() == {"rescuer@host": [f"{job}:0"]}
-    assert store.beat(job, 0, "rescuer@host", run=new)
-    store.unbeat(job, 0, run=new)
-    assert not store.has_beat(job, 0)
+    old = beats.start_beating(job, 0, "frozen@host")
+    beats.unbeat(job, 0)  # the watchdog gives the output up
+    new = beats.start_beating(job, 0, "rescuer@host")
+    assert not beats.beat(job, 0, "frozen@host", run=old)
+    beats.unbeat(job, 0, run=old)  # the woken run ends: the successor's heartbeat stays
+    assert beats.has_beat(job, 0) and beats.owner(job, 0) == new
+    assert beats.running_on() == {"rescuer@host": [(job, 0)]}
+    assert beats.beat(job, 0, "rescuer@host", run=new)
+    beats.unbeat(job, 0, run=new)
+    assert not beats.has_beat(job, 0)
     store.redis.close()

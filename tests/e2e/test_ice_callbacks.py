@@ -9,7 +9,7 @@ import pytest
 from alibabacloud_ice20201109 import models as ice
 from alibabacloud_tea_openapi.exceptions import ClientException
 
-from shared.events import verify_signature
+from shared.callback_settings import verify_signature
 from tests.e2e.ice import submit, wait
 from tests.e2e.test_ice_sdk import _copy_config
 from tests.servers.receiver import Receiver

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import re
 import signal
 import time
 
@@ -11,7 +12,7 @@ import pytest
 
 from cli.processes import worker_argv
 from shared.jobstore import JobStore
-from shared.worker_registry import WorkerRegistry
+from shared.stores import Stores
 from tests.e2e.conftest import MEDIA_BUCKET, _seed, client_for, wait_job
 from tests.servers.farm import _stop, farm_env, running_farm, start_process
 
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture
 def one_worker_farm(redis_base, tmp_path, media):
     env = farm_env(f"{redis_base}/4", tmp_path)
-    JobStore.from_url(env["MCFARM_REDIS_URL"]).redis.flushdb()
+    Stores.connect(env["MCFARM_REDIS_URL"]).jobs.redis.flushdb()
     _seed(env, media)
     with running_farm(env, tmp_path / "logs", concurrency=1) as farm:
         yield farm
@@ -76,7 +77,7 @@ def _start_us(store: JobStore, job_id: str) -> int:
 
 def test_high_priority_outputs_start_before_waiting_low_ones(one_worker_farm):
     client = client_for(one_worker_farm)
-    store = JobStore.from_url(one_worker_farm.env["MCFARM_REDIS_URL"])
+    store = Stores.connect(one_worker_farm.env["MCFARM_REDIS_URL"]).jobs
     blocker = _blocker(client)
     low = [client.submit(_job(f"low{i}", priority=1))["JobId"] for i in range(3)]
     high = [client.submit(_job(f"high{i}", priority=10))["JobId"] for i in range(3)]
@@ -87,8 +88,8 @@ def test_high_priority_outputs_start_before_waiting_low_ones(one_worker_farm):
 
 def test_a_worker_joining_a_backlog_takes_work_at_once(one_worker_farm):
     client = client_for(one_worker_farm)
-    store = JobStore.from_url(one_worker_farm.env["MCFARM_REDIS_URL"])
-    registry = WorkerRegistry(store.redis)
+    stores = Stores.connect(one_worker_farm.env["MCFARM_REDIS_URL"])
+    store, registry = stores.jobs, stores.workers
     blocker = _blocker(client)
     backlog = [client.submit(_job(f"b{i}"))["JobId"] for i in range(6)]
     joiner = start_process(
@@ -152,7 +153,7 @@ def test_accounts_take_turns_within_one_priority(one_worker_farm):
         Client(one_worker_farm.api_url, key_a, secret_a),
         Client(one_worker_farm.api_url, key_b, secret_b),
     )
-    store = JobStore.from_url(env["MCFARM_REDIS_URL"])
+    store = Stores.connect(env["MCFARM_REDIS_URL"]).jobs
     backlog = [_blocker(a)]
     for i in range(10):  # 30 more outputs from account A
         body = _job(f"a{i}-0")
@@ -191,7 +192,7 @@ def test_hardware_gpu_without_a_gpu_worker_runs_on_cpu(one_worker_farm):
     job = wait_job(client, client.submit(body)["JobId"], one_worker_farm, timeout=60)
     assert job["State"] == "Complete"
     log = (one_worker_farm.log_dir / "worker.log").read_text()
-    assert "→ cpu (no live GPU worker" in log
+    assert re.search(r"→ cpu\.\d+ \(no live GPU worker", log), log[-3000:]
     bad = _job("bad-hardware")
     bad["Config"]["Outputs"][0]["Features"] = {"Hardware": "tpu"}
     from cli.client import ApiCallFailed

@@ -18,7 +18,7 @@ from alibabacloud_tea_openapi.exceptions import ClientException, ThrottlingExcep
 
 from api.throttle import Throttled, check_rate
 from cli.client import ApiCallFailed, Client
-from shared.jobstore import JobStore
+from shared.stores import Stores
 from tests.e2e.ice import sdk_client
 from tests.servers.farm import _stop, farm_env, running_farm, start_process
 from tests.servers.ports import free_port
@@ -27,8 +27,9 @@ pytestmark = pytest.mark.e2e
 
 
 def test_check_rate_counts_one_second_windows(redis_base):
-    client = JobStore.from_url(f"{redis_base}/14").redis
-    client.flushdb()
+    stores = Stores.connect(f"{redis_base}/14")
+    stores.jobs.redis.flushdb()
+    client = stores.rates
     for _ in range(3):
         check_rate(client, "k", 3, now=1000.25)
     with pytest.raises(Throttled) as err:

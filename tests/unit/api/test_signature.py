@@ -26,7 +26,6 @@ from api.signature import (
     ACS3,
     V2,
     Caller,
-    RedisNonceCache,
     SignedRequest,
     acs3_string_to_sign,
     action_and_version,
@@ -38,6 +37,7 @@ from api.signature import (
 )
 from shared.config import AccessKey
 from shared.errors import ApiError
+from shared.guards import NonceStore
 
 KEY = AccessKey("testAK", "testSecret", "testAK")
 KEYS = {"testAK": KEY}
@@ -464,7 +464,7 @@ def test_redis_nonce_cache_sets_nx_with_ttl():
             return True
 
     redis = FakeRedis()
-    cache = RedisNonceCache(redis)
+    cache = NonceStore(redis)
     assert cache.use("k1", "n1", 1800) is True
     assert cache.use("k1", "n1", 1800) is False
     assert cache.use("k2", "n1", 0) is True

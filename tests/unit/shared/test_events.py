@@ -12,20 +12,18 @@ import re
 import pytest
 from alibabacloud_ice20201109.models import GetEventCallbackResponseBody, SetEventCallbackRequest
 
-from shared.errors import ApiError
-from shared.events import (
+from shared.callback_settings import (
     EVENT_TYPES,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     CallbackConfig,
-    Delivery,
-    Notifier,
-    envelope,
     notify_address,
     parse_callback_settings,
     sign_headers,
     verify_signature,
 )
+from shared.errors import ApiError
+from shared.events import Delivery, Notifier, envelope
 
 PUBLIC = "http://8.8.8.8/hook"
 KEY = "Abc123xyz"

@@ -11,8 +11,8 @@ from shared.catalog import SYSTEM_TEMPLATES
 from shared.config import Settings
 from shared.templates import X264_PRESETS, validate_template_config
 from tests.unit.workers.canned import AAC, FULL_HD, H264
-from workers.ffmpeg_cmd import build_ffmpeg_args
-from workers.gpu_cmd import NVENC_PRESETS, build_gpu_ffmpeg_args, nvdec_format, nvenc_options
+from workers.ffmpeg_cmd import CPU_VIDEO, build_ffmpeg_args
+from workers.gpu_cmd import NVENC_PRESETS, gpu_video_path, nvdec_format, nvenc_options
 from workers.probe import INPUT_DEMUXERS, ProbeInfo
 
 GLOBAL = "ffmpeg -hide_banner -nostdin -y -loglevel error -progress pipe:1 -nostats"
@@ -43,8 +43,10 @@ def template_config(template_id: str) -> dict:
     return validate_template_config(SYSTEM_TEMPLATES[template_id].config_dict(), template_id)
 
 
-def build(settings, cfg, probe=FULL_HD, **kwargs) -> list[str]:
-    return build_gpu_ffmpeg_args("in.mp4", "out", probe, cfg, settings, **kwargs)
+def build(settings, cfg, probe=FULL_HD, *, encode_on="gpu", **kwargs) -> list[str]:
+    """The argv on a gpu worker that encodes on ``encode_on``."""
+    path = gpu_video_path(probe, cfg, encode_on) or CPU_VIDEO
+    return build_ffmpeg_args("in.mp4", "out", probe, cfg, settings, video_path=path, **kwargs)
 
 
 def argv(text: str) -> list[str]:

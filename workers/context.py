@@ -1,0 +1,93 @@
+"""What a task's plain functions work with: ``TaskContext`` (collaborators) and ``Encode``
+(one output's run), typed, so ``workers.transcode`` and ``workers.adaptive`` share them and
+tests can inject recording fakes (STYLE 21).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from shared.config import Settings
+from shared.events import Notifier
+from shared.heartbeats import Heartbeats
+from shared.jobstore import JobStore
+from shared.routing import WorkerCaps
+from shared.storage import Storage
+from workers.ffmpeg_run import run_ffmpeg
+from workers.probe import ProbeInfo, run_probe
+
+
+class Runner(Protocol):
+    """``workers.ffmpeg_run.run_ffmpeg``'s signature: run one FFmpeg argv to its end."""
+
+    def __call__(
+        self,
+        argv: list[str],
+        *,
+        timeout: float,
+        duration: float | None = None,
+        on_progress: Callable[[float], None] | None = None,
+    ) -> None: ...
+
+
+class Prober(Protocol):
+    """``workers.probe.run_probe``'s signature: ffprobe JSON of a local file."""
+
+    def __call__(
+        self, src: str, settings: Settings, options: Mapping[str, str] = ...
+    ) -> dict[str, Any]: ...
+
+
+@dataclass
+class TaskContext:
+    """The side-effecting collaborators of a task, injectable so tests can record calls.
+
+    Attributes:
+        gpu: this worker as it announced itself, when the task came from a ``gpu`` queue
+            (``shared.routing.gpu_encode_on`` reads it); None on the CPU path.
+        worker: the Celery worker running the task, shown by ``/v1/workers``.
+    """
+
+    store: JobStore
+    heartbeats: Heartbeats
+    storage: Storage
+    settings: Settings
+    notifier: Notifier | None = None
+    worker: str = ""
+    gpu: WorkerCaps | None = None
+    runner: Runner = run_ffmpeg
+    prober: Prober = run_probe
+
+
+@dataclass(frozen=True)
+class Encode:
+    """What one output's FFmpeg runs read: its source, probe, checked config and clock.
+
+    Attributes:
+        source: the staged input, a local file.
+        config: the output's TemplateConfig after the source checks (``IsCheckReso``…).
+        note: what the source checks changed, for the output's ``Message``.
+        duration: the expected output length in seconds (for progress), or None.
+        progress: called with the fraction done; raises to stop FFmpeg (cancel, superseded).
+        check_owner: raises ``Superseded`` when another run owns the output now; called
+            before every upload.
+    """
+
+    source: str
+    info: ProbeInfo
+    config: dict[str, Any]
+    note: str
+    duration: float | None
+    progress: Callable[[float], None]
+    check_owner: Callable[[], None]
+
+    def run(self, ctx: TaskContext, argv: list[str]) -> None:
+        """Run one FFmpeg argv of this output: the task's time limit, progress reported."""
+        ctx.runner(
+            argv,
+            timeout=ctx.settings.task_time_limit,
+            duration=self.duration,
+            on_progress=self.progress,
+        )
