@@ -26,7 +26,8 @@ import hmac
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -39,7 +40,7 @@ from shared.errors import (
     invalid_parameter,
     missing_parameter,
 )
-from shared.storage_urls import check_http_input
+from shared.storage_urls import PinnedHost, check_http_input, pin_http_input
 
 log = logging.getLogger(__name__)
 
@@ -117,13 +118,35 @@ def _text(params: Mapping[str, Any], name: str) -> str:
 def check_callback_url(url: str, *, allow_private: bool, field: str = "CallbackURL") -> None:
     """Refuse a callback URL that is not plain http(s) to a public address.
 
-    Resolves the host (unless ``allow_private``); the POST resolves it again, so a DNS record
-    changed in between is not caught here (``deliver`` checks again before each attempt).
+    Resolves the host (unless ``allow_private``). A delivery does not trust this answer: it
+    pins its own (``pin_callback_url``) and connects to the address it checked.
 
     Raises:
         ApiError: ``InvalidParameter`` naming ``field``.
         ServiceUnavailable: the resolver failed temporarily.
     """
+    _check_form(url, field)
+    with _as_api_errors():
+        check_http_input(url, allow_private=allow_private, field=field)
+
+
+def pin_callback_url(url: str, *, allow_private: bool, field: str = "CallbackURL") -> PinnedHost:
+    """Check a callback URL as ``check_callback_url`` does, resolving its host once.
+
+    Returns:
+        The host and the addresses that passed the check: the POST goes to one of them
+        (``workers.pinned_http``), so a name that rebinds after the check cannot redirect it.
+
+    Raises:
+        ApiError: ``InvalidParameter`` naming ``field``.
+        ServiceUnavailable: the resolver failed temporarily.
+    """
+    _check_form(url, field)
+    with _as_api_errors():
+        return pin_http_input(url, allow_private=allow_private, field=field)
+
+
+def _check_form(url: str, field: str) -> None:
     if not isinstance(url, str) or not url:
         raise invalid_parameter(field, "The URL is empty.")
     if _BAD_URL_CHARS_RE.search(url):
@@ -134,8 +157,13 @@ def check_callback_url(url: str, *, allow_private: bool, field: str = "CallbackU
         raise invalid_parameter(field, "The URL is malformed.") from None
     if scheme.lower() not in ("http", "https"):
         raise invalid_parameter(field, "Callbacks are delivered to http:// or https:// URLs.")
+
+
+@contextmanager
+def _as_api_errors() -> Iterator[None]:
+    """The SSRF policy's errors as the API's: ``InvalidParameter``, ``ServiceUnavailable``."""
     try:
-        check_http_input(url, allow_private=allow_private, field=field)
+        yield
     except InvalidJob as err:
         raise ApiError(err.message, code="InvalidParameter") from None
     except StorageUnavailable as err:

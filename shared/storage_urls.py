@@ -1,8 +1,9 @@
 """Storage URLs: parsing the ``Media`` strings of a job into ``StorageRef`` values, and the
 SSRF policy for plain HTTP inputs.
 
-Pure and socket-free except ``check_http_input``, which resolves the host. The forms are the
-table in DESIGN.md "Storage URLs"; the confinement rules are its "Security rules".
+Pure and socket-free except ``resolve_host``, the resolver ``pin_http_input`` and
+``check_http_input`` use unless one is injected. The forms are the table in DESIGN.md
+"Storage URLs"; the confinement rules are its "Security rules".
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import SplitResult, unquote, urlsplit
@@ -248,57 +249,131 @@ def join_output(base: StorageRef, name: str, field: str) -> StorageRef:
     raise _invalid(field, "an HTTP URL cannot be an output base")
 
 
-def check_http_input(
+Resolver = Callable[[str, int], Sequence[str]]
+
+
+def resolve_host(host: str, port: int) -> list[str]:
+    """The addresses ``host`` resolves to, in the system resolver's order.
+
+    The one place that asks DNS (``socket.getaddrinfo``); tests inject another resolver.
+
+    Raises:
+        socket.gaierror: the resolver's answer when there is none.
+        UnicodeError: a name the IDNA codec cannot encode.
+    """
+    return [info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
+
+
+@dataclass(frozen=True)
+class PinnedHost:
+    """An HTTP input's host, resolved once: the worker connects to these addresses only.
+
+    Attributes:
+        host: the URL's host name, lower case (what TLS verifies and ``Host`` names).
+        port: the URL's port, or the scheme's default.
+        addresses: the resolver's answer, in its order, without repeats; every one passed
+            the address check unless that check was skipped (see ``pin_http_input``).
+    """
+
+    host: str
+    port: int
+    addresses: tuple[str, ...]
+
+
+def pin_http_input(
     url: str,
     *,
     allow_private: bool,
     field: str = "InputFile.Media",
     trusted: Collection[str] = (),
-) -> None:
-    """Apply the SSRF policy to a plain HTTP input before FFmpeg is allowed to open it.
+    resolve: Resolver = resolve_host,
+) -> PinnedHost:
+    """Apply the SSRF policy to an HTTP input and return the addresses it may be read from.
 
-    The check resolves the host now; FFmpeg resolves it again when it connects, so a DNS
-    record that changes in between (rebinding) is not caught here. The protocol whitelist
-    and the refusal of private addresses still close the common holes (cloud metadata,
-    services on loopback, the farm's own Redis).
+    The host is resolved once, here. A worker that connects only to the returned addresses
+    cannot be sent elsewhere by a second, different answer for the same name (DNS
+    rebinding): the address checked is the address used.
 
     Args:
-        url: the input URL.
-        allow_private: ``MCFARM_ALLOW_PRIVATE_INPUTS``; skips the address check only.
+        url: the input URL (or one redirect hop).
+        allow_private: ``MCFARM_ALLOW_PRIVATE_INPUTS``; skips the address check only, the
+            host is still resolved once and pinned.
+        field: the wire name of the field, for error messages.
         trusted: ``MCFARM_TRUSTED_INPUT_HOSTS``: ``host`` or ``host:port`` entries (lower
             case) that may be private, e.g. the operator's own origin server; only an exact
-            match counts, so a redirect from one to anywhere else is checked again.
-        field: the wire name of the field, for error messages.
+            match counts, so a redirect from one to anywhere else is checked again. Like
+            ``allow_private``, it skips the address check only.
+        resolve: the resolver (``resolve_host`` unless a test injects one).
+
+    Returns:
+        The host, its port and its checked addresses.
 
     Raises:
         InvalidJob: wrong scheme, credentials in the URL, an unknown host, or a host with a
             non-public address.
         StorageUnavailable: the resolver failed temporarily.
     """
+    parts = _http_input_parts(url, field)
+    host, port = parts.hostname or "", _port(parts)
+    addresses = _resolve(resolve, host, port, field)
+    if not (allow_private or _is_trusted(parts, trusted)):
+        _check_public(host, addresses, field)
+    return PinnedHost(host, port, addresses)
+
+
+def check_http_input(
+    url: str,
+    *,
+    allow_private: bool,
+    field: str = "InputFile.Media",
+    trusted: Collection[str] = (),
+    resolve: Resolver = resolve_host,
+) -> None:
+    """Refuse early (at submit) an HTTP URL that ``pin_http_input`` would refuse.
+
+    The same policy, without the addresses: the host is resolved only when the address
+    check applies. Whoever then connects must pin its own resolution with
+    ``pin_http_input`` (workers do); this answer alone does not stop a rebinding name.
+
+    Args:
+        url: the input URL.
+        allow_private: skip the address check (see ``pin_http_input``).
+        field: the wire name of the field, for error messages.
+        trusted: hosts that may be private (see ``pin_http_input``).
+        resolve: the resolver (``resolve_host`` unless a test injects one).
+
+    Raises:
+        InvalidJob: as ``pin_http_input``.
+        StorageUnavailable: the resolver failed temporarily.
+    """
+    parts = _http_input_parts(url, field)
+    if allow_private or _is_trusted(parts, trusted):
+        return
+    host = parts.hostname or ""
+    _check_public(host, _resolve(resolve, host, _port(parts), field), field)
+
+
+def _http_input_parts(url: str, field: str) -> SplitResult:
     parts = _split(url, field)
     if parts.scheme.lower() not in ("http", "https"):
         raise _invalid(field, "only http:// and https:// inputs can be read over the network")
     if parts.username is not None or parts.password is not None:
         raise _invalid(field, "the URL may not contain credentials")
-    if allow_private or _is_trusted(parts, trusted):
-        return
-    for address in _resolve(parts.hostname or "", parts.port, field):
-        if not _is_public(address):
-            raise _invalid(
-                field,
-                f"the host {parts.hostname!r} resolves to the non-public address {address}",
-            )
+    return parts
+
+
+def _port(parts: SplitResult) -> int:
+    return parts.port or (443 if parts.scheme.lower() == "https" else 80)
 
 
 def _is_trusted(parts: SplitResult, trusted: Collection[str]) -> bool:
-    host = (parts.hostname or "").lower()
-    port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
-    return host in trusted or f"{host}:{port}" in trusted
+    host = parts.hostname or ""
+    return host in trusted or f"{host}:{_port(parts)}" in trusted
 
 
-def _resolve(host: str, port: int | None, field: str) -> list[str]:
+def _resolve(resolve: Resolver, host: str, port: int, field: str) -> tuple[str, ...]:
     try:
-        infos = socket.getaddrinfo(host, port or 80, type=socket.SOCK_STREAM)
+        addresses = tuple(dict.fromkeys(resolve(host, port)))
     except socket.gaierror as exc:
         if exc.errno == socket.EAI_AGAIN:
             raise StorageUnavailable(f"Could not resolve {host!r} just now: {exc}") from None
@@ -306,7 +381,16 @@ def _resolve(host: str, port: int | None, field: str) -> list[str]:
     except UnicodeError:
         # The IDNA codec refuses empty or over-long labels and lone surrogates: no such host.
         raise _invalid(field, f"the host {host!r} is not a valid host name") from None
-    return [info[4][0] for info in infos]
+    if not addresses:
+        raise _invalid(field, f"the host {host!r} cannot be resolved")
+    return addresses
+
+
+def _check_public(host: str, addresses: Sequence[str], field: str) -> None:
+    """Refuse ``host`` if any of its addresses is not public: a client may connect to any."""
+    for address in addresses:
+        if not _is_public(address):
+            raise _invalid(field, f"the host {host!r} resolves to the non-public address {address}")
 
 
 def _is_public(address: str) -> bool:

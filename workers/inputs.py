@@ -7,7 +7,10 @@ playlist names. So a worker stages each input first (``stage_input``) and FFmpeg
 
 - objects are downloaded with the storage client (retried; see ``shared.retry``);
 - HTTP(S) inputs are downloaded here, every redirect hop checked against the SSRF policy
-  (``shared.storage_urls.check_http_input``) before it is requested;
+  (``shared.storage_urls.pin_http_input``) before it is requested. Each hop's host is
+  resolved once, and the request goes to an address that passed the check (TLS still
+  verifies the name): a name that answers differently when looked up again (DNS rebinding)
+  cannot move the connection somewhere private;
 - an HLS playlist (an input whose first bytes are ``#EXTM3U``) is read here: each entry is
   resolved against the playlist and checked like a user-named input (``resolve_entry``:
   no ``file:``, no absolute path, no way out of the playlist's bucket or folder, no
@@ -32,7 +35,9 @@ import urllib3
 from shared.config import Settings
 from shared.errors import InputContentBad, InputMissing, InvalidJob, StorageUnavailable
 from shared.retry import retry_transient
-from shared.storage import Storage, StorageRef, check_http_input
+from shared.storage import Storage, StorageRef
+from shared.storage_urls import PinnedHost, pin_http_input
+from workers import pinned_http
 
 MAX_REDIRECTS = 5
 MAX_PLAYLIST_BYTES = 4 * 1024 * 1024
@@ -41,9 +46,8 @@ PLAYLIST_MAGIC = b"#EXTM3U"
 TOO_LARGE = "InvalidParameter.InputTooLarge"
 _CHUNK = 1024 * 1024
 _REDIRECTS = {301, 302, 303, 307, 308}
-_HTTP = urllib3.PoolManager(
-    retries=False, timeout=urllib3.Timeout(connect=10, read=60), headers={"User-Agent": "mcfarm"}
-)
+_TIMEOUT = urllib3.Timeout(connect=10, read=60)
+_HEADERS = {"User-Agent": "mcfarm"}
 
 
 # --- playlists (pure) -------------------------------------------------------------------
@@ -220,24 +224,7 @@ class Stager:
         start = self.fetched
         came_from = ""
         for _hop in range(MAX_REDIRECTS + 1):
-            try:
-                check_http_input(
-                    url,
-                    allow_private=self.settings.allow_private_inputs,
-                    field=self.field,
-                    trusted=self.settings.trusted_input_hosts,
-                )
-            except InvalidJob as err:
-                if not came_from:
-                    raise
-                raise InvalidJob(
-                    f"GET {_shown(came_from)} redirects to {_shown(url)}, which is refused: "
-                    f"{err.message}"
-                ) from None
-            try:
-                resp = _HTTP.request("GET", url, redirect=False, preload_content=False)
-            except urllib3.exceptions.HTTPError as exc:
-                raise StorageUnavailable(f"GET {_shown(url)} failed: {exc}") from None
+            resp = _pinned_get(url, self._pin(url, came_from))
             try:
                 if resp.status in _REDIRECTS:
                     came_from, url = url, _redirect_target(url, resp.headers.get("Location"))
@@ -250,6 +237,23 @@ class Stager:
                 resp.release_conn()
         raise InvalidJob(f"GET {_shown(url)}: more than {MAX_REDIRECTS} redirects")
 
+    def _pin(self, url: str, came_from: str) -> PinnedHost:
+        """The checked addresses of ``url``'s host; a refused hop names the one before it."""
+        try:
+            return pin_http_input(
+                url,
+                allow_private=self.settings.allow_private_inputs,
+                field=self.field,
+                trusted=self.settings.trusted_input_hosts,
+            )
+        except InvalidJob as err:
+            if not came_from:
+                raise
+            raise InvalidJob(
+                f"GET {_shown(came_from)} redirects to {_shown(url)}, which is refused: "
+                f"{err.message}"
+            ) from None
+
     def _save(self, resp: urllib3.BaseHTTPResponse, dest: Path, url: str) -> None:
         dest.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -259,6 +263,14 @@ class Stager:
                     out.write(chunk)
         except urllib3.exceptions.HTTPError as exc:
             raise StorageUnavailable(f"GET {_shown(url)} broke off: {exc}") from None
+
+
+def _pinned_get(url: str, pinned: PinnedHost) -> urllib3.BaseHTTPResponse:
+    """GET ``url`` from its host's checked addresses (``workers.pinned_http``)."""
+    try:
+        return pinned_http.send("GET", url, pinned, timeout=_TIMEOUT, headers=_HEADERS)
+    except urllib3.exceptions.HTTPError as exc:
+        raise StorageUnavailable(f"GET {_shown(url)} failed: {exc}") from None
 
 
 def _redirect_target(url: str, location: str | None) -> str:

@@ -8,19 +8,19 @@ task message carries the delivery id alone.
 from __future__ import annotations
 
 import logging
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
-from http.client import HTTPException
 
+import urllib3
 from celery import shared_task
 from redis.exceptions import RedisError
 
-from shared.callback_settings import DELIVERY_HEADER, check_callback_url, sign_headers
+from shared.callback_settings import DELIVERY_HEADER, pin_callback_url, sign_headers
 from shared.clock import now_us as clock_now_us
 from shared.dispatch import DELIVER_EVENT
 from shared.errors import ApiError, ServiceUnavailable
 from shared.events import Delivery, EventStore
+from shared.storage_urls import PinnedHost
+from workers import pinned_http
 
 log = logging.getLogger(__name__)
 
@@ -35,31 +35,27 @@ class DeliveryFailed(Exception):
         self.reason = reason
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """Never follow a redirect: it would reach a host that no SSRF check has seen."""
+def http_post(
+    url: str, body: bytes, headers: Mapping[str, str], pinned: PinnedHost, timeout: float = 10
+) -> int:
+    """POST ``body`` as JSON to ``url`` at one of ``pinned``'s addresses; the status code.
 
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None  # urllib then raises HTTPError with the 3xx status
-
-
-def http_post(url: str, body: bytes, headers: Mapping[str, str], timeout: float = 10) -> int:
-    """POST ``body`` as JSON to ``url``; the status code, redirects not followed.
+    Redirects are not followed: they would reach a host that no SSRF check has seen.
 
     Raises:
         DeliveryFailed: no HTTP answer came back.
     """
     all_headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT, **headers}
     try:
-        req = urllib.request.Request(url, data=body, method="POST", headers=all_headers)
-        with urllib.request.build_opener(_NoRedirect).open(req, timeout=timeout) as resp:
-            resp.read(64 * 1024)  # drain a little so the connection closes cleanly
+        resp = pinned_http.send(
+            "POST", url, pinned, timeout=urllib3.Timeout(timeout), headers=all_headers, body=body
+        )
+        try:
+            resp.read(64 * 1024)  # drain a little so the connection can be reused
             return resp.status
-    except urllib.error.HTTPError as err:
-        with err:  # closes the connection the error holds
-            return err.code
-    except urllib.error.URLError as err:
-        raise DeliveryFailed(str(err.reason)) from None
-    except (OSError, HTTPException, ValueError) as err:
+        finally:
+            resp.release_conn()
+    except urllib3.exceptions.HTTPError as err:
         raise DeliveryFailed(f"{type(err).__name__}: {err}") from None
 
 
@@ -72,7 +68,7 @@ def deliver(
     store: EventStore,
     delivery_id: str,
     *,
-    post: Callable[[str, bytes, Mapping[str, str]], int] = http_post,
+    post: Callable[[str, bytes, Mapping[str, str], PinnedHost], int] = http_post,
     now_us: int,
     give_up_after_s: int,
     allow_private: bool,
@@ -94,9 +90,10 @@ def deliver(
     if delivery is None or delivery.state != "pending":
         return "gone"
     try:
-        # Again at each attempt: the host may resolve elsewhere than when it was set.
-        check_callback_url(delivery.url, allow_private=allow_private)
-        status, result = _attempt(delivery, now_us, post)
+        # Again at each attempt: the host may resolve elsewhere than when it was set; the
+        # POST goes to the address checked now.
+        pinned = pin_callback_url(delivery.url, allow_private=allow_private)
+        status, result = _attempt(delivery, now_us, post, pinned)
     except ApiError as err:
         store.record_attempt(delivery_id, f"refused: {err.message}")
         store.dead_letter(delivery_id, f"refused: {err.message}")
@@ -116,14 +113,14 @@ def deliver(
     return "dead"
 
 
-def _attempt(delivery: Delivery, now_us: int, post) -> tuple[int | None, str]:
+def _attempt(delivery: Delivery, now_us: int, post, pinned: PinnedHost) -> tuple[int | None, str]:
     """One POST: ``(status, "HTTP <status>")`` or ``(None, "error: <reason>")``."""
     data = delivery.body.encode()
     headers = {DELIVERY_HEADER: delivery.delivery_id}
     if delivery.auth_key:
         headers.update(sign_headers(data, delivery.auth_key, now_us // 1_000_000))
     try:
-        status = post(delivery.url, data, headers)
+        status = post(delivery.url, data, headers, pinned)
     except DeliveryFailed as err:
         return None, f"error: {err.reason}"
     return status, f"HTTP {status}"

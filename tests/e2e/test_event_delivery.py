@@ -27,6 +27,7 @@ from shared.callback_settings import (
     DELIVERY_HEADER,
     SIGNATURE_HEADER,
     parse_callback_settings,
+    pin_callback_url,
     verify_signature,
 )
 from shared.clock import now_us
@@ -267,12 +268,27 @@ def test_list_dead_is_newest_first_and_limited(store) -> None:
 
 
 def test_http_post_reports_connection_failures(rx) -> None:
-    assert http_post(rx.url, b"{}", {}) == 200
+    pinned = pin_callback_url(rx.url, allow_private=True)
+    assert http_post(rx.url, b"{}", {}, pinned) == 200
     rx.stop()
     with pytest.raises(DeliveryFailed):
-        http_post(rx.url, b"{}", {}, timeout=2)
-    with pytest.raises(DeliveryFailed):
-        http_post("http://[::1", b"{}", {})
+        http_post(rx.url, b"{}", {}, pinned, timeout=2)
+    with pytest.raises(ApiError):
+        pin_callback_url("http://[::1", allow_private=True)
+
+
+def test_a_delivery_posts_to_the_address_it_checked(store, rx) -> None:
+    """The POST goes where the SSRF check looked, even if the name resolves elsewhere now."""
+    configure(store, rx.url)
+    (delivery_id,) = emit(store)
+    sent = []
+
+    def post(url, body, headers, pinned) -> int:
+        sent.append(pinned)
+        return http_post(url, body, headers, pinned)
+
+    assert run(store, delivery_id, post=post) == "delivered"
+    assert [p.addresses for p in sent] == [("127.0.0.1",)]
 
 
 # --- the Celery task (called directly: no broker, no worker) ------------------------------

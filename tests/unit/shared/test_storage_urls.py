@@ -10,6 +10,7 @@ from shared import storage_urls
 from shared.config import Settings
 from shared.errors import InvalidJob, StorageUnavailable
 from shared.storage import StorageRef, check_http_input, join_output, parse_storage_url
+from shared.storage_urls import PinnedHost, pin_http_input
 
 FIELD = "Inputs[0].InputFile.Media"
 SETTINGS = Settings(allow_file_urls=True)
@@ -294,9 +295,10 @@ def test_host_names_idna_cannot_encode_are_refused(url: str) -> None:
     ],
 )
 @pytest.mark.parametrize("allow_private", [False, True])
-def test_scheme_and_credentials_refused(url: str, allow_private: bool) -> None:
+@pytest.mark.parametrize("check", [check_http_input, pin_http_input])
+def test_scheme_and_credentials_refused(url: str, allow_private: bool, check) -> None:
     with pytest.raises(InvalidJob) as exc_info:
-        check_http_input(url, allow_private=allow_private, field="X.Media")
+        check(url, allow_private=allow_private, field="X.Media")
     assert_invalid(exc_info, "X.Media")
 
 
@@ -350,3 +352,81 @@ def test_trusted_hosts_may_be_private(url: str, trusted: set[str]) -> None:
 def test_only_an_exact_trusted_host_counts(url: str) -> None:
     with pytest.raises(InvalidJob):
         check_http_input(url, allow_private=False, trusted={"127.0.0.1:8080"})
+
+
+# --- pin_http_input: one resolution, the addresses to connect to ---------------------------
+
+
+class Rebinding:
+    """An injected resolver that answers ``first`` once, then ``then``: DNS rebinding."""
+
+    def __init__(self, first: list[str], then: list[str]) -> None:
+        self.answers = [first, then]
+        self.asked: list[tuple[str, int]] = []
+
+    def __call__(self, host: str, port: int) -> list[str]:
+        self.asked.append((host, port))
+        return self.answers[min(len(self.asked), 2) - 1]
+
+
+def test_the_host_is_resolved_once_and_the_checked_addresses_are_pinned() -> None:
+    dns = Rebinding(["8.8.8.8", "2001:4860:4860::8888", "8.8.8.8"], ["127.0.0.1"])
+    pinned = pin_http_input("https://Media.example.com/a.mp4", allow_private=False, resolve=dns)
+    assert pinned == PinnedHost("media.example.com", 443, ("8.8.8.8", "2001:4860:4860::8888"))
+    assert dns.asked == [("media.example.com", 443)]  # the loopback answer is never asked for
+
+
+@pytest.mark.parametrize(
+    ("url", "allow_private", "trusted"),
+    [
+        ("http://origin.internal:8080/a.mp4", True, ()),
+        ("http://origin.internal:8080/a.mp4", False, {"origin.internal:8080"}),
+        ("http://origin.internal:8080/a.mp4", False, {"origin.internal"}),
+    ],
+)
+def test_private_hosts_let_through_are_still_pinned(url, allow_private, trusted) -> None:
+    dns = Rebinding(["10.1.1.1"], ["127.0.0.1"])
+    pinned = pin_http_input(url, allow_private=allow_private, trusted=trusted, resolve=dns)
+    assert pinned == PinnedHost("origin.internal", 8080, ("10.1.1.1",))
+    assert len(dns.asked) == 1
+
+
+@pytest.mark.parametrize("answer", [["8.8.8.8", "10.1.1.1"], ["::ffff:127.0.0.1"], []])
+def test_pin_refuses_what_the_check_refuses(answer: list[str]) -> None:
+    with pytest.raises(InvalidJob) as exc_info:
+        pin_http_input(
+            "http://media.example.com/a.mp4",
+            allow_private=False,
+            field="X.Media",
+            resolve=Rebinding(answer, ["8.8.8.8"]),
+        )
+    assert_invalid(exc_info, "X.Media")
+
+
+@pytest.mark.parametrize(
+    ("error", "error_type"),
+    [
+        (socket.gaierror(socket.EAI_NONAME, "no"), InvalidJob),
+        (socket.gaierror(socket.EAI_AGAIN, "later"), StorageUnavailable),
+        (UnicodeError("label empty or too long"), InvalidJob),
+    ],
+)
+def test_pin_translates_resolver_failures(error: Exception, error_type) -> None:
+    def resolve(host: str, port: int) -> list[str]:
+        raise error
+
+    with pytest.raises(error_type) as exc_info:
+        pin_http_input("https://nowhere.example/a.mp4", allow_private=True, resolve=resolve)
+    assert type(exc_info.value) is error_type
+
+
+def test_the_early_check_resolves_only_when_it_checks_addresses() -> None:
+    dns = Rebinding(["10.1.1.1"], ["10.1.1.1"])
+    check_http_input("http://origin.internal/a", allow_private=True, resolve=dns)
+    check_http_input(
+        "http://origin.internal/a", allow_private=False, trusted={"origin.internal"}, resolve=dns
+    )
+    assert dns.asked == []
+    with pytest.raises(InvalidJob):
+        check_http_input("http://origin.internal/a", allow_private=False, resolve=dns)
+    assert dns.asked == [("origin.internal", 80)]

@@ -1,4 +1,5 @@
-"""workers.inputs: where playlist entries may point, and what a playlist asks to fetch."""
+"""workers.inputs: where playlist entries may point, what a playlist asks to fetch, and where
+an HTTP GET connects."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import pytest
 
 from shared.errors import InputContentBad
 from shared.storage import StorageRef
+from shared.storage_urls import PinnedHost
 from workers.inputs import MediaPlan, plan_playlist, resolve_entry
+from workers.pinned_http import plan
 
 OBJECT = StorageRef("object", bucket="media", key="shows/ep1/index.m3u8")
 FILE = StorageRef("file", path="/srv/media/ep1/index.m3u8")
@@ -146,3 +149,39 @@ def test_playlists_it_cannot_join_are_refused(text, why):
 def test_an_unencrypted_key_tag_is_fine():
     text = MEDIA.replace("#EXTINF:2.0,\nseg-0.ts", "#EXT-X-KEY:METHOD=NONE\n#EXTINF:2.0,\nseg-0.ts")
     assert plan_playlist(text).segments == ["seg-0.ts", "seg-1.ts"]
+
+
+@pytest.mark.parametrize(
+    ("url", "pinned", "scheme", "target", "host_header"),
+    [
+        (
+            "https://Media.example.com:8443/in/a.mp4?sig=x#frag",
+            PinnedHost("media.example.com", 8443, ("8.8.8.8", "2001:4860:4860::8888")),
+            "https",
+            "/in/a.mp4?sig=x",
+            "media.example.com:8443",
+        ),
+        (
+            "http://media.example.com",
+            PinnedHost("media.example.com", 80, ("8.8.8.8",)),
+            "http",
+            "/",
+            "media.example.com",
+        ),
+        (
+            "HTTP://[2001:4860:4860::8888]:8080/a.mp4",
+            PinnedHost("2001:4860:4860::8888", 8080, ("2001:4860:4860::8888",)),
+            "http",
+            "/a.mp4",
+            "[2001:4860:4860::8888]:8080",
+        ),
+    ],
+)
+def test_a_get_goes_to_the_pinned_addresses_and_names_the_host(
+    url, pinned, scheme, target, host_header
+):
+    request = plan(url, pinned)
+    assert (request.scheme, request.port, request.addresses) == (scheme, pinned.port, pinned.addresses)
+    assert (request.target, request.headers["Host"]) == (target, host_header)
+    # TLS sends the name (SNI) and verifies the certificate against it, not the address.
+    assert request.tls == {"server_hostname": pinned.host, "assert_hostname": pinned.host}
