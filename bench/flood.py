@@ -24,7 +24,6 @@ import secrets
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -33,6 +32,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from api.signature import ACS3, REQUIRED_SIGNED_HEADERS, SignedRequest, acs3_string_to_sign
+from bench.common import BenchFailed, arg_parser, in_temp_dir, write_results
 from cli.client import Client
 from cli.processes import api_argv
 from shared.config import Settings
@@ -40,15 +40,9 @@ from shared.storage import StorageRef, make_storage
 from tests.servers.farm import dump_logs, farm_env, start_process
 from tests.servers.redis import redis_server
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench-results" / "flood.json"
 ACTION, VERSION = "ListMediaConvertJobs", "2020-11-09"
 QUERY = {"PageSize": "10"}
 JOBS = 5
-
-
-class BenchFailed(Exception):
-    """A good call failed, a forged one was not refused as it should be, or start-up failed."""
 
 
 @dataclass(frozen=True)
@@ -245,7 +239,7 @@ def run(args: argparse.Namespace, tmp: Path) -> FloodResult:
             api.wait(20)
 
 
-def write_results(result: FloodResult, args: argparse.Namespace, load: float) -> None:
+def save(result: FloodResult, args: argparse.Namespace, load: float) -> None:
     doc = {
         "benchmark": "flood",
         "action": ACTION,
@@ -258,16 +252,12 @@ def write_results(result: FloodResult, args: argparse.Namespace, load: float) ->
         "flooded": asdict(result.flooded),
         "ratio": round(result.ratio, 3),
         "flood_requests_per_s": round(result.flood_rate, 1),
-        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(doc, indent=2) + "\n")
+    write_results("flood.json", doc)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.flood", description=__doc__.split("\n")[0]
-    )
+    parser = arg_parser("flood", __doc__)
     parser.add_argument("--threads", type=int, default=8, help="flood threads (default 8)")
     parser.add_argument(
         "--requests", type=int, default=1000, help="good calls per run (default 1000)"
@@ -292,15 +282,11 @@ def main(argv: list[str] | None = None) -> int:
     load = os.getloadavg()[0]
     if load > 0.5:  # others' work takes the cores that the API needs
         print(f"warning: load average {load:.2f}; numbers may be noisy", file=sys.stderr)
-    try:
-        with tempfile.TemporaryDirectory(prefix="mcfarm-flood-") as tmp:
-            result = run(args, Path(tmp))
-    except (BenchFailed, RuntimeError, OSError) as err:
-        print(f"bench-flood failed: {err}", file=sys.stderr)
+    result = in_temp_dir("bench-flood", lambda tmp: run(args, tmp))
+    if result is None:
         return 1
     print(format_report(result, args.threads))
-    write_results(result, args, load)
-    print(f"results: {RESULTS.relative_to(ROOT)}", file=sys.stderr)
+    save(result, args, load)
     if result.ratio > args.max_ratio:
         print(
             f"bench-flood failed: good calls were {result.ratio:.2f}x slower under the flood "

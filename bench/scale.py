@@ -19,29 +19,23 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from cli.client import ApiCallFailed, Client
+from bench.common import BenchFailed, arg_parser, in_temp_dir, write_results
+from cli.client import Client
 from cli.processes import api_argv, worker_argv
 from shared.config import Settings
 from shared.storage import StorageRef, make_storage
 from tests.servers.farm import dump_logs, farm_env, start_process
 from tests.servers.redis import redis_server
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench-results" / "scale.json"
 TEMPLATE = "S00000001-200010"  # MP4 H.264 640 wide, 400 kb/s
 BUCKET, CLIP = "media", "clip.mp4"
 TERMINAL = {"Complete", "Error", "Cancelled"}
 POLL_S = 0.1
-
-
-class BenchFailed(Exception):
-    """A job failed, a process died or something took too long; the message says what."""
 
 
 @dataclass(frozen=True)
@@ -221,9 +215,7 @@ def run_batch(
         stop(procs)
 
 
-def write_results(
-    runs: list[RunResult], args: argparse.Namespace, taskset: str | None, load: float
-) -> None:
+def save(runs: list[RunResult], args: argparse.Namespace, taskset: str | None, load: float) -> None:
     doc = {
         "benchmark": "scale",
         "template": TEMPLATE,
@@ -234,16 +226,12 @@ def write_results(
         "load_avg_1m_before": round(load, 2),
         "runs": [{**asdict(run), "jobs_per_min": round(run.jobs_per_min, 2)} for run in runs],
         "speed_up": round(speed_up(runs[0], runs[-1]), 3),
-        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(doc, indent=2) + "\n")
+    write_results("scale.json", doc)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.scale", description=__doc__.split("\n")[0]
-    )
+    parser = arg_parser("scale", __doc__)
     parser.add_argument("--jobs", type=int, default=8, help="jobs per run (default 8)")
     parser.add_argument("--seconds", type=float, default=4, help="input clip length (default 4)")
     parser.add_argument(
@@ -278,15 +266,11 @@ def main(argv: list[str] | None = None) -> int:
     load = os.getloadavg()[0]
     if load > 0.5:  # others' work takes the cores that the second worker needs
         print(f"warning: load average {load:.2f}; numbers may be noisy", file=sys.stderr)
-    try:
-        with tempfile.TemporaryDirectory(prefix="mcfarm-bench-") as tmp:
-            runs = bench(args, Path(tmp))
-    except (BenchFailed, ApiCallFailed, subprocess.CalledProcessError, RuntimeError) as err:
-        print(f"bench-scale failed: {err}", file=sys.stderr)
+    runs = in_temp_dir("bench-scale", lambda tmp: bench(args, tmp))
+    if runs is None:
         return 1
     print(format_table(runs))
-    write_results(runs, args, taskset, load)
-    print(f"results: {RESULTS.relative_to(ROOT)}", file=sys.stderr)
+    save(runs, args, taskset, load)
     return 0
 
 

@@ -29,14 +29,14 @@ import re
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.scale import BenchFailed, make_clip, seed, stop, wait_ready
+from bench.common import arg_parser, in_temp_dir
+from bench.scale import make_clip, seed, stop, wait_ready
 from cli.client import ApiCallFailed, Client
 from cli.processes import api_argv, worker_argv
 from shared.stores import Stores
@@ -304,9 +304,7 @@ def chaos(
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.soak", description=__doc__.split("\n")[0]
-    )
+    parser = arg_parser("soak", __doc__)
     parser.add_argument("--jobs", type=int, default=50, help="jobs to submit (default 50)")
     parser.add_argument(
         "--kill-every", type=float, default=10, help="seconds between worker kills (default 10)"
@@ -321,11 +319,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        with tempfile.TemporaryDirectory(prefix="mcfarm-soak-") as tmp:
-            summary = run_soak(args, Path(tmp))
-    except (BenchFailed, ApiCallFailed, subprocess.CalledProcessError, RuntimeError) as err:
-        print(f"soak failed: {err}", file=sys.stderr)
+    summary = in_temp_dir("soak", lambda tmp: run_soak(args, tmp))
+    if summary is None:
         return 1
     print(format_summary(summary), flush=True)
     return 0 if summary.ok else 1

@@ -60,22 +60,25 @@ def _video_preset(fmt: str, codec: str, kbps: int, audio_kbps: int, **size: int)
     }
 
 
-# §4.1 ICE presets: the published "width" is the P label, i.e. the height.
-_ICE_ROWS = [
-    # id, name, container, codec, video kbps, height
-    ("S00000001-100021", "Normal-Transcode-MP4-H.264-480P", "mp4", "H.264", 750, 480),
-    ("S00000001-100031", "Normal-Transcode-MP4-H.264-720P", "mp4", "H.264", 1200, 720),
-    ("S00000001-100041", "Normal-Transcode-MP4-H.264-1080P", "mp4", "H.264", 2000, 1080),
-    ("S00000001-110021", "Normal-Transcode-MP4-H.265-480P", "mp4", "H.265", 500, 480),
-    ("S00000001-110031", "Normal-Transcode-MP4-H.265-720P", "mp4", "H.265", 800, 720),
-    ("S00000001-110041", "Normal-Transcode-MP4-H.265-1080P", "mp4", "H.265", 1350, 1080),
-    ("S00000001-200021", "Normal-Transcode-M3U8-H.264-480P", "m3u8", "H.264", 750, 480),
-    ("S00000001-200031", "Normal-Transcode-M3U8-H.264-720P", "m3u8", "H.264", 1200, 720),
-    ("S00000001-200041", "Normal-Transcode-M3U8-H.264-1080P", "m3u8", "H.264", 2000, 1080),
-    ("S00000001-210021", "Normal-Transcode-M3U8-H.265-480P", "m3u8", "H.265", 500, 480),
-    ("S00000001-210031", "Normal-Transcode-M3U8-H.265-720P", "m3u8", "H.265", 800, 720),
-    ("S00000001-210041", "Normal-Transcode-M3U8-H.265-1080P", "m3u8", "H.265", 1350, 1080),
-]
+# §4.1 ICE presets "Normal-Transcode-{MP4|M3U8}-{H.264|H.265}-{480|720|1080}P": id digits
+# S00000001-{family}{codec}00{rung}1, e.g. S00000001-110031 is MP4 H.265 720P. The published
+# "width" is the P label, i.e. the height.
+_ICE_FAMILIES = [("1", "mp4", "MP4"), ("2", "m3u8", "M3U8")]
+#: codec digit, codec, video kbps of the 480P, 720P and 1080P rungs.
+_ICE_CODECS = [("0", "H.264", (750, 1200, 2000)), ("1", "H.265", (500, 800, 1350))]
+_ICE_RUNGS = [("2", 480), ("3", 720), ("4", 1080)]
+
+
+def _ice_rows() -> list[tuple[str, str, str, str, int, int]]:
+    """(id, name, container, codec, video kbps, height) of every §4.1 preset."""
+    return [
+        (f"S00000001-{fam}{digit}00{rung}1", f"Normal-Transcode-{label}-{codec}-{height}P")
+        + (fmt, codec, kbps[n], height)
+        for fam, fmt, label in _ICE_FAMILIES
+        for digit, codec, kbps in _ICE_CODECS
+        for n, (rung, height) in enumerate(_ICE_RUNGS)
+    ]
+
 
 # §4.2 MPS-era static presets: fixed width, height scaled proportionally.
 _MPS_LADDER = [
@@ -93,7 +96,7 @@ _MP3_KBPS = {"300050": 320, "300040": 192, "300030": 160, "300020": 128, "300010
 
 def _build() -> dict[str, SystemTemplate]:
     rows: list[tuple[str, str, int, dict]] = []
-    for tid, name, fmt, codec, kbps, height in _ICE_ROWS:
+    for tid, name, fmt, codec, kbps, height in _ice_rows():
         rows.append((tid, name, SUBTYPE_NORMAL, _video_preset(fmt, codec, kbps, 64, Height=height)))
     for prefix, label, fmt in _MPS_FAMILIES:
         for suffix, size, kbps, audio_kbps, width in _MPS_LADDER:

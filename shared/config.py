@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -175,59 +176,72 @@ class Settings:
             SettingsError: when a variable is set to something unusable.
         """
         env = os.environ if environ is None else environ
-        var_dir = Path(env.get("MCFARM_VAR_DIR") or "var").resolve()
-        storage_root = Path(env.get("MCFARM_STORAGE_ROOT") or var_dir / "storage").resolve()
-        return cls(
-            api_bind=env.get("MCFARM_API_BIND") or cls.api_bind,
-            access_keys=parse_access_keys(env.get("MCFARM_ACCESS_KEYS", "")),
-            redis_url=env.get("MCFARM_REDIS_URL") or cls.redis_url,
-            var_dir=var_dir,
-            storage_root=storage_root,
-            s3_endpoint=env.get("MCFARM_S3_ENDPOINT") or None,
-            s3_access_key_id=env.get("MCFARM_S3_ACCESS_KEY_ID") or None,
-            s3_secret_access_key=env.get("MCFARM_S3_SECRET_ACCESS_KEY") or None,
-            s3_region=env.get("MCFARM_S3_REGION") or cls.s3_region,
-            allow_private_inputs=_flag(env, "MCFARM_ALLOW_PRIVATE_INPUTS", False),
-            trusted_input_hosts=frozenset(
-                h.strip().lower()
-                for h in env.get("MCFARM_TRUSTED_INPUT_HOSTS", "").split(",")
-                if h.strip()
-            ),
-            allow_file_urls=_flag(env, "MCFARM_ALLOW_FILE_URLS", False),
-            ffmpeg_bin=env.get("MCFARM_FFMPEG_BIN") or cls.ffmpeg_bin,
-            ffprobe_bin=env.get("MCFARM_FFPROBE_BIN") or cls.ffprobe_bin,
-            work_dir=Path(env.get("MCFARM_WORK_DIR") or tempfile.gettempdir()),
-            task_time_limit=_int(env, "MCFARM_TASK_TIME_LIMIT", cls.task_time_limit, 10),
-            probe_timeout=_int(env, "MCFARM_PROBE_TIMEOUT", cls.probe_timeout),
-            max_outputs=_int(env, "MCFARM_MAX_OUTPUTS", cls.max_outputs),
-            max_inputs=_int(env, "MCFARM_MAX_INPUTS", cls.max_inputs),
-            max_request_bytes=_int(env, "MCFARM_MAX_REQUEST_BYTES", cls.max_request_bytes, 1024),
-            max_deliveries=_int(env, "MCFARM_MAX_DELIVERIES", cls.max_deliveries),
-            heartbeat_timeout=_int(env, "MCFARM_HEARTBEAT_TIMEOUT", cls.heartbeat_timeout, 3),
-            redis_retry_window=_int(env, "MCFARM_REDIS_RETRY_WINDOW", cls.redis_retry_window, 0),
-            allow_private_callbacks=_flag(env, "MCFARM_ALLOW_PRIVATE_CALLBACKS", False),
-            callback_give_up_after=_int(
-                env, "MCFARM_CALLBACK_GIVE_UP_AFTER", cls.callback_give_up_after
-            ),
-            callback_max_backoff=_int(env, "MCFARM_CALLBACK_MAX_BACKOFF", cls.callback_max_backoff),
-            nonce_window=_int(env, "MCFARM_SIGNATURE_WINDOW", cls.nonce_window, 60),
-            rate_limit=_int(env, "MCFARM_RATE_LIMIT", cls.rate_limit, 0),
-            auth_failure_delay_ms=_int(
-                env, "MCFARM_AUTH_FAILURE_DELAY_MS", cls.auth_failure_delay_ms, 0
-            ),
-            api_threads=_int(env, "MCFARM_API_THREADS", cls.api_threads, 1),
-            job_max_runtime=_int(env, "MCFARM_JOB_MAX_RUNTIME", cls.job_max_runtime, 0),
-            storage_retry_window=_int(
-                env, "MCFARM_STORAGE_RETRY_WINDOW", cls.storage_retry_window, 0
-            ),
-            max_input_bytes=_int(env, "MCFARM_MAX_INPUT_BYTES", cls.max_input_bytes, 1024),
-            max_input_duration=_int(env, "MCFARM_MAX_INPUT_DURATION", cls.max_input_duration, 1),
-            max_input_resolution=_int(
-                env, "MCFARM_MAX_INPUT_RESOLUTION", cls.max_input_resolution, 16
-            ),
-            gpu_policy=_choice(
-                env, "MCFARM_GPU_POLICY", ("auto", "never", "prefer"), cls.gpu_policy
-            ),
-            flower_port=_int(env, "MCFARM_FLOWER_PORT", cls.flower_port),
-            flower_basic_auth=env.get("MCFARM_FLOWER_BASIC_AUTH") or None,
-        )
+        return cls(**_places(cls, env), **_policies(cls, env), **_limits(cls, env))
+
+
+def _places(cls: type[Settings], env: Mapping[str, str]) -> dict[str, Any]:
+    """Where things are: binds, keys, Redis, folders, S3, binaries."""
+    var_dir = Path(env.get("MCFARM_VAR_DIR") or "var").resolve()
+    return {
+        "api_bind": env.get("MCFARM_API_BIND") or cls.api_bind,
+        "access_keys": parse_access_keys(env.get("MCFARM_ACCESS_KEYS", "")),
+        "redis_url": env.get("MCFARM_REDIS_URL") or cls.redis_url,
+        "var_dir": var_dir,
+        "storage_root": Path(env.get("MCFARM_STORAGE_ROOT") or var_dir / "storage").resolve(),
+        "s3_endpoint": env.get("MCFARM_S3_ENDPOINT") or None,
+        "s3_access_key_id": env.get("MCFARM_S3_ACCESS_KEY_ID") or None,
+        "s3_secret_access_key": env.get("MCFARM_S3_SECRET_ACCESS_KEY") or None,
+        "s3_region": env.get("MCFARM_S3_REGION") or cls.s3_region,
+        "ffmpeg_bin": env.get("MCFARM_FFMPEG_BIN") or cls.ffmpeg_bin,
+        "ffprobe_bin": env.get("MCFARM_FFPROBE_BIN") or cls.ffprobe_bin,
+        "work_dir": Path(env.get("MCFARM_WORK_DIR") or tempfile.gettempdir()),
+        "flower_port": _int(env, "MCFARM_FLOWER_PORT", cls.flower_port),
+        "flower_basic_auth": env.get("MCFARM_FLOWER_BASIC_AUTH") or None,
+    }
+
+
+def _policies(cls: type[Settings], env: Mapping[str, str]) -> dict[str, Any]:
+    """What is allowed, and how work is placed."""
+    trusted = env.get("MCFARM_TRUSTED_INPUT_HOSTS", "").split(",")
+    return {
+        "allow_private_inputs": _flag(env, "MCFARM_ALLOW_PRIVATE_INPUTS", False),
+        "trusted_input_hosts": frozenset(h.strip().lower() for h in trusted if h.strip()),
+        "allow_file_urls": _flag(env, "MCFARM_ALLOW_FILE_URLS", False),
+        "allow_private_callbacks": _flag(env, "MCFARM_ALLOW_PRIVATE_CALLBACKS", False),
+        "gpu_policy": _choice(
+            env, "MCFARM_GPU_POLICY", ("auto", "never", "prefer"), cls.gpu_policy
+        ),
+    }
+
+
+def _limits(cls: type[Settings], env: Mapping[str, str]) -> dict[str, Any]:
+    """Sizes, counts and times, each with its lowest sensible value."""
+    return {
+        "task_time_limit": _int(env, "MCFARM_TASK_TIME_LIMIT", cls.task_time_limit, 10),
+        "probe_timeout": _int(env, "MCFARM_PROBE_TIMEOUT", cls.probe_timeout),
+        "max_outputs": _int(env, "MCFARM_MAX_OUTPUTS", cls.max_outputs),
+        "max_inputs": _int(env, "MCFARM_MAX_INPUTS", cls.max_inputs),
+        "max_request_bytes": _int(env, "MCFARM_MAX_REQUEST_BYTES", cls.max_request_bytes, 1024),
+        "max_deliveries": _int(env, "MCFARM_MAX_DELIVERIES", cls.max_deliveries),
+        "heartbeat_timeout": _int(env, "MCFARM_HEARTBEAT_TIMEOUT", cls.heartbeat_timeout, 3),
+        "redis_retry_window": _int(env, "MCFARM_REDIS_RETRY_WINDOW", cls.redis_retry_window, 0),
+        "callback_give_up_after": _int(
+            env, "MCFARM_CALLBACK_GIVE_UP_AFTER", cls.callback_give_up_after
+        ),
+        "callback_max_backoff": _int(env, "MCFARM_CALLBACK_MAX_BACKOFF", cls.callback_max_backoff),
+        "nonce_window": _int(env, "MCFARM_SIGNATURE_WINDOW", cls.nonce_window, 60),
+        "rate_limit": _int(env, "MCFARM_RATE_LIMIT", cls.rate_limit, 0),
+        "auth_failure_delay_ms": _int(
+            env, "MCFARM_AUTH_FAILURE_DELAY_MS", cls.auth_failure_delay_ms, 0
+        ),
+        "api_threads": _int(env, "MCFARM_API_THREADS", cls.api_threads, 1),
+        "job_max_runtime": _int(env, "MCFARM_JOB_MAX_RUNTIME", cls.job_max_runtime, 0),
+        "storage_retry_window": _int(
+            env, "MCFARM_STORAGE_RETRY_WINDOW", cls.storage_retry_window, 0
+        ),
+        "max_input_bytes": _int(env, "MCFARM_MAX_INPUT_BYTES", cls.max_input_bytes, 1024),
+        "max_input_duration": _int(env, "MCFARM_MAX_INPUT_DURATION", cls.max_input_duration, 1),
+        "max_input_resolution": _int(
+            env, "MCFARM_MAX_INPUT_RESOLUTION", cls.max_input_resolution, 16
+        ),
+    }

@@ -13,7 +13,8 @@ Layout (key names in ``shared.keys``):
 - ``token:{owner}:{ClientToken}`` → job id (the idempotency index).
 - ``idx:{owner}:all`` and ``idx:{owner}:state:{State}`` — sorted sets whose members are
   ``{create_us:020d}:{job_id}`` at score 0, so ``ZRANGEBYLEX`` pages in creation order
-  with the last member as an exact, duplicate-free cursor.
+  with the last member as an exact, duplicate-free cursor; ``idx-unfinished``, the same
+  members for every owner's ``Inited`` and ``Running`` jobs (the watchdog's time limit).
 
 Running outputs' heartbeats and the watchdog's requeue outbox: ``shared.heartbeats``.
 Live workers: ``shared.worker_registry``.
@@ -22,7 +23,7 @@ Live workers: ``shared.worker_registry``.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -149,6 +150,7 @@ class JobStore:
             pipe.hset(keys.job(job_id), mapping=fields)
             pipe.zadd(keys.job_index(owner), {member: 0})
             pipe.zadd(keys.job_index(owner, "Inited"), {member: 0})
+            pipe.zadd(keys.UNFINISHED_JOBS, {member: 0})
             return job_id
 
         return transaction(self.redis, body, *([token_key] if token_key else []))
@@ -234,13 +236,11 @@ class JobStore:
         cursor = page[-1] if len(members) > limit else None
         return [m.split(":", 1)[1] for m in page], cursor
 
-    def unfinished_before(self, cutoff_us: int) -> Iterator[tuple[str, str]]:
-        """``(job_id, state)`` of every owner's ``Inited`` or ``Running`` job created before
-        ``cutoff_us`` (the watchdog ends those past ``MCFARM_JOB_MAX_RUNTIME``)."""
-        for state in ("Running", "Inited"):
-            for key in self.redis.scan_iter(match=keys.job_state_indexes(state), count=100):
-                for member in self.redis.zrangebylex(key, "-", f"({cutoff_us:020d}:"):
-                    yield member.split(":", 1)[1], state
+    def unfinished_before(self, cutoff_us: int) -> list[str]:
+        """The ids of every owner's unfinished (``Inited``/``Running``) jobs created before
+        ``cutoff_us``, oldest first (the watchdog ends those past ``MCFARM_JOB_MAX_RUNTIME``)."""
+        members = self.redis.zrangebylex(keys.UNFINISHED_JOBS, "-", f"({cutoff_us:020d}:")
+        return [member.split(":", 1)[1] for member in members]
 
     # --- state changes ----------------------------------------------------------------
 
@@ -263,6 +263,8 @@ class JobStore:
             pipe.hset(key, mapping={"state": new_state, **extra})
             pipe.zrem(keys.job_index(owner, current), member)
             pipe.zadd(keys.job_index(owner, new_state), {member: 0})
+            if new_state in TERMINAL_JOB_STATES:
+                pipe.zrem(keys.UNFINISHED_JOBS, member)
             return True
 
         return transaction(self.redis, body, key)

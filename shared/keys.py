@@ -4,18 +4,36 @@ The stores (``shared.jobstore``, ``shared.heartbeats``, ``shared.pipelines``,
 ``shared.template_store``, ``shared.events``, ``shared.worker_registry``, ``shared.guards``,
 ``shared.fair_share``) are the only readers and writers; each documents what its keys hold.
 Kombu's and Celery's own keys (queues, ``unacked``, results) are theirs, not listed here.
+
+A key function joins its arguments after its kind: ``job("ab12…")`` is ``mcfarm:job:ab12…``,
+``default_template(owner, 1, 2)`` is ``mcfarm:tpl-default:{owner}:1:2``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 PREFIX = "mcfarm:"
 
-# --- jobs (shared.jobstore) -------------------------------------------------------------
+
+def _named(kind: str) -> Callable[..., str]:
+    """The key function of one kind of key; a ``None`` argument is left out."""
+
+    def key(*parts: object) -> str:
+        return ":".join([f"{PREFIX}{kind}", *(str(p) for p in parts if p is not None)])
+
+    key.__name__ = key.__qualname__ = kind
+    return key
 
 
-def job(job_id: str) -> str:
-    """Hash: the job's document, state and per-output fields."""
-    return f"{PREFIX}job:{job_id}"
+# --- jobs (shared.jobstore) ---------------------------------------------------------------
+
+#: Hash ``job:{id}``: the job's document, state and per-output fields.
+job = _named("job")
+#: String ``token:{owner}:{ClientToken}``: the job id a ``ClientToken`` made.
+client_token = _named("token")
+#: Sorted set of ``{create_us:020d}:{job_id}``: every owner's unfinished jobs.
+UNFINISHED_JOBS = f"{PREFIX}idx-unfinished"
 
 
 def job_index(owner: str, state: str | None = None) -> str:
@@ -23,17 +41,7 @@ def job_index(owner: str, state: str | None = None) -> str:
     return f"{PREFIX}idx:{owner}:" + (f"state:{state}" if state else "all")
 
 
-def job_state_indexes(state: str) -> str:
-    """The ``SCAN`` pattern of every owner's index of one state."""
-    return f"{PREFIX}idx:*:state:{state}"
-
-
-def client_token(owner: str, token: str) -> str:
-    """String: the job id a ``ClientToken`` made (the idempotency index)."""
-    return f"{PREFIX}token:{owner}:{token}"
-
-
-# --- running outputs (shared.heartbeats) --------------------------------------------------
+# --- running outputs (shared.heartbeats) ----------------------------------------------------
 
 #: Sorted set: ``job_id:index`` → the time of its last heartbeat (microseconds).
 RUNNING = f"{PREFIX}running"
@@ -46,88 +54,43 @@ REQUEUE = f"{PREFIX}requeue"
 #: String with a short expiry: the worker that runs the watchdog this round.
 WATCHDOG_LOCK = f"{PREFIX}watchdog-lock"
 
-# --- fair share (shared.fair_share) -------------------------------------------------------
+# --- fair share (shared.fair_share) ---------------------------------------------------------
 
 #: Hash: account → its queue slot.
 ACCOUNT_SLOTS = f"{PREFIX}account-slots"
 #: Counter of the slots handed out so far.
 ACCOUNT_SLOTS_NEXT = f"{PREFIX}account-slots-next"
 
-# --- pipelines (shared.pipelines) -----------------------------------------------------------
+# --- pipelines (shared.pipelines) -------------------------------------------------------------
 
+pipeline = _named("pipe")  # pipe:{pipeline_id}
+pipelines = _named("pipes")  # pipes:{owner}
+default_pipeline = _named("pipe-default")  # pipe-default:{owner}
+held_jobs = _named("pipe-held")  # pipe-held:{pipeline_id}
+held_members = _named("pipe-held-members")  # pipe-held-members:{pipeline_id}
 
-def pipeline(pipeline_id: str) -> str:
-    return f"{PREFIX}pipe:{pipeline_id}"
+# --- custom templates (shared.template_store) ---------------------------------------------------
 
+template = _named("tpl")  # tpl:{template_id}
+templates = _named("tpls")  # tpls:{owner}
+default_template = _named("tpl-default")  # tpl-default:{owner}:{type}:{subtype}
 
-def pipelines(owner: str) -> str:
-    return f"{PREFIX}pipes:{owner}"
+# --- event callbacks (shared.events) ------------------------------------------------------------
 
+event_callback = _named("evcb")  # evcb:{owner}
+delivery = _named("dlv")  # dlv:{delivery_id}
+#: Sorted set of dead delivery ids: ``dead`` (every owner's) or ``dead:{owner}``.
+dead_letters = _named("dead")
 
-def default_pipeline(owner: str) -> str:
-    return f"{PREFIX}pipe-default:{owner}"
+# --- live workers (shared.worker_registry) ------------------------------------------------------
 
-
-def held_jobs(pipeline_id: str) -> str:
-    return f"{PREFIX}pipe-held:{pipeline_id}"
-
-
-def held_members(pipeline_id: str) -> str:
-    return f"{PREFIX}pipe-held-members:{pipeline_id}"
-
-
-# --- custom templates (shared.template_store) ------------------------------------------------
-
-
-def template(template_id: str) -> str:
-    return f"{PREFIX}tpl:{template_id}"
-
-
-def templates(owner: str) -> str:
-    return f"{PREFIX}tpls:{owner}"
-
-
-def default_template(owner: str, type_: int, subtype: int) -> str:
-    return f"{PREFIX}tpl-default:{owner}:{type_}:{subtype}"
-
-
-# --- event callbacks (shared.events) ---------------------------------------------------------
-
-
-def event_callback(owner: str) -> str:
-    return f"{PREFIX}evcb:{owner}"
-
-
-def delivery(delivery_id: str) -> str:
-    return f"{PREFIX}dlv:{delivery_id}"
-
-
-def dead_letters(owner: str | None = None) -> str:
-    """Sorted set of dead delivery ids: every owner's, or one owner's."""
-    return f"{PREFIX}dead" + (f":{owner}" if owner is not None else "")
-
-
-# --- live workers (shared.worker_registry) ----------------------------------------------------
-
-
-def worker(hostname: str) -> str:
-    return f"{PREFIX}worker:{hostname}"
-
-
-def holding(hostname: str) -> str:
-    return f"{PREFIX}holding:{hostname}"
-
-
-WORKERS_PATTERN = worker("*")
-HOLDING_PATTERN = holding("*")
+worker = _named("worker")  # worker:{hostname}
+holding = _named("holding")  # holding:{hostname}
+#: Sorted set: hostname → when its announcement expires (seconds since the epoch).
+WORKERS = f"{PREFIX}workers"
 
 # --- request guards (shared.guards) -------------------------------------------------------------
 
-
-def nonce(key_id: str, value: str) -> str:
-    # Key ids never contain ":" (MCFARM_ACCESS_KEYS splits on it), so keys cannot collide.
-    return f"{PREFIX}nonce:{key_id}:{value}"
-
-
-def rate(key_id: str, second: int) -> str:
-    return f"{PREFIX}rate:{key_id}:{second}"
+#: ``nonce:{key_id}:{nonce}``; key ids never contain ":" (MCFARM_ACCESS_KEYS splits on it).
+nonce = _named("nonce")
+rate = _named("rate")  # rate:{key_id}:{second}

@@ -76,11 +76,11 @@ def _run(
     out_dir.mkdir()
     argv = segment_args(
         enc.source,
-        out_dir,
-        stem,
         enc.info,
         config,
         ctx.settings,
+        out_dir=out_dir,
+        stem=stem,
         features=spec.features,
         segments=group.segments,
     )

@@ -14,7 +14,6 @@ https://ffmpeg.org/ffmpeg-formats.html, https://trac.ffmpeg.org/wiki/Encode/H.26
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -22,6 +21,7 @@ import ffmpeg
 
 from shared.containers import container
 from shared.errors import InputContentBad, InvalidJob
+from workers.geometry import fps_filter_rate, gop_frames, num, scale_size, seconds
 from workers.probe import LOCAL_INPUT, ProbeInfo
 
 GLOBAL_ARGS = (
@@ -54,108 +54,6 @@ DEFAULT_BUFSIZE_KBIT = 6000
 DEFAULT_AUDIO_KBPS = 128
 DEFAULT_SAMPLE_RATE = 44100
 DEFAULT_CHANNELS = 2
-#: Only for a source that states no frame rate (an image sequence, a broken header).
-DEFAULT_FPS = 25.0
-#: Sources above this rate are brought down to it unless the config names an Fps.
-MAX_AUTO_FPS = 60.0
-
-
-# --- numbers --------------------------------------------------------------------------
-
-
-def _num(value: float) -> str:
-    """``23.0`` → ``"23"``, ``29.97`` → ``"29.97"``."""
-    return f"{value:g}"
-
-
-def _seconds(value: float) -> str:
-    """Seconds with millisecond precision and no trailing zeros: ``90.5``, ``3600.125``."""
-    return f"{value:.3f}".rstrip("0").rstrip(".")
-
-
-def _even(value: float) -> int:
-    """The nearest even integer (halves go up), at least 2: most encoders need even sizes."""
-    return max(2, math.floor(value / 2 + 0.5) * 2)
-
-
-def _even_down(value: float) -> int:
-    return max(2, int(value) // 2 * 2)
-
-
-# --- size and frame rate ----------------------------------------------------------------
-
-
-def _target_box(source: tuple[float, float], video: Mapping[str, Any]) -> tuple[Any, Any]:
-    """(width, height) asked for, with LongShortMode's long/short edges oriented like the source."""
-    width, height = video.get("Width"), video.get("Height")
-    if video.get("LongShortMode") and source[1] > source[0]:
-        return height, width
-    return width, height
-
-
-def output_dimensions(probe: ProbeInfo, video_config: Mapping[str, Any]) -> tuple[int, int] | None:
-    """The encoded video's width and height, always even.
-
-    Both Width and Height → exactly those; one → the other keeps the source's display aspect
-    ratio (SAR applied, rotation followed), rounded to the nearest even number; neither →
-    the display size rounded down to even.
-
-    Args:
-        probe: the input.
-        video_config: the normalized ``Video`` section.
-
-    Returns:
-        ``(width, height)``; None when there is no video to encode (no video stream,
-        ``copy``, ``Remove``) or the source size is unknown and only one side is given.
-    """
-    if probe.video is None or video_config.get("Codec") == "copy" or video_config.get("Remove"):
-        return None
-    src_w, src_h = probe.video.display_size()
-    width, height = _target_box((src_w, src_h), video_config)
-    if width and height:
-        return width, height
-    if not (src_w and src_h):
-        return None
-    if width:
-        return width, _even(src_h * width / src_w)
-    if height:
-        return _even(src_w * height / src_h), height
-    return _even_down(src_w), _even_down(src_h)
-
-
-def _scale_size(probe: ProbeInfo, video: Mapping[str, Any]) -> tuple[int, int] | None:
-    """The size to scale to (a side may be -2), or None when the frames keep their size."""
-    size = output_dimensions(probe, video)
-    if size is None:
-        width, height = _target_box((0, 0), video)
-        if not (width or height):
-            return None
-        # -2: FFmpeg derives the other side from the aspect ratio, kept even
-        # (https://ffmpeg.org/ffmpeg-filters.html#scale-1).
-        return width or -2, height or -2
-    if size == probe.video.frame_size() and probe.video.sar == "1:1":
-        return None
-    return size
-
-
-def _fps_filter_rate(probe: ProbeInfo, video: Mapping[str, Any]) -> float | None:
-    if "Fps" in video:
-        return video["Fps"]
-    source = probe.video.fps if probe.video else None
-    return MAX_AUTO_FPS if source and source > MAX_AUTO_FPS else None
-
-
-def output_fps(probe: ProbeInfo, video: Mapping[str, Any]) -> float:
-    """The encoded frame rate: ``Video.Fps``, else the source's (at most 60), else 25."""
-    source = probe.video.fps if probe.video else None
-    return _fps_filter_rate(probe, video) or source or DEFAULT_FPS
-
-
-def _gop_frames(probe: ProbeInfo, video: Mapping[str, Any]) -> int | None:
-    gop = video.get("Gop")
-    if isinstance(gop, str):  # "2s": seconds → frames at the output rate.
-        return max(1, round(float(gop.removesuffix("s")) * output_fps(probe, video)))
-    return gop
 
 
 class VideoPath(Protocol):
@@ -184,7 +82,7 @@ class CpuVideo:
 
     def filter(self, stream, rate: float | None, size: tuple[int, int] | None):
         if rate:
-            stream = stream.filter("fps", _num(rate))
+            stream = stream.filter("fps", num(rate))
         if size is None:
             return stream
         # setsar=1: the scaled size already shows the display shape; a kept non-square SAR
@@ -204,7 +102,7 @@ def _video_stream(inp, probe: ProbeInfo, video: Mapping[str, Any], path: VideoPa
     stream = inp["V:0"]
     if video.get("Codec") == "copy":
         return stream
-    return path.filter(stream, _fps_filter_rate(probe, video), _scale_size(probe, video))
+    return path.filter(stream, fps_filter_rate(probe, video), scale_size(probe, video))
 
 
 # --- encoder options --------------------------------------------------------------------
@@ -237,7 +135,7 @@ def _rate_control(probe: ProbeInfo, video: Mapping[str, Any], mode: str | None) 
     if mode == "onepass":
         args = {"b:v": f"{kbps}k"}
     else:
-        args = {"crf": _num(video.get("Crf", DEFAULT_CRF[video.get("Codec", "H.264")]))}
+        args = {"crf": num(video.get("Crf", DEFAULT_CRF[video.get("Codec", "H.264")]))}
     if "Maxrate" in video:
         # A cap needs a VBV buffer; without one x264/x265 ignore -maxrate.
         bufsize = video.get("Bufsize", DEFAULT_BUFSIZE_KBIT)
@@ -255,7 +153,7 @@ def _encoder_options(probe: ProbeInfo, config: Mapping[str, Any]) -> dict:
     codec = video.get("Codec", "H.264")
     args = {"c:v": VIDEO_ENCODERS[codec], "pix_fmt": video.get("PixFmt", DEFAULT_PIX_FMT)}
     args |= _rate_control(probe, video, config.get("TransConfig", {}).get("TransMode"))
-    optional = {"g": _gop_frames(probe, video), "preset": video.get("Preset")}
+    optional = {"g": gop_frames(probe, video), "preset": video.get("Preset")}
     args |= {key: value for key, value in optional.items() if value is not None}
     if "Profile" in video:
         args["profile:v"] = video["Profile"]
@@ -392,13 +290,13 @@ def encode_streams(
     if seek:
         # As an input option -ss seeks by the index, then decodes to the exact frame
         # (https://trac.ffmpeg.org/wiki/Seeking).
-        input_options["ss"] = _seconds(seek)
+        input_options["ss"] = seconds(seek)
     inp = ffmpeg.input(src, **input_options)
     streams, options = _streams_and_options(inp, probe, config, video_path)
     if length is not None:
         # -t, not -to: after an input -ss the output timeline starts at 0, so -to End
         # would cut at End - Seek into the source (https://ffmpeg.org/ffmpeg.html#Main-options).
-        options["t"] = _seconds(length)
+        options["t"] = seconds(length)
     return streams, options
 
 

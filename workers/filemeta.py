@@ -7,60 +7,55 @@ knows those names.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from workers.probe import _decimal, _int, _kbps, _rate, _rotation, _streams, _text
 
 
-def _video_meta(stream: Mapping[str, Any]) -> dict[str, str]:
-    tags = stream.get("tags") or {}
+def _fields(spec: str) -> tuple[tuple[str, str], ...]:
+    """``"Index=index Level …"`` → ``(("Index", "index"), ("Level", ""), …)``: each ICE field
+    in ICE's order with the ffprobe field it copies, or "" when it is derived (``_DERIVED``)."""
+    return tuple((name, source) for name, _, source in (f.partition("=") for f in spec.split()))
+
+
+#: A video stream's fields. ICE spells video fields ``Codec_name`` and audio ones ``CodecName``.
+_VIDEO_FIELDS = _fields(
+    "Index=index Codec_name=codec_name Codec_long_name=codec_long_name Codec_tag=codec_tag "
+    "Codec_tag_string=codec_tag_string Codec_time_base=codec_time_base Profile=profile Level "
+    "Width=width Height=height Has_b_frames=has_b_frames Sar=sample_aspect_ratio "
+    "Dar=display_aspect_ratio PixFmt=pix_fmt Fps Avg_fps Bit_rate Duration=duration "
+    "NumFrames=nb_frames Lang Rotate Start_time=start_time Time_base=time_base"
+)
+_AUDIO_FIELDS = _fields(
+    "Index=index CodecName=codec_name CodecLongName=codec_long_name CodecTag=codec_tag "
+    "CodecTagString=codec_tag_string CodecTimeBase=codec_time_base SampleFmt=sample_fmt "
+    "SampleRate=sample_rate Channels=channels ChannelLayout=channel_layout Timebase=time_base "
+    "StartTime=start_time Duration=duration Bitrate Lang"
+)
+
+
+def _level(stream: Mapping[str, Any]) -> str:
     level = _int(stream.get("level"))
-    return {
-        "Index": _text(stream.get("index")),
-        "Codec_name": _text(stream.get("codec_name")),
-        "Codec_long_name": _text(stream.get("codec_long_name")),
-        "Codec_tag": _text(stream.get("codec_tag")),
-        "Codec_tag_string": _text(stream.get("codec_tag_string")),
-        "Codec_time_base": _text(stream.get("codec_time_base")),
-        "Profile": _text(stream.get("profile")),
-        "Level": str(level) if level is not None and level >= 0 else "",
-        "Width": _text(stream.get("width")),
-        "Height": _text(stream.get("height")),
-        "Has_b_frames": _text(stream.get("has_b_frames")),
-        "Sar": _text(stream.get("sample_aspect_ratio")),
-        "Dar": _text(stream.get("display_aspect_ratio")),
-        "PixFmt": _text(stream.get("pix_fmt")),
-        "Fps": _decimal(_rate(stream.get("r_frame_rate"))),
-        "Avg_fps": _decimal(_rate(stream.get("avg_frame_rate"))),
-        "Bit_rate": _kbps(stream.get("bit_rate")),
-        "Duration": _text(stream.get("duration")),
-        "NumFrames": _text(stream.get("nb_frames")),
-        "Lang": _text(tags.get("language")),
-        "Rotate": str(_rotation(stream)),
-        "Start_time": _text(stream.get("start_time")),
-        "Time_base": _text(stream.get("time_base")),
-    }
+    return str(level) if level is not None and level >= 0 else ""
 
 
-def _audio_meta(stream: Mapping[str, Any]) -> dict[str, str]:
-    tags = stream.get("tags") or {}
+#: The fields ICE derives rather than copies: frame rates as decimals, bitrates in Kbps…
+_DERIVED: Mapping[str, Callable[[Mapping[str, Any]], str]] = {
+    "Level": _level,
+    "Fps": lambda stream: _decimal(_rate(stream.get("r_frame_rate"))),
+    "Avg_fps": lambda stream: _decimal(_rate(stream.get("avg_frame_rate"))),
+    "Bit_rate": lambda stream: _kbps(stream.get("bit_rate")),
+    "Bitrate": lambda stream: _kbps(stream.get("bit_rate")),
+    "Lang": lambda stream: _text((stream.get("tags") or {}).get("language")),
+    "Rotate": lambda stream: str(_rotation(stream)),
+}
+
+
+def _stream_meta(stream: Mapping[str, Any], fields: tuple[tuple[str, str], ...]) -> dict:
     return {
-        "Index": _text(stream.get("index")),
-        "CodecName": _text(stream.get("codec_name")),
-        "CodecLongName": _text(stream.get("codec_long_name")),
-        "CodecTag": _text(stream.get("codec_tag")),
-        "CodecTagString": _text(stream.get("codec_tag_string")),
-        "CodecTimeBase": _text(stream.get("codec_time_base")),
-        "SampleFmt": _text(stream.get("sample_fmt")),
-        "SampleRate": _text(stream.get("sample_rate")),
-        "Channels": _text(stream.get("channels")),
-        "ChannelLayout": _text(stream.get("channel_layout")),
-        "Timebase": _text(stream.get("time_base")),
-        "StartTime": _text(stream.get("start_time")),
-        "Duration": _text(stream.get("duration")),
-        "Bitrate": _kbps(stream.get("bit_rate")),
-        "Lang": _text(tags.get("language")),
+        name: _text(stream.get(source)) if source else _DERIVED[name](stream)
+        for name, source in fields
     }
 
 
@@ -89,7 +84,7 @@ def out_file_meta(
         ``{"FileBasicInfo": {...}, "VideoStreamInfoList": [...], "AudioStreamInfoList": [...]}``.
     """
     fmt = probe_json.get("format") or {}
-    videos = [_video_meta(stream) for stream in _streams(probe_json, "video")]
+    videos = [_stream_meta(stream, _VIDEO_FIELDS) for stream in _streams(probe_json, "video")]
     first_video = videos[0] if videos else {}
     basic = {
         "FileName": file_name,
@@ -108,7 +103,9 @@ def out_file_meta(
     return {
         "FileBasicInfo": basic,
         "VideoStreamInfoList": videos,
-        "AudioStreamInfoList": [_audio_meta(stream) for stream in _streams(probe_json, "audio")],
+        "AudioStreamInfoList": [
+            _stream_meta(stream, _AUDIO_FIELDS) for stream in _streams(probe_json, "audio")
+        ],
     }
 
 

@@ -1,8 +1,11 @@
-"""ffprobe: run it, parse its JSON into ``ProbeInfo``, and render ICE's ``OutFileMeta``.
+"""ffprobe: run it on a local file and parse its JSON into ``ProbeInfo``.
 
-``parse_probe`` and ``out_file_meta`` are pure and tested on canned JSON; ``run_probe`` is the
-only function here that starts a process. It never uses ffmpeg-python's ``probe(timeout=)``,
-which 0.2.0 turns into ffprobe's ``-timeout`` option (a socket timeout, not a deadline).
+``parse_probe`` is pure and tested on canned JSON; ``run_probe`` is the only function here
+that starts a process, with the input options of ``LOCAL_INPUT`` (an input the worker staged:
+only the ``file`` protocol and the media demuxers of ``INPUT_DEMUXERS``, no playlists, lists
+or scripts) or ``OWN_OUTPUT`` (what the farm wrote itself). It never uses ffmpeg-python's
+``probe(timeout=)``, which 0.2.0 turns into ffprobe's ``-timeout`` option (a socket timeout,
+not a deadline). An output's ICE ``OutFileMeta`` is ``workers.filemeta``'s.
 
 ffprobe reference: https://ffmpeg.org/ffprobe.html
 """

@@ -32,7 +32,8 @@ from typing import Any
 
 from shared.containers import PLAYLIST_EXTENSIONS, container
 from shared.errors import InvalidJob
-from workers.ffmpeg_cmd import compile_args, encode_streams, output_fps
+from workers.ffmpeg_cmd import compile_args, encode_streams
+from workers.geometry import output_fps
 from workers.probe import ProbeInfo
 
 #: ICE reference §2.2 MediaConvertSegment.Duration: "Default value: 10".
@@ -160,12 +161,12 @@ def _dash_options(stem: str, seconds: int) -> dict[str, Any]:
 
 def segment_args(
     src: str,
-    out_dir: Path,
-    stem: str,
     probe: ProbeInfo,
     config: Mapping[str, Any],
     settings,
     *,
+    out_dir: Path,
+    stem: str,
     features: Mapping[str, Any] | None = None,
     segments: str | None = None,
 ) -> list[str]:
@@ -176,13 +177,10 @@ def segment_args(
     with keyframes forced onto segment boundaries.
 
     Args:
-        src: the input (a local file).
+        src, probe, settings, features: as for ``build_ffmpeg_args``.
+        config: a normalized TemplateConfig with a segmented ``Container.Format``.
         out_dir: the local folder for this rendition's files (it must exist).
         stem: the rendition's file stem, e.g. ``720p`` for the rendition ``video/720p``.
-        probe: ``parse_probe`` of the input.
-        config: a normalized TemplateConfig with a segmented ``Container.Format``.
-        settings: ``shared.config.Settings`` (``ffmpeg_bin``).
-        features: ``Clip`` and ``Metadata``, as for ``build_ffmpeg_args``.
         segments: ``ts``, ``fmp4`` or ``dash`` (``GroupSpec.segments``); by default it
             follows ``Container.Format`` (``cmaf`` → ``fmp4``).
 

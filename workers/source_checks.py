@@ -9,11 +9,12 @@ bitrate than its source is produced as asked (upscaled); ``IsCheckReso`` /
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from shared.errors import InvalidJob
-from workers.ffmpeg_cmd import output_dimensions
+from workers.geometry import output_dimensions
 from workers.probe import ProbeInfo
 
 SOURCE_TOO_SMALL = "InvalidParameter.SourceTooSmall"
@@ -57,6 +58,29 @@ class Checked:
     note: str = ""
 
 
+def _over_source(
+    trans: dict[str, Any], check: str, what: str, cap: Callable[[], None], otherwise: str = ""
+) -> str:
+    """What to do with an output ``what`` (e.g. "1920x1080 is above the source's 640x360").
+
+    ``{check}Fail`` fails it; ``{check}`` calls ``cap`` (the config is brought down to the
+    source's ``check`` names: IsCheckReso → size, IsCheckVideoBitrate → bitrate); neither
+    leaves it as asked and says ``otherwise``.
+
+    Raises:
+        InvalidJob: ``InvalidParameter.SourceTooSmall`` when ``{check}Fail`` is set.
+    """
+    if trans.get(f"{check}Fail"):
+        raise InvalidJob(
+            f"The rendition's {what} (TransConfig.{check}Fail).", code=SOURCE_TOO_SMALL
+        )
+    if trans.get(check):
+        cap()
+        kept = "size" if check == "IsCheckReso" else "bitrate"
+        return f"{what}: encoded at the source {kept} (TransConfig.{check})."
+    return f"{what}: {otherwise}" if otherwise else ""
+
+
 def _resolution(config: dict[str, Any], probe: ProbeInfo, trans: dict[str, Any]) -> str:
     video = config.get("Video", {})
     target = output_dimensions(probe, video)
@@ -65,16 +89,13 @@ def _resolution(config: dict[str, Any], probe: ProbeInfo, trans: dict[str, Any])
     src = tuple(int(v) for v in probe.video.display_size())
     if target[0] <= src[0] and target[1] <= src[1]:
         return ""
-    asked = f"{target[0]}x{target[1]} is above the source's {src[0]}x{src[1]}"
-    if trans.get("IsCheckResoFail"):
-        raise InvalidJob(
-            f"The rendition's {asked} (TransConfig.IsCheckResoFail).", code=SOURCE_TOO_SMALL
-        )
-    if trans.get("IsCheckReso"):
+
+    def cap() -> None:
         video.pop("Width", None)
         video.pop("Height", None)
-        return f"{asked}: encoded at the source size (TransConfig.IsCheckReso)."
-    return f"{asked}: upscaled as asked."
+
+    asked = f"{target[0]}x{target[1]} is above the source's {src[0]}x{src[1]}"
+    return _over_source(trans, "IsCheckReso", asked, cap, "upscaled as asked.")
 
 
 def _bitrate(config: dict[str, Any], probe: ProbeInfo, trans: dict[str, Any]) -> str:
@@ -82,17 +103,14 @@ def _bitrate(config: dict[str, Any], probe: ProbeInfo, trans: dict[str, Any]) ->
     asked, source = video.get("Bitrate"), probe.video.bit_rate if probe.video else None
     if not asked or asked == -1 or not source or asked * 1000 <= source:
         return ""
-    text = f"video bitrate {asked} Kbps is above the source's {source // 1000} Kbps"
-    if trans.get("IsCheckVideoBitrateFail"):
-        raise InvalidJob(
-            f"The rendition's {text} (TransConfig.IsCheckVideoBitrateFail).", code=SOURCE_TOO_SMALL
-        )
-    if trans.get("IsCheckVideoBitrate"):
+
+    def cap() -> None:
         video["Bitrate"] = max(10, source // 1000)
         if "Maxrate" in video:
             video["Maxrate"] = min(video["Maxrate"], max(video["Bitrate"], 10))
-        return f"{text}: encoded at the source bitrate (TransConfig.IsCheckVideoBitrate)."
-    return ""
+
+    text = f"video bitrate {asked} Kbps is above the source's {source // 1000} Kbps"
+    return _over_source(trans, "IsCheckVideoBitrate", text, cap)
 
 
 def apply_source_checks(config: dict[str, Any], probe: ProbeInfo) -> Checked:

@@ -71,11 +71,11 @@ def expire_jobs(store: JobStore, max_runtime_s: int, now: int | None = None) -> 
     cutoff = now - max_runtime_s * 1_000_000
     message = f"The job ran longer than its limit of {max_runtime_s} s (MCFARM_JOB_MAX_RUNTIME)."
     ended = []
-    for job_id, state in store.unfinished_before(cutoff):
+    for job_id in store.unfinished_before(cutoff):
         if store.transition(
             job_id,
             "Error",
-            allowed_from={state},
+            allowed_from={"Inited", "Running"},
             code="JobTimeout",
             message=message,
             finish_us=now,

@@ -74,7 +74,9 @@ def encode(settings, source: Path, base: Path, name: str, config: dict, segments
     work = base.parent / "work" / base.name / name
     work.mkdir(parents=True)
     probe = parse_probe(run_probe(str(source), settings))
-    argv = segment_args(str(source), work, stem, probe, config, settings, segments=segments)
+    argv = segment_args(
+        str(source), probe, config, settings, out_dir=work, stem=stem, segments=segments
+    )
     run_ffmpeg(argv, timeout=60)
     files = rendition_files(work)
     assert files[-1].name == Path(argv[-1]).name  # the playlist goes up last

@@ -11,7 +11,8 @@ from shared.config import Settings
 from shared.errors import InputContentBad, InvalidJob
 from shared.templates import validate_template_config
 from tests.unit.workers.canned import AAC, FULL_HD, H264, HEAD
-from workers.ffmpeg_cmd import build_ffmpeg_args, output_dimensions, output_duration
+from workers.ffmpeg_cmd import build_ffmpeg_args, output_duration
+from workers.geometry import output_dimensions
 from workers.probe import INPUT_DEMUXERS, ProbeInfo
 
 

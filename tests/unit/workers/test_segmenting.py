@@ -42,7 +42,7 @@ def config(fmt: str, seconds: int | None = 4, **sections) -> dict:
 
 
 def build(settings, cfg, probe=FULL_HD, stem="720p", **kwargs) -> list[str]:
-    return segment_args("in.mp4", OUT, stem, probe, cfg, settings, **kwargs)
+    return segment_args("in.mp4", probe, cfg, settings, out_dir=OUT, stem=stem, **kwargs)
 
 
 def option(argv: list[str], flag: str) -> str | None:
