@@ -8,8 +8,9 @@ from __future__ import annotations
 from flask import Flask, g, request
 
 from api import callbacks, health, jobs, openapi, resources, rpc
-from api.auth import authenticate_basic
+from api.auth import authenticate_basic, check_ram
 from api.errors import register_error_handlers
+from api.operations import declared_operations, rule_operations
 from api.services import Farm
 from api.throttle import FailureDelay, check_rate
 from shared.clock import new_request_id
@@ -19,9 +20,11 @@ from shared.errors import ApiError
 from shared.storage import make_storage
 from shared.stores import Stores
 
-#: Endpoints without HTTP Basic auth: probes, the API description, and the ICE RPC
-#: endpoint (which checks request signatures itself).
-PUBLIC_ENDPOINTS = {"health.healthz", "health.readyz", "openapi.openapi", "rpc.rpc"}
+
+def register_blueprints(app: Flask) -> None:
+    """Add every route of the API to ``app``."""
+    for module in (health, jobs, resources, callbacks, openapi, rpc):
+        app.register_blueprint(module.blp)
 
 
 def build_farm(settings: Settings) -> Farm:
@@ -46,23 +49,30 @@ def create_app(settings: Settings | None = None, *, farm: Farm | None = None) ->
 
     @app.before_request
     def _authenticate():
+        """HTTP Basic, the key's rate, then RAM for the action the endpoint declares."""
         g.request_id = new_request_id()
-        if request.endpoint not in PUBLIC_ENDPOINTS and request.endpoint is not None:
-            try:
-                g.key = authenticate_basic(request, settings.access_keys)
-            except ApiError:
-                app.extensions["mcfarm.failure_delay"].wait()
-                raise
-            g.owner = g.key.account
-            check_rate(app.extensions["mcfarm"].stores.rates, g.key.key_id, settings.rate_limit)
-            resources.check_ram(request.endpoint, request.method)
+        if request.url_rule is None:
+            return  # no such route or method: answered 404/405 without credentials
+        operations = rule_operations(app, request.url_rule)
+        if all(op.public for op in operations.values()):
+            return
+        try:
+            g.key = authenticate_basic(request, settings.access_keys)
+        except ApiError:
+            app.extensions["mcfarm.failure_delay"].wait()
+            raise
+        g.owner = g.key.account
+        check_rate(app.extensions["mcfarm"].stores.rates, g.key.key_id, settings.rate_limit)
+        method = "GET" if request.method == "HEAD" else request.method
+        if method in operations:  # not OPTIONS: Flask answers it, performing nothing
+            check_ram(g.key, operations[method].action)
 
     @app.after_request
     def _request_id(response):
         response.headers["x-acs-request-id"] = getattr(g, "request_id", "")
         return response
 
-    for module in (health, jobs, resources, callbacks, openapi, rpc):
-        app.register_blueprint(module.blp)
+    register_blueprints(app)
+    list(declared_operations(app))  # fail now, not on a request, if a route is undeclared
     register_error_handlers(app)
     return app

@@ -1,8 +1,10 @@
 """The ICE actions: one function per action, shared by the RPC endpoint and REST views.
 
 Each takes the ``Farm``, the caller's account and its ``Params`` and returns the response
-body without ``RequestId`` (the view adds it). Shapes follow the SDK models of reference §1:
-lists as bare arrays, ``Config`` as an object, times ``yyyy-MM-ddTHH:mm:ssZ``.
+body without ``RequestId`` (the view adds it). Each reads every parameter it uses through
+``Params`` (the edge), so the stores it calls get typed, checked values. Shapes follow the
+SDK models of reference §1: lists as bare arrays, ``Config`` as an object, times
+``yyyy-MM-ddTHH:mm:ssZ``.
 """
 
 from __future__ import annotations
@@ -12,11 +14,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from api import services
-from api.params import Params, unflatten
-from shared.catalog import get_system_template, list_system_templates
-from shared.clock import parse_wire_time
-from shared.errors import invalid_parameter, missing_parameter, resource_not_found
+from api.params import MAX_NAME, Params, required, unflatten
+from shared.catalog import (
+    KNOWN_TYPES,
+    SUBTYPE_NORMAL,
+    TYPE_TRANSCODE,
+    get_system_template,
+    list_system_templates,
+)
+from shared.errors import invalid_parameter, require_found
+from shared.jobstore import JobQuery
 from shared.jobview import job_document
+from shared.pipelines import DEFAULT_PRIORITY, SPEEDS, STATUSES
+from shared.template_store import ORDERS, TRANSCODE_SUBTYPE_NAMES, TemplateQuery
+from shared.templates import validate_template_config
 
 Action = Callable[["services.Farm", "Call"], dict[str, Any]]
 ACTIONS: dict[str, Action] = {}
@@ -49,10 +60,11 @@ def _ok() -> dict[str, Any]:
 def _config(params: Params) -> Any:
     if "Config" in params:
         return params.raw("Config")
-    flattened = unflatten(params.values, "Config")
-    if flattened is None:
-        raise missing_parameter("Config")
-    return flattened
+    return required(unflatten(params.values, "Config"), "Config")
+
+
+def _job_id(params: Params) -> str:
+    return params.str("JobId", max_len=64, required=True)
 
 
 @action("SubmitMediaConvertJob")
@@ -72,106 +84,94 @@ def submit_media_convert_job(farm, call: Call) -> dict[str, Any]:
 
 @action("GetMediaConvertJob")
 def get_media_convert_job(farm, call: Call) -> dict[str, Any]:
-    job = services.get_job(
-        farm, call.owner, call.params.str("JobId", max_len=64) or _missing("JobId")
-    )
-    return {"Job": job_document(job)}
-
-
-def _missing(name: str) -> str:
-    raise missing_parameter(name)
-
-
-def _time(p: Params, name: str) -> int | None:
-    text = p.str(name, max_len=32)
-    if not text:
-        return None
-    try:
-        return parse_wire_time(text)
-    except ValueError:
-        raise invalid_parameter(name, "Use yyyy-MM-ddTHH:mm:ssZ.") from None
+    return {"Job": job_document(services.get_job(farm, call.owner, _job_id(call.params)))}
 
 
 @action("ListMediaConvertJobs")
 def list_media_convert_jobs(farm, call: Call) -> dict[str, Any]:
+    """One page of the caller's jobs (``REST GET /v1/jobs`` runs this too)."""
     p = call.params
-    state = services.normalize_state(p.str("Status", max_len=32), "Status")
-    order = p.str("OrderBy", "CreateTimeDesc", choices=("CreateTimeDesc", "CreateTimeAsc"))
-    since, until = _time(p, "StartOfCreateTime"), _time(p, "EndOfCreateTime")
+    status = p.choice("Status", services.STATE_FILTERS)
+    state = services.STATE_ALIASES.get(status, status) if status else None
+    order = p.choice("OrderBy", services.JOB_ORDERS, services.JOB_ORDERS[0])
+    since, until = p.wire_time("StartOfCreateTime"), p.wire_time("EndOfCreateTime")
     if since is not None and until is not None and since > until:
         raise invalid_parameter("EndOfCreateTime", "It is before StartOfCreateTime.")
-    if "JobId" in p:
-        return _list_one(farm, call.owner, p.str("JobId", max_len=64), state, since, until)
-    jobs, token = services.list_jobs(
-        farm,
-        call.owner,
+    query = JobQuery(
         state=state,
-        page_size=p.int("PageSize", 20, lo=1, hi=100),
-        page_token=p.str("NextPageToken", max_len=256),
-        newest_first=order == "CreateTimeDesc",
+        after=services.decode_page_token(p.str("NextPageToken", max_len=256), "NextPageToken"),
+        limit=p.int("PageSize", 20, lo=1, hi=100),
+        newest_first=order == services.JOB_ORDERS[0],
         since_us=since,
+        # EndOfCreateTime names a whole second: every job created within it is listed.
         until_us=None if until is None else until + 999_999,
     )
+    if "JobId" in p:
+        return _list_one(farm, call.owner, p.str("JobId", max_len=64), query)
+    jobs, token = services.list_jobs(farm, call.owner, query)
     return {"Jobs": [job_document(j, detail=False) for j in jobs], "NextPageToken": token}
 
 
-def _list_one(farm, owner, job_id, state, since, until) -> dict[str, Any]:
-    job = farm.store.get(job_id)
-    keep = (
-        job is not None
-        and job.owner == owner
-        and (state is None or job.state == state)
-        and (since is None or job.create_us >= since)
-        and (until is None or job.create_us <= until + 999_999)
-    )
+def _list_one(farm, owner: str, job_id: str, query: JobQuery) -> dict[str, Any]:
+    job = farm.stores.jobs.get(job_id)
+    keep = job is not None and job.owner == owner and query.admits(job)
     return {"Jobs": [job_document(job, detail=False)] if keep else [], "NextPageToken": ""}
 
 
 @action("CancelMediaConvertJob")
 def cancel_media_convert_job(farm, call: Call) -> dict[str, Any]:
-    job = services.cancel_job(
-        farm, call.owner, call.params.str("JobId", max_len=64) or _missing("JobId")
-    )
+    job = services.cancel_job(farm, call.owner, _job_id(call.params))
     return {"Job": job_document(job), "Success": True}
 
 
 # --- pipelines ------------------------------------------------------------------------
 
 
+def _pipeline_id(params: Params) -> str:
+    return params.str("PipelineId", max_len=64, required=True)
+
+
+def _priority(params: Params, default: int | None = None) -> int | None:
+    return params.int("Priority", default, lo=1, hi=10)
+
+
 @action("CreatePipeline")
 def create_pipeline(farm, call: Call) -> dict[str, Any]:
     p = call.params
-    pipeline = farm.pipelines.create(
+    pipeline = farm.stores.pipelines.create(
         call.owner,
-        p.str("Name", max_len=256) or _missing("Name"),
-        p.str("Speed", max_len=32) or _missing("Speed"),
-        p.int("Priority", 6, lo=1, hi=10),
+        p.name(required=True),
+        p.choice("Speed", SPEEDS, ignore_case=True, required=True),
+        _priority(p, DEFAULT_PRIORITY),
     )
     return {"Pipeline": pipeline.to_wire()}
 
 
 @action("GetPipeline")
 def get_pipeline(farm, call: Call) -> dict[str, Any]:
-    pipeline_id = call.params.str("PipelineId", max_len=64) or _missing("PipelineId")
-    return {"Pipeline": farm.pipelines.require(call.owner, pipeline_id).to_wire()}
+    return {
+        "Pipeline": farm.stores.pipelines.require(call.owner, _pipeline_id(call.params)).to_wire()
+    }
 
 
 @action("ListPipelines")
 def list_pipelines(farm, call: Call) -> dict[str, Any]:
-    speed = call.params.str("Speed", max_len=32) or None
-    return {"PipelineList": [p.to_wire() for p in farm.pipelines.list(call.owner, speed=speed)]}
+    speed = call.params.choice("Speed", SPEEDS, ignore_case=True)
+    return {
+        "PipelineList": [p.to_wire() for p in farm.stores.pipelines.list(call.owner, speed=speed)]
+    }
 
 
 @action("UpdatePipeline")
 def update_pipeline(farm, call: Call) -> dict[str, Any]:
     p = call.params
-    pipeline_id = p.str("PipelineId", max_len=64) or _missing("PipelineId")
-    _, activated = farm.pipelines.update(
+    pipeline_id = _pipeline_id(p)
+    _, activated = farm.stores.pipelines.update(
         call.owner,
         pipeline_id,
-        name=p.str("Name", max_len=256) or None,
-        priority=p.int("Priority", None, lo=1, hi=10),
-        status=p.str("Status", max_len=16) or None,
+        name=p.name(),
+        priority=_priority(p),
+        status=p.choice("Status", STATUSES, ignore_case=True),
     )
     if activated:
         services.release_pipeline(farm, call.owner, pipeline_id)
@@ -180,59 +180,81 @@ def update_pipeline(farm, call: Call) -> dict[str, Any]:
 
 @action("DeletePipeline")
 def delete_pipeline(farm, call: Call) -> dict[str, Any]:
-    farm.pipelines.delete(
-        call.owner, call.params.str("PipelineId", max_len=64) or _missing("PipelineId")
-    )
+    farm.stores.pipelines.delete(call.owner, _pipeline_id(call.params))
     return _ok()
 
 
 # --- templates ------------------------------------------------------------------------
 
 
-def _template_config(p: Params, required: bool) -> dict[str, Any] | None:
-    return p.json_object("TemplateConfig", required=required)
+def _template_id(params: Params) -> str:
+    return params.str("TemplateId", max_len=64, required=True)
+
+
+def _template_type(params: Params) -> int:
+    """``Type``: required, one of the known template types (only 1 has templates here)."""
+    return params.int("Type", lo=KNOWN_TYPES.start, hi=KNOWN_TYPES.stop - 1, required=True)
+
+
+def _subtype(params: Params, default: int | None = None) -> int | None:
+    return params.int("Subtype", default, lo=1, hi=max(TRANSCODE_SUBTYPE_NAMES))
+
+
+def _template_config(params: Params, *, required: bool) -> dict[str, Any] | None:
+    """``TemplateConfig`` checked and normalized by ``validate_template_config``.
+
+    Raises:
+        ApiError: missing, not JSON, or not an object.
+        InvalidJob: anything mcfarm cannot encode (a 400 naming the field).
+    """
+    config = params.json_object("TemplateConfig", required=required)
+    return None if config is None else validate_template_config(config, "TemplateConfig")
 
 
 @action("CreateCustomTemplate")
 def create_custom_template(farm, call: Call) -> dict[str, Any]:
     p = call.params
-    tpl = farm.templates.create(
+    if _template_type(p) != TYPE_TRANSCODE:
+        raise invalid_parameter("Type", "mcfarm supports only transcoding templates (Type 1).")
+    tpl = farm.stores.templates.create(
         call.owner,
-        p.str("Name", max_len=256) or _missing("Name"),
+        p.name(required=True),
         _template_config(p, required=True),
-        subtype=p.int("Subtype", 1, lo=1, hi=5),
-        type_=p.int("Type", None) if "Type" in p else _missing("Type"),
+        subtype=_subtype(p, SUBTYPE_NORMAL),
     )
     return {"CustomTemplate": tpl.to_wire()}
 
 
 @action("GetCustomTemplate")
 def get_custom_template(farm, call: Call) -> dict[str, Any]:
+    """A template by ``TemplateId``, or (without one) the default of ``Type``/``Subtype``."""
     p = call.params
-    if "TemplateId" in p:
-        tpl = farm.templates.get(call.owner, p.str("TemplateId", max_len=64))
-        ident = p.str("TemplateId")
-    else:
-        type_ = p.int("Type", None) if "Type" in p else _missing("TemplateId")
-        tpl = farm.templates.get_default(call.owner, type_, p.int("Subtype", None))
-        ident = f"default of Type {type_}"
-    if tpl is None:
-        raise resource_not_found("template", ident)
-    return {"CustomTemplate": tpl.to_wire()}
+    if "TemplateId" in p or "Type" not in p:
+        template_id = _template_id(p)
+        tpl = farm.stores.templates.get(call.owner, template_id)
+        return {"CustomTemplate": require_found(tpl, "template", template_id).to_wire()}
+    type_, subtype = _template_type(p), _subtype(p)
+    tpl = (
+        farm.stores.templates.get_default(call.owner, subtype) if type_ == TYPE_TRANSCODE else None
+    )
+    return {"CustomTemplate": require_found(tpl, "template", f"default of Type {type_}").to_wire()}
 
 
 @action("ListCustomTemplates")
 def list_custom_templates(farm, call: Call) -> dict[str, Any]:
     p = call.params
-    items, total = farm.templates.list(
-        call.owner,
-        type_=p.int("Type", None) if "Type" in p else _missing("Type"),
-        subtype=p.int("Subtype", None),
+    type_ = _template_type(p)
+    query = TemplateQuery(
+        subtype=_subtype(p),
         template_id=p.str("TemplateId", max_len=64) or None,
-        name=p.str("Name", max_len=256) or None,
-        order=p.str("OrderBy", "CreationTime:Desc", max_len=32),
-        page_number=p.int("PageNumber", 1, lo=1),
+        name=p.str("Name", max_len=MAX_NAME) or None,
+        order=p.choice("OrderBy", ORDERS, ORDERS[0]),
+        page_number=p.int("PageNumber", 1, lo=1, hi=10**9),
         page_size=p.int("PageSize", 10, lo=1, hi=100),
+    )
+    # Only transcoding templates (Type 1) are stored: any other type lists nothing.
+    items, total = (
+        farm.stores.templates.list(call.owner, query) if type_ == TYPE_TRANSCODE else ([], 0)
     )
     return {"CustomTemplateList": [t.to_wire() for t in items], "Total": total}
 
@@ -240,10 +262,10 @@ def list_custom_templates(farm, call: Call) -> dict[str, Any]:
 @action("UpdateCustomTemplate")
 def update_custom_template(farm, call: Call) -> dict[str, Any]:
     p = call.params
-    farm.templates.update(
+    farm.stores.templates.update(
         call.owner,
-        p.str("TemplateId", max_len=64) or _missing("TemplateId"),
-        name=p.str("Name", max_len=256) or None,
+        _template_id(p),
+        name=p.name(),
         config=_template_config(p, required=False),
     )
     return _ok()
@@ -251,26 +273,20 @@ def update_custom_template(farm, call: Call) -> dict[str, Any]:
 
 @action("DeleteCustomTemplate")
 def delete_custom_template(farm, call: Call) -> dict[str, Any]:
-    farm.templates.delete(
-        call.owner, call.params.str("TemplateId", max_len=64) or _missing("TemplateId")
-    )
+    farm.stores.templates.delete(call.owner, _template_id(call.params))
     return _ok()
 
 
 @action("SetDefaultCustomTemplate")
 def set_default_custom_template(farm, call: Call) -> dict[str, Any]:
-    farm.templates.set_default(
-        call.owner, call.params.str("TemplateId", max_len=64) or _missing("TemplateId")
-    )
+    farm.stores.templates.set_default(call.owner, _template_id(call.params))
     return _ok()
 
 
 @action("GetSystemTemplate")
 def get_system_template_action(farm, call: Call) -> dict[str, Any]:
-    template_id = call.params.str("TemplateId", max_len=64) or _missing("TemplateId")
-    tpl = get_system_template(template_id)
-    if tpl is None:
-        raise resource_not_found("template", template_id)
+    template_id = _template_id(call.params)
+    tpl = require_found(get_system_template(template_id), "template", template_id)
     return {"SystemTemplate": tpl.to_wire()}
 
 
@@ -278,10 +294,10 @@ def get_system_template_action(farm, call: Call) -> dict[str, Any]:
 def list_system_templates_action(farm, call: Call) -> dict[str, Any]:
     p = call.params
     items, total = list_system_templates(
-        types=p.str("Type", max_len=64) or _missing("Type"),
+        types=p.str("Type", max_len=64, required=True),
         subtype=p.str("Subtype", max_len=16) or None,
         template_id=p.str("TemplateId", max_len=64) or None,
-        name=p.str("Name", max_len=256) or None,
+        name=p.str("Name", max_len=MAX_NAME) or None,
         status=p.str("Status", "Normal", max_len=16),
         page_number=p.int("PageNumber", 1, lo=1),
         page_size=p.int("PageSize", 20, lo=1, hi=100),
@@ -320,7 +336,7 @@ def list_workers(farm, call: Call) -> dict[str, Any]:
         mine = [
             (job_id, index)
             for job_id, index in tasks
-            if (job := farm.store.get(job_id)) and job.owner == call.owner
+            if (job := farm.stores.jobs.get(job_id)) and job.owner == call.owner
         ]
         workers.append(
             {

@@ -1,4 +1,4 @@
-"""HTTP Basic authentication of REST calls against ``MCFARM_ACCESS_KEYS``.
+"""HTTP Basic authentication of REST calls against ``MCFARM_ACCESS_KEYS``, and RAM.
 
 Jobs, pipelines and templates belong to the key's account.
 """
@@ -41,3 +41,18 @@ def authenticate_basic(req: Request, keys: Mapping[str, AccessKey]) -> AccessKey
             http_status=401,
         )
     return key
+
+
+def check_ram(key: AccessKey, action: str | None) -> None:
+    """403 ``Forbidden.RAM`` unless ``key`` may perform ``action`` (None: nothing to check).
+
+    The one RAM check of both APIs: the ICE RPC endpoint passes the requested action, a
+    REST call the action its endpoint declares (``api/operations.py``).
+    """
+    if action is not None and not key.allows(action):
+        raise ApiError(
+            "User not authorized to operate on the specified resource, or this API doesn't "
+            f"support RAM (ice:{action}).",
+            code="Forbidden.RAM",
+            http_status=403,
+        )

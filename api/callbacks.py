@@ -6,19 +6,22 @@
 - ``GET /v1/events/dead?limit=``: the caller's dead-lettered deliveries, newest first.
 - ``POST /v1/events/dead/<delivery_id>/replay``: send a dead letter again (202).
 
-The service functions below are what the views (and the ICE RPC endpoint) call.
+The service functions below are what the ICE actions (run by the RPC endpoint and the
+first two views) and the dead-letter views call.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, current_app, g, request
+from flask import Blueprint, current_app, g
 from flask.views import MethodView
 
-from api.rest_schemas import DeadLettersQuery, SetEventCallbackBody, load
+from api import openapi_models as m
+from api.operations import Operation, perform
+from api.rest_schemas import DeadLettersQuery, SetEventCallbackBody
 from shared.callback_settings import CallbackConfig, parse_callback_settings
-from shared.errors import ApiError, resource_not_found
+from shared.errors import require_found
 
 if TYPE_CHECKING:
     from api.services import Farm
@@ -46,18 +49,18 @@ def set_event_callback(farm: Farm, owner: str, params: dict[str, Any]) -> Callba
         ApiError: ``MissingParameter``/``InvalidParameter`` naming the field.
     """
     cfg = parse_callback_settings(params, allow_private=farm.settings.allow_private_callbacks)
-    farm.events.set_callback(owner, cfg)
+    farm.stores.events.set_callback(owner, cfg)
     return cfg
 
 
 def get_event_callback(farm: Farm, owner: str) -> dict[str, str]:
     """The owner's settings as GetEventCallback fields (no ``RequestId``)."""
-    cfg = farm.events.get_callback(owner)
+    cfg = farm.stores.events.get_callback(owner)
     return cfg.to_wire() if cfg is not None else dict(UNSET)
 
 
 def list_dead_letters(farm: Farm, owner: str, limit: int = 100) -> list[dict[str, Any]]:
-    return farm.events.list_dead(owner, limit=limit)
+    return farm.stores.events.list_dead(owner, limit=limit)
 
 
 def replay_dead_letter(farm: Farm, owner: str, delivery_id: str) -> None:
@@ -66,49 +69,71 @@ def replay_dead_letter(farm: Farm, owner: str, delivery_id: str) -> None:
     Raises:
         ApiError: 404 ``ResourceNotFound`` when it is not the owner's, or not dead.
     """
-    delivery = farm.events.get(delivery_id)
-    if delivery is None or delivery.owner != owner or not farm.events.revive(delivery_id):
-        raise resource_not_found("dead letter", delivery_id)
+    delivery = farm.stores.events.get(delivery_id)
+    mine = delivery is not None and delivery.owner == owner
+    require_found(
+        delivery if mine and farm.stores.events.revive(delivery_id) else None,
+        "dead letter",
+        delivery_id,
+    )
     try:
         farm.dispatcher.deliver_event(delivery_id)
     except Exception:
         # Not queued: make it dead again, so that the replay can be asked for again.
-        farm.events.dead_letter(delivery_id, "the replay could not be queued")
+        farm.stores.events.dead_letter(delivery_id, "the replay could not be queued")
         raise
 
 
 # --- views ---------------------------------------------------------------------------------
 
 
-def _set_params() -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise ApiError("The request body must be a JSON object.", code="InvalidParameter")
-    # EventTypeList may be a list, a convenience for the comma-separated wire form.
-    return load(SetEventCallbackBody(), body)
-
-
-def _limit() -> int:
-    return load(DeadLettersQuery(), request.args.to_dict()).get("limit", 100)
-
-
 class EventCallback(MethodView):
+    @Operation("The account's event callback", {200: m.EVENT_CALLBACK}, action="GetEventCallback")
     def get(self):
-        fields = get_event_callback(current_app.extensions["mcfarm"], g.owner)
-        return {"RequestId": g.request_id, **fields}
+        return perform({})
 
-    def put(self):
-        set_event_callback(current_app.extensions["mcfarm"], g.owner, _set_params())
-        return {"RequestId": g.request_id, "Success": True}
+    @Operation(
+        "Set the account's event callback (replaces it whole)",
+        {200: m.SUCCESS},
+        action="SetEventCallback",
+        body=SetEventCallbackBody,
+        example={
+            "CallbackURL": "https://example.com/mcfarm/events",
+            "EventTypeList": "MediaConvertComplete",
+            "AuthSwitch": "on",
+            "AuthKey": "Secret42key",
+        },
+    )
+    def put(self, body: dict[str, Any]):
+        # The schema took EventTypeList as a list too, joined to the wire's commas.
+        return perform(body)
+
+
+# Dead letters have no ICE action: reading them is reading the callback setup (RAM
+# GetEventCallback), replaying them is changing it (SetEventCallback).
+_DEAD_LETTERS = "Ours, no ICE action; the key needs the permission of ice:{}."
 
 
 class DeadLetters(MethodView):
-    def get(self):
-        dead = list_dead_letters(current_app.extensions["mcfarm"], g.owner, _limit())
+    @Operation(
+        "Callbacks given up on, newest first",
+        {200: m.answer(DeadLetters=m.array(m.ref("DeadLetter")))},
+        action="GetEventCallback",
+        query=DeadLettersQuery,
+        description=_DEAD_LETTERS.format("GetEventCallback"),
+    )
+    def get(self, query: dict[str, Any]):
+        dead = list_dead_letters(current_app.extensions["mcfarm"], g.owner, **query)
         return {"RequestId": g.request_id, "DeadLetters": dead}
 
 
 class DeadLetterReplay(MethodView):
+    @Operation(
+        "Deliver a dead-lettered callback again",
+        {202: m.answer(DeliveryId=m.STRING, State={"type": "string", "enum": ["pending"]})},
+        action="SetEventCallback",
+        description=_DEAD_LETTERS.format("SetEventCallback"),
+    )
     def post(self, delivery_id: str):
         replay_dead_letter(current_app.extensions["mcfarm"], g.owner, delivery_id)
         return {"RequestId": g.request_id, "DeliveryId": delivery_id, "State": "pending"}, 202

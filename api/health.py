@@ -5,6 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, current_app
 from redis.exceptions import RedisError
 
+from api import openapi_models as m
+from api.operations import Operation
 from shared.errors import McfarmError
 
 blp = Blueprint("health", __name__)
@@ -16,15 +18,21 @@ class NotReady(McfarmError):
 
 
 @blp.get("/healthz")
+@Operation("Redis is reachable", {200: m.obj({"Status": m.STRING})}, public=True)
 def healthz():
     try:
-        current_app.extensions["mcfarm"].store.ping()
+        current_app.extensions["mcfarm"].stores.jobs.ping()
     except RedisError as err:
         raise NotReady(f"Redis is not reachable: {err}") from None
     return {"Status": "ok"}
 
 
 @blp.get("/readyz")
+@Operation(
+    "At least one worker is alive",
+    {200: m.obj({"Status": m.STRING, "Workers": m.array(m.STRING)})},
+    public=True,
+)
 def readyz():
     farm = current_app.extensions["mcfarm"]
     try:

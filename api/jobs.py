@@ -1,17 +1,22 @@
-"""REST: ``/v1/jobs`` — submit, get and list jobs, with ICE field names in every body."""
+"""REST: ``/v1/jobs`` — submit, get and list jobs, with ICE field names in every body.
+
+Listing and getting run the ICE actions (ListMediaConvertJobs, GetMediaConvertJob), so both
+APIs answer the same; submitting calls ``submit_job`` itself, for its 202-or-200 answer.
+"""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from flask import Blueprint, current_app, g, request, url_for
+from flask import Blueprint, current_app, g, url_for
 from flask.views import MethodView
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
-from api.rest_schemas import STATE_FILTERS, load
-from api.services import get_job, list_jobs, normalize_state, submit_job
-from shared.errors import ApiError
+from api import openapi_models as m
+from api.operations import Operation, perform
+from api.rest_schemas import ListJobsQuery
+from api.services import submit_job
 from shared.jobview import job_document
 
 blp = Blueprint("jobs", __name__, url_prefix="/v1/jobs")
@@ -53,30 +58,18 @@ class SubmitJobSchema(Schema):
     PipelineId = fields.String(load_default="", validate=validate.Length(max=64))
 
 
-class ListJobsSchema(Schema):
-    """Query of ``GET /v1/jobs``."""
-
-    class Meta:
-        unknown = RAISE
-
-    state = fields.String(load_default="", validate=validate.OneOf(STATE_FILTERS))
-    page_size = fields.Integer(load_default=20, validate=validate.Range(1, 100))
-    next_page_token = fields.String(load_default="")
-    order = fields.String(load_default="desc", validate=validate.OneOf(("asc", "desc")))
-
-
-def _json_body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if body is None:
-        raise ApiError("The request body is not valid JSON.", code="InvalidParameter")
-    if not isinstance(body, dict):
-        raise ApiError("The request body must be a JSON object.", code="InvalidParameter")
-    return body
-
-
 class JobCollection(MethodView):
-    def post(self):
-        body = load(SubmitJobSchema(), _json_body())
+    @Operation(
+        "Submit a job; it is Inited at once",
+        {202: m.JOB_ANSWER, 200: m.JOB_ANSWER},
+        action="SubmitMediaConvertJob",
+        body=SubmitJobSchema,
+        not_found=True,  # an unknown PipelineId
+        example=m.JOB_EXAMPLE,
+        headers=("Location",),
+    )
+    def post(self, body: dict[str, Any]):
+        """202 with the new job, or 200 with the job a reused ``ClientToken`` made."""
         job, created = submit_job(
             current_app.extensions["mcfarm"],
             g.owner,
@@ -93,27 +86,20 @@ class JobCollection(MethodView):
             headers,
         )
 
-    def get(self):
-        query = load(ListJobsSchema(), request.args.to_dict())
-        jobs, token = list_jobs(
-            current_app.extensions["mcfarm"],
-            g.owner,
-            state=normalize_state(query["state"], "state"),
-            page_size=query["page_size"],
-            page_token=query["next_page_token"],
-            newest_first=query["order"] == "desc",
-        )
-        return {
-            "RequestId": g.request_id,
-            "Jobs": [job_document(j, detail=False) for j in jobs],
-            "NextPageToken": token,
-        }
+    @Operation(
+        "List jobs, newest first, token-paged",
+        {200: m.answer(Jobs=m.array(m.ref("Job")), NextPageToken=m.STRING)},
+        action="ListMediaConvertJobs",
+        query=ListJobsQuery,
+    )
+    def get(self, query: dict[str, Any]):
+        return perform(query)
 
 
 class JobItem(MethodView):
+    @Operation("A job with its output details", {200: m.JOB_ANSWER}, action="GetMediaConvertJob")
     def get(self, job_id: str):
-        job = get_job(current_app.extensions["mcfarm"], g.owner, job_id)
-        return {"RequestId": g.request_id, "Job": job_document(job)}
+        return perform({"JobId": job_id})
 
 
 blp.add_url_rule("", view_func=JobCollection.as_view("jobs"))

@@ -1,29 +1,27 @@
-"""The OpenAPI 3 document of the REST API (``GET /v1/openapi.json``).
+"""The OpenAPI 3 document of the REST API (``GET /v1/openapi.json``), generated.
 
-Requests are described by the marshmallow schemas that load them (``api/jobs.py``,
-``api/rest_schemas.py``), answers by the JSON schemas of ``api/openapi_models.py``; every
-operation lists every status it can answer with, errors included, and
-tests/e2e/test_api_fuzz.py fuzzes a real farm against the document.
+``build_spec`` walks the app's url_map and writes one operation per route and method from
+the view's ``@Operation`` declaration (``api/operations.py``): requests are described by
+the marshmallow schemas the view loads with, answers by the JSON schemas of
+``api/openapi_models.py``, and every operation lists every status it can answer with,
+errors included. tests/e2e/test_api_fuzz.py fuzzes a real farm against the document.
 
-The ICE RPC endpoint (``POST /``) is not in it: Alibaba's ICE API reference describes it, and
-an ACS3 request signature is not something OpenAPI can express.
+The ICE RPC endpoint (``POST /``) is declared ``documented=False``: Alibaba's ICE API
+reference describes it, and an ACS3 request signature is not something OpenAPI can express.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
-from flask import Blueprint, current_app
-from marshmallow import Schema
+from flask import Blueprint, Flask, current_app
 
 from api import openapi_models as m
-from api import rest_schemas as rs
-from api.jobs import ListJobsSchema, SubmitJobSchema
+from api.operations import Operation, declared_operations
 from shared.schemas import ConfigSchema
 from shared.templates import TemplateConfigSchema
 
@@ -52,232 +50,14 @@ _WHY = {
 }
 
 
-@dataclass(frozen=True)
-class Operation:
-    """One REST operation: how it is called and every status it can answer with."""
-
-    path: str
-    method: str
-    summary: str
-    answers: dict[int, dict[str, Any]]
-    action: str | None = None
-    body: type[Schema] | None = None
-    query: type[Schema] | None = None
-    public: bool = False
-    #: 404 is possible without a path parameter too (e.g. an unknown PipelineId in a body).
-    not_found: bool = False
-    #: A body that works, for readers (and schemathesis's examples phase).
-    example: dict[str, Any] | None = None
-    #: PATCH bodies may be left out: no body changes nothing.
-    body_required: bool = True
-
-    def error_statuses(self) -> list[int]:
-        if self.public:
-            return [503]
-        statuses = [400, 401, 403, 503]
-        if self.not_found or "{" in self.path:
-            statuses.append(404)
-        if self.body is not None:
-            statuses.append(413)
-        return sorted(statuses)
-
-
-OPERATIONS = [
-    Operation(
-        "/healthz", "get", "Redis is reachable", {200: m.obj({"Status": m.STRING})}, public=True
-    ),
-    Operation(
-        "/readyz",
-        "get",
-        "At least one worker is alive",
-        {200: m.obj({"Status": m.STRING, "Workers": m.array(m.STRING)})},
-        public=True,
-    ),
-    Operation("/v1/openapi.json", "get", "This document", {200: {"type": "object"}}, public=True),
-    Operation(
-        "/v1/jobs",
-        "post",
-        "Submit a job; it is Inited at once",
-        {202: m.JOB_ANSWER, 200: m.JOB_ANSWER},
-        "SubmitMediaConvertJob",
-        body=SubmitJobSchema,
-        not_found=True,
-        example=m.JOB_EXAMPLE,
-    ),
-    Operation(
-        "/v1/jobs",
-        "get",
-        "List jobs, newest first, token-paged",
-        {200: m.answer(Jobs=m.array(m.ref("Job")), NextPageToken=m.STRING)},
-        "ListMediaConvertJobs",
-        query=ListJobsSchema,
-    ),
-    Operation(
-        "/v1/jobs/{job_id}",
-        "get",
-        "A job with its output details",
-        {200: m.JOB_ANSWER},
-        "GetMediaConvertJob",
-    ),
-    Operation(
-        "/v1/jobs/{job_id}/cancel",
-        "post",
-        "Cancel an Inited or Running job",
-        {200: m.answer(Job=m.ref("Job"), Success=m.BOOLEAN)},
-        "CancelMediaConvertJob",
-    ),
-    Operation(
-        "/v1/pipelines",
-        "get",
-        "List pipelines",
-        {200: m.answer(PipelineList=m.array(m.ref("Pipeline")))},
-        "ListPipelines",
-        query=rs.ListPipelinesQuery,
-    ),
-    Operation(
-        "/v1/pipelines",
-        "post",
-        "Create a pipeline",
-        {201: m.PIPELINE_ANSWER},
-        "CreatePipeline",
-        body=rs.CreatePipelineBody,
-        example={"Name": "urgent", "Speed": "Standard", "Priority": 8},
-    ),
-    Operation(
-        "/v1/pipelines/{pipeline_id}", "get", "A pipeline", {200: m.PIPELINE_ANSWER}, "GetPipeline"
-    ),
-    Operation(
-        "/v1/pipelines/{pipeline_id}",
-        "patch",
-        "Rename, reprioritize, pause or resume; answers the pipeline",
-        {200: m.PIPELINE_ANSWER},
-        "UpdatePipeline",
-        body=rs.UpdatePipelineBody,
-        example={"Status": "Paused"},
-        body_required=False,
-    ),
-    Operation(
-        "/v1/pipelines/{pipeline_id}",
-        "delete",
-        "Delete an empty pipeline (not the default one)",
-        {200: m.SUCCESS},
-        "DeletePipeline",
-    ),
-    Operation(
-        "/v1/templates",
-        "get",
-        "List custom templates",
-        {200: m.answer(CustomTemplateList=m.array(m.ref("CustomTemplate")), Total=m.INTEGER)},
-        "ListCustomTemplates",
-        query=rs.ListTemplatesQuery,
-    ),
-    Operation(
-        "/v1/templates",
-        "post",
-        "Create a custom template",
-        {201: m.TEMPLATE_ANSWER},
-        "CreateCustomTemplate",
-        body=rs.CreateTemplateBody,
-        example={"Name": "mp4-360p", "TemplateConfig": m.TEMPLATE_CONFIG_EXAMPLE},
-    ),
-    Operation(
-        "/v1/templates/{template_id}",
-        "get",
-        "A custom template",
-        {200: m.TEMPLATE_ANSWER},
-        "GetCustomTemplate",
-    ),
-    Operation(
-        "/v1/templates/{template_id}",
-        "patch",
-        "Rename it or change its TemplateConfig; answers the template",
-        {200: m.TEMPLATE_ANSWER},
-        "UpdateCustomTemplate",
-        body=rs.UpdateTemplateBody,
-        example={"Name": "mp4-360p-small"},
-        body_required=False,
-    ),
-    Operation(
-        "/v1/templates/{template_id}",
-        "delete",
-        "Delete a custom template",
-        {200: m.SUCCESS},
-        "DeleteCustomTemplate",
-    ),
-    Operation(
-        "/v1/templates/{template_id}/default",
-        "post",
-        "Make it its type's default",
-        {200: m.SUCCESS},
-        "SetDefaultCustomTemplate",
-    ),
-    Operation(
-        "/v1/system-templates",
-        "get",
-        "List system templates",
-        {200: m.answer(SystemTemplateList=m.array(m.ref("SystemTemplate")), Total=m.INTEGER)},
-        "ListSystemTemplates",
-        query=rs.ListSystemTemplatesQuery,
-    ),
-    Operation(
-        "/v1/system-templates/{template_id}",
-        "get",
-        "A system template",
-        {200: m.answer(SystemTemplate=m.ref("SystemTemplate"))},
-        "GetSystemTemplate",
-    ),
-    Operation(
-        "/v1/workers",
-        "get",
-        "Live workers: capabilities and the caller's running outputs",
-        {200: m.answer(Workers=m.array(m.ref("Worker")))},
-        "ListWorkers",
-    ),
-    Operation(
-        "/v1/event-callback",
-        "get",
-        "The account's event callback",
-        {200: m.EVENT_CALLBACK},
-        "GetEventCallback",
-    ),
-    Operation(
-        "/v1/event-callback",
-        "put",
-        "Set the account's event callback (replaces it whole)",
-        {200: m.SUCCESS},
-        "SetEventCallback",
-        body=rs.SetEventCallbackBody,
-        example={
-            "CallbackURL": "https://example.com/mcfarm/events",
-            "EventTypeList": "MediaConvertComplete",
-            "AuthSwitch": "on",
-            "AuthKey": "Secret42key",
-        },
-    ),
-    Operation(
-        "/v1/events/dead",
-        "get",
-        "Callbacks given up on, newest first",
-        {200: m.answer(DeadLetters=m.array(m.ref("DeadLetter")))},
-        query=rs.DeadLettersQuery,
-    ),
-    Operation(
-        "/v1/events/dead/{delivery_id}/replay",
-        "post",
-        "Deliver a dead-lettered callback again",
-        {202: m.answer(DeliveryId=m.STRING, State={"type": "string", "enum": ["pending"]})},
-    ),
-]
-
-
 def _json(schema: Any) -> dict[str, Any]:
     return {"application/json": {"schema": schema}}
 
 
-def _responses(op: Operation) -> dict[str, Any]:
+def _responses(path: str, op: Operation) -> dict[str, Any]:
     headers = {"x-acs-request-id": {"$ref": "#/components/headers/RequestId"}}
-    if op.path == "/v1/jobs" and op.method == "post":
-        headers["Location"] = {"$ref": "#/components/headers/Location"}
+    for name in op.headers:
+        headers[name] = {"$ref": f"#/components/headers/{name}"}
     responses: dict[str, Any] = {
         str(status): {
             "description": HTTPStatus(status).phrase,
@@ -286,7 +66,7 @@ def _responses(op: Operation) -> dict[str, Any]:
         }
         for status, schema in op.answers.items()
     }
-    for status in op.error_statuses():
+    for status in op.error_statuses(path):
         responses[str(status)] = {"$ref": f"#/components/responses/Error{status}"}
     return responses
 
@@ -320,18 +100,20 @@ def _components(spec: APISpec) -> None:
         )
 
 
-def _operation(op: Operation) -> dict[str, Any]:
+def _operation(path: str, method: str, op: Operation) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "summary": op.summary,
-        "operationId": re.sub(r"\W+", "_", f"{op.method}{op.path}").strip("_"),
-        "responses": _responses(op),
+        "operationId": re.sub(r"\W+", "_", f"{method}{path}").strip("_"),
+        "responses": _responses(path, op),
         "security": [] if op.public else [{"basic": []}],
     }
-    if op.action:
-        doc["description"] = f"The ICE action {op.action}: the same parameters and answer."
+    if op.description or op.action:
+        doc["description"] = (
+            op.description or f"The ICE action {op.action}: the same parameters and answer."
+        )
     params = [
         {"in": "path", "name": part.strip("{}"), "required": True, "schema": m.STRING}
-        for part in op.path.split("/")
+        for part in path.split("/")
         if part.startswith("{")
     ]
     if op.query is not None:
@@ -346,7 +128,13 @@ def _operation(op: Operation) -> dict[str, Any]:
     return doc
 
 
-def build_spec() -> dict:
+def build_spec(app: Flask | None = None) -> dict[str, Any]:
+    """The OpenAPI document of ``app``'s routes, from their ``@Operation`` declarations.
+
+    Args:
+        app: the app to describe; None describes the routes every ``create_app`` app has,
+            without building one (no Redis, no settings).
+    """
     spec = APISpec(
         title="mcfarm REST API",
         version="1",
@@ -356,16 +144,27 @@ def build_spec() -> dict:
     )
     _components(spec)
     paths: dict[str, dict[str, Any]] = {}
-    for op in OPERATIONS:
-        paths.setdefault(op.path, {})[op.method] = _operation(op)
+    for path, method, op in declared_operations(app or _routes_only()):
+        if op.documented:
+            paths.setdefault(path, {})[method] = _operation(path, method, op)
     for path, operations in paths.items():
         spec.path(path=path, operations=operations)
     return spec.to_dict()
 
 
+def _routes_only() -> Flask:
+    """A bare app with the API's blueprints: routes and their declarations, nothing else."""
+    from api import register_blueprints  # api/__init__.py imports this module
+
+    app = Flask("mcfarm-routes", static_folder=None)
+    register_blueprints(app)
+    return app
+
+
 @blp.get("/v1/openapi.json")
+@Operation("This document", {200: {"type": "object"}}, public=True)
 def openapi():
     doc = current_app.extensions.get("mcfarm.openapi")
     if doc is None:
-        doc = current_app.extensions["mcfarm.openapi"] = build_spec()
+        doc = current_app.extensions["mcfarm.openapi"] = build_spec(current_app)
     return doc

@@ -49,28 +49,20 @@ ERROR = obj(
     "ResourceNotFound, Forbidden.RAM or Throttling.User.",
 )
 
-_OUTPUT_DETAIL = obj(
-    {
-        "Name": STRING,
-        "TaskId": STRING,
-        "Status": {"type": "string", "enum": list(OUTPUT_STATES)},
-        "Code": STRING,
-        "Message": STRING,
-        "CreateTime": TIME,
-    },
-    {"FinishTime": TIME, "Result": {"type": "object"}},
-)
-_GROUP_DETAIL = obj(
-    {
-        "Name": STRING,
-        "TaskId": STRING,
-        "Status": {"type": "string", "enum": ["Init", "Running", "Success", "Failed", "Skipped"]},
-        "Code": STRING,
-        "Message": STRING,
-        "CreateTime": TIME,
-        "Outputs": array(_OUTPUT_DETAIL),
-    },
-    {"FinishTime": TIME, "Result": {"type": "object"}},
+
+def _detail(states: list[str], **more: Any) -> dict[str, Any]:
+    """An output's or a group's detail: its status among ``states`` and how it ended."""
+    status = {"type": "string", "enum": states}
+    common = {"Name": STRING, "TaskId": STRING, "Status": status, "Code": STRING}
+    return obj(
+        {**common, "Message": STRING, "CreateTime": TIME, **more},
+        {"FinishTime": TIME, "Result": {"type": "object"}},
+    )
+
+
+_OUTPUT_DETAIL = _detail(list(OUTPUT_STATES))
+_GROUP_DETAIL = _detail(
+    ["Init", "Running", "Success", "Failed", "Skipped"], Outputs=array(_OUTPUT_DETAIL)
 )
 JOB = obj(
     {

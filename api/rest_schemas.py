@@ -1,27 +1,27 @@
 """marshmallow schemas of the REST bodies and queries, and ``load`` with ICE errors.
 
-The views load every body and query through these before an action sees it, and
-``api/openapi.py`` describes the same schemas, so the document cannot drift from what the
-API accepts. Bodies are JSON: numbers are numbers (``strict``), and unknown names are
-refused (``RAISE``). Queries arrive as text, so their integers are parsed.
+A view's ``@Operation`` (``api/operations.py``) names its schemas: the view gets its body
+and query loaded with exactly those, and ``api/openapi.py`` documents the same ones, so the
+document cannot drift from what the API accepts. Bodies are JSON: numbers are numbers
+(``strict``), and unknown names are refused (``RAISE``). Queries arrive as text, so their
+integers are parsed. Every name is the ICE parameter's.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate
 
+from api.params import MAX_NAME
+from api.services import JOB_ORDERS, STATE_FILTERS
 from shared.catalog import KNOWN_TYPES
 from shared.errors import invalid_parameter, missing_parameter
-from shared.jobstore import JOB_STATES
-from shared.pipelines import MAX_NAME, SPEEDS, STATUSES
+from shared.pipelines import DEFAULT_PRIORITY, SPEEDS, STATUSES
 from shared.schemas import JsonObject
 from shared.template_store import ORDERS, TRANSCODE_SUBTYPE_NAMES
 from shared.templates import describe_errors
 
-#: Job states a list may filter on: the states, and the ICE spellings of two of them.
-STATE_FILTERS = ("", *JOB_STATES, "Success", "Failed")
 _NAME = [validate.Length(1, MAX_NAME), validate.Regexp(r"\S", error="It must not be blank.")]
 _PRIORITY = validate.Range(1, 10)
 _SUBTYPES = validate.Range(1, max(TRANSCODE_SUBTYPE_NAMES))
@@ -66,13 +66,82 @@ _TEMPLATE_CONFIG_DOC = {
 }
 
 
+# --- jobs --------------------------------------------------------------------------------
+
+_WIRE_TIME = validate.Regexp(
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$",
+    error="Use yyyy-MM-ddTHH:mm:ssZ.",
+)
+_STATUS = validate.OneOf(("", *STATE_FILTERS))
+_TOKEN = validate.Length(max=256)
+#: The names ``GET /v1/jobs`` took before it took ICE's, and the ICE name each stands for.
+_OLD_LIST_NAMES = {
+    "state": "Status",
+    "page_size": "PageSize",
+    "next_page_token": "NextPageToken",
+    "order": "OrderBy",
+}
+_OLD_ORDERS = dict(zip(("desc", "asc"), JOB_ORDERS, strict=True))
+
+
+def _deprecated(name: str) -> dict[str, Any]:
+    return {"deprecated": True, "description": f"Deprecated: the old name of {name}"}
+
+
+class ListJobsQuery(_Strict):
+    """Query of ``GET /v1/jobs``: the parameters of ListMediaConvertJobs.
+
+    The old snake_case names are still accepted (documented as deprecated); giving both
+    names of one parameter is an ``InvalidParameter`` naming the old one.
+    """
+
+    Status = fields.String(validate=_STATUS, metadata={"description": "Jobs in this state"})
+    PageSize = fields.Integer(validate=_PAGE_SIZE, metadata={"default": 20})
+    NextPageToken = fields.String(
+        validate=_TOKEN, metadata={"description": "The NextPageToken of the previous page"}
+    )
+    OrderBy = fields.String(
+        validate=validate.OneOf(JOB_ORDERS), metadata={"default": JOB_ORDERS[0]}
+    )
+    StartOfCreateTime = fields.String(
+        validate=_WIRE_TIME, metadata={"description": "Jobs created at or after this time"}
+    )
+    EndOfCreateTime = fields.String(
+        validate=_WIRE_TIME, metadata={"description": "Jobs created at or before this time"}
+    )
+    JobId = fields.String(
+        validate=validate.Length(max=64), metadata={"description": "Only this job"}
+    )
+    state = fields.String(validate=_STATUS, metadata=_deprecated("Status"))
+    page_size = fields.Integer(validate=_PAGE_SIZE, metadata=_deprecated("PageSize"))
+    next_page_token = fields.String(validate=_TOKEN, metadata=_deprecated("NextPageToken"))
+    order = fields.String(
+        validate=validate.OneOf(tuple(_OLD_ORDERS)),
+        metadata=_deprecated("OrderBy (asc: CreateTimeAsc, desc: CreateTimeDesc)"),
+    )
+
+    @post_load
+    def _ice_names(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        """Rename the old names to the ICE ones."""
+        for old, name in _OLD_LIST_NAMES.items():
+            if old not in data:
+                continue
+            if name in data:
+                raise ValidationError(f"Give {name} or {old}, not both.", field_name=old)
+            value = data.pop(old)
+            data[name] = _OLD_ORDERS[value] if old == "order" else value
+        return data
+
+
 # --- pipelines ---------------------------------------------------------------------------
 
 
 class CreatePipelineBody(_Strict):
     Name = fields.String(required=True, validate=_NAME)
     Speed = fields.String(required=True, validate=validate.OneOf(SPEEDS))
-    Priority = fields.Integer(strict=True, validate=_PRIORITY, metadata={"default": 6})
+    Priority = fields.Integer(
+        strict=True, validate=_PRIORITY, metadata={"default": DEFAULT_PRIORITY}
+    )
 
 
 class UpdatePipelineBody(_Strict):
@@ -93,8 +162,8 @@ class CreateTemplateBody(_Strict):
     TemplateConfig = TemplateConfigField(required=True, metadata=_TEMPLATE_CONFIG_DOC)
     Type = fields.Integer(
         strict=True,
+        load_default=1,
         validate=validate.OneOf([1], error="mcfarm supports only transcoding templates (Type 1)."),
-        metadata={"default": 1},
     )
     Subtype = fields.Integer(strict=True, validate=_SUBTYPES, metadata={"default": 1})
 
@@ -105,7 +174,9 @@ class UpdateTemplateBody(_Strict):
 
 
 class ListTemplatesQuery(_Strict):
-    Type = fields.Integer(validate=validate.Range(KNOWN_TYPES.start, KNOWN_TYPES.stop - 1))
+    Type = fields.Integer(
+        load_default=1, validate=validate.Range(KNOWN_TYPES.start, KNOWN_TYPES.stop - 1)
+    )
     Subtype = fields.Integer(validate=_SUBTYPES)
     TemplateId = fields.String(validate=validate.Length(max=64))
     Name = fields.String(validate=validate.Length(max=MAX_NAME))
@@ -116,6 +187,7 @@ class ListTemplatesQuery(_Strict):
 
 class ListSystemTemplatesQuery(_Strict):
     Type = fields.String(
+        load_default="1",
         validate=[validate.Length(max=64), _TYPE_LIST],
         metadata={"description": "Comma-separated template types (1: transcoding)"},
     )

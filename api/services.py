@@ -15,19 +15,22 @@ from typing import Any
 from shared.clock import new_job_id, now_us
 from shared.config import Settings
 from shared.dispatch import Dispatcher
-from shared.errors import ApiError, InputMissing, invalid_parameter, resource_not_found
-from shared.events import EventStore, Notifier
+from shared.errors import ApiError, InputMissing, invalid_parameter, require_found
+from shared.events import Notifier
 from shared.job_events import emit_job_complete
-from shared.jobstore import JOB_STATES, JobRecord, JobStore
-from shared.pipelines import PipelineStore
+from shared.jobstore import JOB_STATES, JobQuery, JobRecord
+from shared.pipelines import Pipeline
 from shared.planning import OutputSpec, plan_groups, plan_outputs
 from shared.schemas import decode_config, load_config
 from shared.storage import Storage, check_http_input, parse_storage_url
 from shared.stores import Stores
-from shared.template_store import TemplateStore
 
 #: Submit-doc aliases accepted by list filters (DESIGN "States").
 STATE_ALIASES = {"Success": "Complete", "Failed": "Error"}
+#: What ListMediaConvertJobs' ``Status`` may be: a state or one of its aliases.
+STATE_FILTERS = (*JOB_STATES, *STATE_ALIASES)
+#: ListMediaConvertJobs' ``OrderBy``; the first is the default.
+JOB_ORDERS = ("CreateTimeDesc", "CreateTimeAsc")
 
 
 @dataclass
@@ -40,28 +43,8 @@ class Farm:
     dispatcher: Dispatcher
 
     @property
-    def store(self) -> JobStore:
-        return self.stores.jobs
-
-    @property
-    def templates(self) -> TemplateStore:
-        return self.stores.templates
-
-    @property
-    def pipelines(self) -> PipelineStore:
-        return self.stores.pipelines
-
-    @property
-    def events(self) -> EventStore:
-        return self.stores.events
-
-    @property
     def notifier(self) -> Notifier:
-        return Notifier(
-            self.events,
-            self.dispatcher.deliver_event,
-            allow_private=self.settings.allow_private_callbacks,
-        )
+        return self.dispatcher.notifier(self.settings, self.stores.events)
 
 
 def _fingerprint(doc: dict[str, Any]) -> str:
@@ -105,7 +88,7 @@ def submit_job(
     loaded = load_config(
         config, max_inputs=farm.settings.max_inputs, max_outputs=farm.settings.max_outputs
     )
-    specs = plan_outputs(loaded, farm.templates.resolver(owner), farm.settings)
+    specs = plan_outputs(loaded, farm.stores.templates.resolver(owner), farm.settings)
     groups = plan_groups(loaded, specs)
     doc = {
         "Config": decode_config(config),
@@ -115,20 +98,17 @@ def submit_job(
         "RequestId": request_id,
     }
     fingerprint = _fingerprint(doc)
-    pipeline = (
-        farm.pipelines.require(owner, pipeline_id) if pipeline_id else farm.pipelines.default(owner)
-    )
+    pipelines = farm.stores.pipelines
+    pipeline = pipelines.require(owner, pipeline_id) if pipeline_id else pipelines.default(owner)
     doc.update(
         PipelineId=pipeline.pipeline_id,
         PipelinePriority=pipeline.priority,
         QueueSlot=farm.stores.fair_share.slot(owner),
     )
-    if client_token:
-        existing = _by_token(farm, owner, client_token, fingerprint)
-        if existing is not None:
-            return existing, False
+    if client_token and (existing := _by_token(farm, owner, client_token, fingerprint)):
+        return existing, False
     _check_inputs(farm, specs)
-    job_id = farm.store.create(
+    job_id = farm.stores.jobs.create(
         job_id=new_job_id(),
         owner=owner,
         doc=doc,
@@ -137,22 +117,25 @@ def submit_job(
         fingerprint=fingerprint,
         groups=groups,
     )
-    if client_token:
-        existing = _by_token(farm, owner, client_token, fingerprint)
-        if existing is not None and existing.job_id != job_id:
-            return existing, False
+    existing = _by_token(farm, owner, client_token, fingerprint) if client_token else None
+    if existing is not None and existing.job_id != job_id:
+        return existing, False  # another submit with this token won the race
     # Read before enqueueing: the answer shows the job as submitted (Inited), not as a fast
     # worker may already have moved it.
-    job = farm.store.get(job_id)
-    if pipeline.status == "Paused":
-        # hold() answers False when the pipeline was activated meanwhile: release it all.
-        if not farm.pipelines.hold(
-            owner, pipeline.pipeline_id, job_id, max(s.priority for s in specs), now_us()
-        ):
-            release_pipeline(farm, owner, pipeline.pipeline_id)
-    else:
-        farm.dispatcher.start_job(job)
+    job = farm.stores.jobs.get(job_id)
+    _start_or_hold(farm, pipeline, job)
     return job, True
+
+
+def _start_or_hold(farm: Farm, pipeline: Pipeline, job: JobRecord) -> None:
+    """Start a new job, or hold it while its pipeline is paused."""
+    if pipeline.status != "Paused":
+        farm.dispatcher.start_job(job)
+        return
+    top = max(s.priority for s in job.specs)
+    # hold() answers False when the pipeline was activated meanwhile: release it all.
+    if not farm.stores.pipelines.hold(job.owner, pipeline.pipeline_id, job.job_id, top, now_us()):
+        release_pipeline(farm, job.owner, pipeline.pipeline_id)
 
 
 def release_pipeline(farm: Farm, owner: str, pipeline_id: str) -> list[str]:
@@ -161,25 +144,25 @@ def release_pipeline(farm: Farm, owner: str, pipeline_id: str) -> list[str]:
     The jobs run at the pipeline's priority as it is now: it may have changed while they
     were held.
     """
-    released = farm.pipelines.release(owner, pipeline_id)
-    priority = farm.pipelines.require(owner, pipeline_id).priority
+    released = farm.stores.pipelines.release(owner, pipeline_id)
+    priority = farm.stores.pipelines.require(owner, pipeline_id).priority
     for job_id in released:
-        job = farm.store.set_pipeline_priority(job_id, priority)
+        job = farm.stores.jobs.set_pipeline_priority(job_id, priority)
         if job is not None:
             farm.dispatcher.start_job(job)
     return released
 
 
 def _by_token(farm: Farm, owner: str, token: str, fingerprint: str) -> JobRecord | None:
-    job = farm.store.by_token(owner, token)
+    job = farm.stores.jobs.by_token(owner, token)
     if job is None:
         return None
-    if farm.store.fingerprint(job.job_id) != fingerprint:
+    if farm.stores.jobs.fingerprint(job.job_id) != fingerprint:
         raise ApiError(
             f'The ClientToken "{token}" was already used with different parameters.',
             code="IdempotentParameterMismatch",
         )
-    pipeline = farm.pipelines.get(owner, job.doc.get("PipelineId", ""))
+    pipeline = farm.stores.pipelines.get(owner, job.doc.get("PipelineId", ""))
     if job.state == "Inited" and pipeline is not None and pipeline.status == "Active":
         # The first submit may have died between persisting and enqueueing; start_job
         # runs once per job whatever the number of messages.
@@ -189,10 +172,9 @@ def _by_token(farm: Farm, owner: str, token: str, fingerprint: str) -> JobRecord
 
 def get_job(farm: Farm, owner: str, job_id: str) -> JobRecord:
     """The owner's job, or 404 ``ResourceNotFound`` (also for another owner's job)."""
-    job = farm.store.get(job_id) if job_id else None
-    if job is None or job.owner != owner:
-        raise resource_not_found("job", job_id)
-    return job
+    return require_found(
+        farm.stores.jobs.get(job_id) if job_id else None, "job", job_id, owner=owner
+    )
 
 
 def encode_page_token(cursor: str | None) -> str:
@@ -200,6 +182,11 @@ def encode_page_token(cursor: str | None) -> str:
 
 
 def decode_page_token(token: str, name: str) -> str | None:
+    """The cursor a ``NextPageToken`` carries; None for ``""`` (the first page).
+
+    Raises:
+        ApiError: ``InvalidParameter`` naming ``name`` for a token this server did not issue.
+    """
     if not token:
         return None
     try:
@@ -211,37 +198,10 @@ def decode_page_token(token: str, name: str) -> str | None:
     return cursor
 
 
-def normalize_state(state: str, name: str) -> str | None:
-    if not state:
-        return None
-    state = STATE_ALIASES.get(state, state)
-    if state not in JOB_STATES:
-        raise invalid_parameter(name, f"Use one of {', '.join(JOB_STATES)}.")
-    return state
-
-
-def list_jobs(
-    farm: Farm,
-    owner: str,
-    *,
-    state: str | None,
-    page_size: int,
-    page_token: str,
-    newest_first: bool = True,
-    since_us: int | None = None,
-    until_us: int | None = None,
-) -> tuple[list[JobRecord], str]:
+def list_jobs(farm: Farm, owner: str, query: JobQuery) -> tuple[list[JobRecord], str]:
     """One page of the owner's jobs and the token of the next page ("" at the end)."""
-    ids, cursor = farm.store.list_ids(
-        owner,
-        state=state,
-        after=decode_page_token(page_token, "NextPageToken"),
-        limit=page_size,
-        newest_first=newest_first,
-        since_us=since_us,
-        until_us=until_us,
-    )
-    jobs = [j for j in (farm.store.get(i) for i in ids) if j is not None]
+    ids, cursor = farm.stores.jobs.list_ids(owner, query)
+    jobs = [j for j in (farm.stores.jobs.get(i) for i in ids) if j is not None]
     return jobs, encode_page_token(cursor)
 
 
@@ -253,7 +213,7 @@ def cancel_job(farm: Farm, owner: str, job_id: str) -> JobRecord:
     job = get_job(farm, owner, job_id)
     if job.state == "Cancelled":
         return job
-    done = farm.store.transition(
+    done = farm.stores.jobs.transition(
         job_id,
         "Cancelled",
         allowed_from={"Inited", "Running"},
@@ -269,7 +229,7 @@ def cancel_job(farm: Farm, owner: str, job_id: str) -> JobRecord:
             f'The job "{job_id}" is already {job.state}; only Inited or Running jobs can be cancelled.',
             code="InvalidParameter.JobFinished",
         )
-    farm.pipelines.unhold(owner, job.doc.get("PipelineId", ""), job_id)
-    job = farm.store.get(job_id)
-    emit_job_complete(farm.notifier, farm.store, job)
+    farm.stores.pipelines.unhold(owner, job.doc.get("PipelineId", ""), job_id)
+    job = farm.stores.jobs.get(job_id)
+    emit_job_complete(farm.notifier, farm.stores.jobs, job)
     return job

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 from urllib.parse import quote
 
+from api.params import required
 from shared.config import AccessKey
 from shared.errors import ApiError, missing_parameter
 
@@ -232,16 +233,14 @@ def _verify_acs3(
 ) -> Caller:
     auth = _parse_authorization(authorization)
     for name in auth.signed_headers:
-        if name not in req.headers:
+        if name not in req.headers:  # not ``required``: a signed header may be empty
             raise missing_parameter(name)
     key = _lookup(keys, auth.key_id)
     payload_hash = _sha256_hex(req.body)
     if not _same(_header(req, "x-acs-content-sha256") or "", payload_hash):
         raise _mismatch("x-acs-content-sha256 is not the SHA-256 of the request body.")
     signed_at = _check_time(_header(req, "x-acs-date"), "x-acs-date", now, window_s)
-    nonce = _header(req, "x-acs-signature-nonce")
-    if not nonce:
-        raise missing_parameter("x-acs-signature-nonce")
+    nonce = required(_header(req, "x-acs-signature-nonce"), "x-acs-signature-nonce")
     to_sign = acs3_string_to_sign(req, auth.signed_headers, payload_hash)
     expected = hmac.new(_utf8(key.secret), _utf8(to_sign), hashlib.sha256).hexdigest()
     if not _same(expected, auth.signature):
@@ -299,8 +298,7 @@ def _check_v2_method(params: list[tuple[str, str]]) -> None:
 
 def _check_time(raw: str | None, name: str, now: datetime, window_s: int) -> datetime:
     """Parse a signed ``yyyy-MM-ddTHH:mm:ssZ`` time and require it within the window."""
-    if not raw:
-        raise missing_parameter(name)
+    raw = required(raw, name)
     try:
         if not _TIMESTAMP.fullmatch(raw):
             raise ValueError(raw)
@@ -367,10 +365,7 @@ def _single(params: list[tuple[str, str]], name: str) -> str | None:
 
 
 def _required(params: list[tuple[str, str]], name: str) -> str:
-    value = _single(params, name)
-    if not value:
-        raise missing_parameter(name)
-    return value
+    return required(_single(params, name), name)
 
 
 def _incomplete(why: str) -> ApiError:

@@ -220,16 +220,6 @@ def poll(client: Client, pending: set[str], states: dict[str, str], gone: set[st
             pending.discard(job_id)
 
 
-def listed_ids(client: Client) -> set[str]:
-    ids, token = set(), ""
-    while True:
-        page = client.list(page_size=100, next_page_token=token)
-        ids.update(job["JobId"] for job in page["Jobs"])
-        token = page["NextPageToken"]
-        if not token:
-            return ids
-
-
 def run_soak(args: argparse.Namespace, tmp: Path) -> Summary:
     rng, started = random.Random(args.seed), time.monotonic()
     say(
@@ -293,7 +283,7 @@ def chaos(
     stuck = sorted(pending - gone)
     for job_id in stuck:
         say(f"not terminal after {args.timeout:.0f} s: {job_id} ({states.get(job_id)})", started)
-    listed = listed_ids(client)
+    listed = client.job_ids()
     summary.lost = sorted(gone | set(stuck) | (set(ids) - listed))
     for job_id in sorted(set(ids) - set(summary.lost)):
         job = client.get(job_id)

@@ -7,6 +7,7 @@ import json
 import urllib.error
 import urllib.request
 from typing import Any
+from urllib.parse import urlencode
 
 
 class ApiCallFailed(Exception):
@@ -54,8 +55,30 @@ class Client:
     def get(self, job_id: str) -> dict[str, Any]:
         return self.call("GET", f"/v1/jobs/{job_id}")["Job"]
 
-    def list(self, **query: Any) -> dict[str, Any]:
-        from urllib.parse import urlencode
-
+    def list(
+        self,
+        *,
+        status: str = "",
+        page_size: int | None = None,
+        next_page_token: str = "",
+        order_by: str = "",
+    ) -> dict[str, Any]:
+        """One page of jobs: ``GET /v1/jobs`` with ListMediaConvertJobs' parameter names."""
+        query = {
+            "Status": status,
+            "PageSize": page_size,
+            "NextPageToken": next_page_token,
+            "OrderBy": order_by,
+        }
         params = urlencode({k: v for k, v in query.items() if v not in (None, "")})
         return self.call("GET", "/v1/jobs" + (f"?{params}" if params else ""))
+
+    def job_ids(self, page_size: int = 100) -> set[str]:
+        """The ids of every job of the caller, read page by page."""
+        ids, token = set(), ""
+        while True:
+            page = self.list(page_size=page_size, next_page_token=token)
+            ids.update(job["JobId"] for job in page["Jobs"])
+            token = page["NextPageToken"]
+            if not token:
+                return ids

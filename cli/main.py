@@ -140,7 +140,10 @@ def cmd_get(args, settings: Settings) -> int:
 
 def cmd_list(args, settings: Settings) -> int:
     page = _client(args, settings).list(
-        state=args.state, page_size=args.page_size, next_page_token=args.page_token
+        status=args.status,
+        page_size=args.page_size,
+        next_page_token=args.page_token,
+        order_by=args.order_by,
     )
     if args.json:
         _print(page)
@@ -153,6 +156,18 @@ def cmd_list(args, settings: Settings) -> int:
     if page.get("NextPageToken"):
         print(f"(more: --page-token {page['NextPageToken']})", file=sys.stderr)
     return EXIT_OK
+
+
+def _add_list_arguments(parser: argparse.ArgumentParser) -> None:
+    """``mcfarm list``'s options: ListMediaConvertJobs' Status, PageSize, NextPageToken and
+    OrderBy (``--state`` is the old spelling of ``--status``)."""
+    parser.add_argument(
+        "--status", "--state", default="", help="Inited, Running, Complete, Error or Cancelled"
+    )
+    parser.add_argument("--page-size", type=int, default=20)
+    parser.add_argument("--page-token", default="", help="the NextPageToken of the last page")
+    parser.add_argument("--order-by", default="", choices=["CreateTimeDesc", "CreateTimeAsc"])
+    parser.add_argument("--json", action="store_true")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -202,10 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("job_id")
             p.add_argument("--wait", action="store_true")
         else:
-            p.add_argument("--state", help="Inited, Running, Complete, Error or Cancelled")
-            p.add_argument("--page-size", type=int, default=20)
-            p.add_argument("--page-token", default="")
-            p.add_argument("--json", action="store_true")
+            _add_list_arguments(p)
     from cli import events, resources
 
     resources.add_parsers(sub, _client)

@@ -44,7 +44,7 @@ def _template_body(args) -> dict[str, Any]:
 
 
 def add_parsers(sub, client_factory: Callable) -> None:
-    """Add the cancel, pipelines and templates commands to the ``mcfarm`` parser."""
+    """Add the cancel, workers, pipelines and templates commands to the ``mcfarm`` parser."""
     cancel = sub.add_parser("cancel", help="cancel an Inited or Running job")
     cancel.add_argument("job_id")
     _command(cancel, client_factory, "POST", lambda a: f"/v1/jobs/{a.job_id}/cancel")
@@ -55,7 +55,11 @@ def add_parsers(sub, client_factory: Callable) -> None:
         "GET",
         lambda a: "/v1/workers",
     )
+    _pipeline_parsers(sub, client_factory)
+    _template_parsers(sub, client_factory)
 
+
+def _pipeline_parsers(sub, client_factory: Callable) -> None:
     pipelines = sub.add_parser("pipelines", help="list, create, pause, resume or delete pipelines")
     psub = pipelines.add_subparsers(dest="pipelines_command", required=True)
     _command(psub.add_parser("list"), client_factory, "GET", lambda a: "/v1/pipelines")
@@ -86,6 +90,8 @@ def add_parsers(sub, client_factory: Callable) -> None:
     delete.add_argument("pipeline_id")
     _command(delete, client_factory, "DELETE", lambda a: f"/v1/pipelines/{a.pipeline_id}")
 
+
+def _template_parsers(sub, client_factory: Callable) -> None:
     templates = sub.add_parser("templates", help="list, show, create or delete custom templates")
     tsub = templates.add_subparsers(dest="templates_command", required=True)
     _command(tsub.add_parser("list"), client_factory, "GET", lambda a: "/v1/templates?PageSize=100")

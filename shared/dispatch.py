@@ -14,6 +14,7 @@ from redis.exceptions import RedisError
 from shared.celery_config import celery_config
 from shared.config import Settings
 from shared.errors import ServiceUnavailable
+from shared.events import EventStore, Notifier
 from shared.jobstore import JobRecord
 from shared.routing import celery_priority, route_start
 
@@ -48,6 +49,10 @@ class Dispatcher:
         """Enqueue the task that probes a job's inputs and fans out its outputs."""
         route = route_start(job)
         self._send(START_JOB, [job.job_id], route.queue, route.priority)
+
+    def notifier(self, settings: Settings, events: EventStore) -> Notifier:
+        """A notifier whose deliveries (``workers.deliver_event``) this dispatcher queues."""
+        return Notifier(events, self.deliver_event, allow_private=settings.allow_private_callbacks)
 
     def deliver_event(self, delivery_id: str) -> None:
         """Enqueue the delivery of one stored event callback."""

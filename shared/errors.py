@@ -6,6 +6,10 @@ Every error carries an ICE ``Code`` and a human ``Message``; API views render th
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+_Record = TypeVar("_Record")
+
 
 class McfarmError(Exception):
     """Root of every error mcfarm raises on purpose.
@@ -56,10 +60,30 @@ def invalid_parameter(name: str, why: str = "") -> ApiError:
     )
 
 
-def resource_not_found(kind: str, ident: str) -> ApiError:
-    return ApiError(
-        f'The specified {kind} "{ident}" does not exist.', code="ResourceNotFound", http_status=404
-    )
+def require_found(
+    record: _Record | None, kind: str, ident: str, *, owner: str | None = None
+) -> _Record:
+    """``record``, unless there is none or (with ``owner``) it is another account's.
+
+    Every "no such job, pipeline, template, dead letter…" answer goes through here, so an
+    unknown id and another account's id read exactly the same.
+
+    Args:
+        record: what a lookup found, or None.
+        kind: what was looked for, for the message (``"pipeline"``).
+        ident: the id the caller gave.
+        owner: the caller's account; the record's ``owner`` attribute must match it.
+
+    Raises:
+        ApiError: 404 ``ResourceNotFound``.
+    """
+    if record is None or (owner is not None and getattr(record, "owner", None) != owner):
+        raise ApiError(
+            f'The specified {kind} "{ident}" does not exist.',
+            code="ResourceNotFound",
+            http_status=404,
+        )
+    return record
 
 
 # --- Job processing errors ----------------------------------------------------------

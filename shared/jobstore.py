@@ -83,6 +83,34 @@ if tonumber(ARGV[2]) > current then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]
 """
 
 
+@dataclass(frozen=True)
+class JobQuery:
+    """Which of an owner's jobs a list wants, one page at a time.
+
+    Attributes:
+        state: only jobs in this state; None for all.
+        after: the cursor of the previous page (exclusive); None for the first page.
+        limit: at most this many jobs.
+        newest_first: the order, by creation time.
+        since_us, until_us: creation-time bounds in microseconds, both inclusive.
+    """
+
+    state: str | None = None
+    after: str | None = None
+    limit: int = 20
+    newest_first: bool = True
+    since_us: int | None = None
+    until_us: int | None = None
+
+    def admits(self, job: JobRecord) -> bool:
+        """Whether ``job`` passes the state and time filters (not the paging)."""
+        return (
+            (self.state is None or job.state == self.state)
+            and (self.since_us is None or job.create_us >= self.since_us)
+            and (self.until_us is None or job.create_us <= self.until_us)
+        )
+
+
 def _lex_upper(bound: str) -> str:
     # "+" is above everything; otherwise compare the member part of "(member" / "[member".
     return "\uffff" if bound == "+" else bound[1:]
@@ -199,41 +227,28 @@ class JobStore:
             renditions=renditions,
         )
 
-    def list_ids(
-        self,
-        owner: str,
-        *,
-        state: str | None = None,
-        after: str | None = None,
-        limit: int = 20,
-        newest_first: bool = True,
-        since_us: int | None = None,
-        until_us: int | None = None,
-    ) -> tuple[list[str], str | None]:
-        """One page of job ids in creation order.
-
-        Args:
-            after: the cursor returned with the previous page (exclusive).
-            since_us, until_us: creation-time bounds, both inclusive.
+    def list_ids(self, owner: str, query: JobQuery) -> tuple[list[str], str | None]:
+        """One page of the owner's job ids in creation order, as ``query`` says.
 
         Returns:
-            ``(ids, cursor)``; the cursor is None on the last page.
+            ``(ids, cursor)``; the cursor (for ``JobQuery.after``) is None on the last page.
         """
+        q = query
         # Members sort by creation time: "{create_us:020d}:{job_id}"; ";" sorts after ":".
-        lo = f"[{since_us:020d}:" if since_us is not None else "-"
-        hi = f"({until_us + 1:020d}:" if until_us is not None else "+"
-        if after:
-            if newest_first:
-                hi = min(hi, f"({after}", key=_lex_upper)
+        lo = f"[{q.since_us:020d}:" if q.since_us is not None else "-"
+        hi = f"({q.until_us + 1:020d}:" if q.until_us is not None else "+"
+        if q.after:
+            if q.newest_first:
+                hi = min(hi, f"({q.after}", key=_lex_upper)
             else:
-                lo = max(lo, f"({after}", key=_lex_lower)
-        key = keys.job_index(owner, state)
-        if newest_first:
-            members = self.redis.zrevrangebylex(key, hi, lo, start=0, num=limit + 1)
+                lo = max(lo, f"({q.after}", key=_lex_lower)
+        key = keys.job_index(owner, q.state)
+        if q.newest_first:
+            members = self.redis.zrevrangebylex(key, hi, lo, start=0, num=q.limit + 1)
         else:
-            members = self.redis.zrangebylex(key, lo, hi, start=0, num=limit + 1)
-        page = members[:limit]
-        cursor = page[-1] if len(members) > limit else None
+            members = self.redis.zrangebylex(key, lo, hi, start=0, num=q.limit + 1)
+        page = members[: q.limit]
+        cursor = page[-1] if len(members) > q.limit else None
         return [m.split(":", 1)[1] for m in page], cursor
 
     def unfinished_before(self, cutoff_us: int) -> list[str]:

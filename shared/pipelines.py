@@ -17,6 +17,10 @@ Refusals that depend on a pipeline's state answer 403 ``OperationDenied.*``:
 ``OperationDenied.DefaultPipeline`` (the default pipeline cannot be deleted) and
 ``OperationDenied.PipelineNotEmpty`` (it still holds jobs).
 
+The store takes typed values that the API already checked (``api/params.py`` for the ICE
+RPC endpoint, the schemas of ``api/rest_schemas.py`` for REST): a ``speed`` of ``SPEEDS``,
+a ``priority`` from 1 to 10, a ``status`` of ``STATUSES``, a non-blank name.
+
 The client must be built with ``decode_responses=True`` (as ``Stores.connect`` does).
 """
 
@@ -29,30 +33,42 @@ from typing import Any
 import redis
 
 from shared import keys
-from shared.clock import new_job_id, now_us, wire_time
-from shared.errors import ApiError, invalid_parameter, missing_parameter, resource_not_found
+from shared.clock import new_job_id, now_us
+from shared.errors import ApiError, require_found
+from shared.records import OwnedRecord
 from shared.redis_tx import transaction
 
 SPEEDS = ("Standard", "Boost", "NarrowBandHDV2")
 STATUSES = ("Active", "Paused")
 DEFAULT_PRIORITY = 6
 DEFAULT_NAME = "Default"
-MAX_NAME = 128
 _ID = re.compile(r"^[0-9a-f]{32}$")
-_INT = re.compile(r"^[+-]?\d+$")
 
 
-@dataclass(frozen=True)
-class Pipeline:
+@dataclass(frozen=True, kw_only=True)
+class Pipeline(OwnedRecord):
     pipeline_id: str
-    owner: str
-    name: str
     speed: str
     priority: int
     status: str
-    create_us: int
-    modified_us: int
-    is_default: bool = False
+
+    @classmethod
+    def new(
+        cls, owner: str, name: str, speed: str, priority: int, is_default: bool = False
+    ) -> Pipeline:
+        """A new ``Active`` pipeline, created now."""
+        now = now_us()
+        return cls(
+            pipeline_id=new_job_id(),
+            owner=owner,
+            name=name,
+            speed=speed,
+            priority=priority,
+            status="Active",
+            create_us=now,
+            modified_us=now,
+            is_default=is_default,
+        )
 
     def to_wire(self) -> dict[str, Any]:
         """The ``Pipeline`` object of Create/Get/ListPipelines."""
@@ -62,8 +78,7 @@ class Pipeline:
             "Speed": self.speed,
             "Priority": self.priority,
             "Status": self.status,
-            "CreateTime": wire_time(self.create_us),
-            "ModifiedTime": wire_time(self.modified_us),
+            **self.wire_times(),
         }
 
     def to_hash(self) -> dict[str, str | int]:
@@ -93,35 +108,7 @@ class Pipeline:
         )
 
 
-# --- parameter checks -------------------------------------------------------------------
-
-
-def _name(value: Any, field: str = "Name") -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise invalid_parameter(field, "It must be a non-empty string.")
-    if len(value) > MAX_NAME:
-        raise invalid_parameter(field, f"It must be at most {MAX_NAME} characters long.")
-    return value
-
-
-def _choice(value: Any, field: str, allowed: tuple[str, ...]) -> str:
-    """Match ``value`` case-insensitively against ``allowed``; return the canonical spelling."""
-    if isinstance(value, str):
-        for option in allowed:
-            if option.lower() == value.strip().lower():
-                return option
-    raise invalid_parameter(field, f"Valid values: {', '.join(allowed)}.")
-
-
-def parse_priority(value: Any, field: str = "Priority") -> int:
-    """A priority 1–10 given as an ``int`` or a string of digits."""
-    if isinstance(value, str) and _INT.match(value.strip()):
-        value = int(value.strip())
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise invalid_parameter(field, "It must be an integer from 1 to 10.")
-    if not 1 <= value <= 10:
-        raise invalid_parameter(field, "It must be an integer from 1 to 10.")
-    return value
+# --- helpers ---------------------------------------------------------------------------
 
 
 def _denied(code: str, message: str) -> ApiError:
@@ -129,7 +116,14 @@ def _denied(code: str, message: str) -> ApiError:
 
 
 def held_member(priority: int, create_us: int, job_id: str) -> str:
-    """The sorted-set member of a held job: lexicographic order = release order."""
+    """The sorted-set member of a held job: lexicographic order = release order.
+
+    Raises:
+        ValueError: for values that this spelling cannot order (a priority outside 1–10, a
+            time outside 20 digits, no job id): a caller's bug, not a request's.
+    """
+    if not (1 <= priority <= 10 and 0 <= create_us < 10**20 and job_id):
+        raise ValueError(f"cannot hold {job_id!r} at priority {priority}, time {create_us}")
     return f"{10 - priority}:{create_us:020d}:{job_id}"
 
 
@@ -161,13 +155,8 @@ class PipelineStore:
         return self._load(self.redis, owner, pipeline_id)
 
     def require(self, owner: str, pipeline_id: str) -> Pipeline:
-        """Like ``get`` but raises ``MissingParameter`` / ``ResourceNotFound`` (404)."""
-        if pipeline_id in (None, ""):
-            raise missing_parameter("PipelineId")
-        pipeline = self.get(owner, pipeline_id)
-        if pipeline is None:
-            raise resource_not_found("pipeline", str(pipeline_id))
-        return pipeline
+        """Like ``get`` but raises ``ResourceNotFound`` (404) instead of answering None."""
+        return require_found(self.get(owner, pipeline_id), "pipeline", pipeline_id)
 
     def default(self, owner: str) -> Pipeline:
         """The owner's default pipeline, created on first use (one winner under races)."""
@@ -182,22 +171,11 @@ class PipelineStore:
             current = pipe.get(dkey)
             if current:
                 return current
-            now = now_us()
-            new = Pipeline(
-                pipeline_id=new_job_id(),
-                owner=owner,
-                name=DEFAULT_NAME,
-                speed="Standard",
-                priority=DEFAULT_PRIORITY,
-                status="Active",
-                create_us=now,
-                modified_us=now,
-                is_default=True,
-            )
+            new = Pipeline.new(owner, DEFAULT_NAME, "Standard", DEFAULT_PRIORITY, is_default=True)
             pipe.multi()
             pipe.set(dkey, new.pipeline_id)
             pipe.hset(keys.pipeline(new.pipeline_id), mapping=new.to_hash())
-            pipe.zadd(keys.pipelines(owner), {new.pipeline_id: now})
+            pipe.zadd(keys.pipelines(owner), {new.pipeline_id: new.create_us})
             return new.pipeline_id
 
         return self.require(owner, transaction(self.redis, body, dkey))
@@ -205,10 +183,10 @@ class PipelineStore:
     def list(self, owner: str, speed: str | None = None) -> list[Pipeline]:
         """The owner's pipelines in creation order (the default one first).
 
-        Raises:
-            ApiError: ``InvalidParameter`` naming ``Speed``.
+        Args:
+            owner: the account.
+            speed: one of ``SPEEDS`` to list only those, or None for all.
         """
-        wanted = None if speed in (None, "") else _choice(speed, "Speed", SPEEDS)
         self.default(owner)
         ids = self.redis.zrange(keys.pipelines(owner), 0, -1)
         with self.redis.pipeline(transaction=False) as pipe:
@@ -220,32 +198,26 @@ class PipelineStore:
             for pid, raw in zip(ids, raws, strict=True)
             if raw and raw.get("owner") == owner
         ]
-        return [p for p in found if wanted is None or p.speed == wanted]
+        return [p for p in found if speed is None or p.speed == speed]
 
     # --- writes -----------------------------------------------------------------------
 
     def create(
-        self, owner: str, name: str, speed: str, priority: int | str | None = DEFAULT_PRIORITY
+        self, owner: str, name: str, speed: str, priority: int = DEFAULT_PRIORITY
     ) -> Pipeline:
         """Store a new ``Active`` pipeline.
 
-        Raises:
-            ApiError: ``MissingParameter`` for ``Name``/``Speed``; ``InvalidParameter``
-                naming ``Name``, ``Speed`` or ``Priority``.
+        Args:
+            owner: the account.
+            name: a non-blank name (the API checked it).
+            speed: one of ``SPEEDS``.
+            priority: 1–10.
         """
-        if name in (None, ""):
-            raise missing_parameter("Name")
-        if speed in (None, ""):
-            raise missing_parameter("Speed")
-        name = _name(name)
-        speed = _choice(speed, "Speed", SPEEDS)
-        priority = DEFAULT_PRIORITY if priority in (None, "") else parse_priority(priority)
         self.default(owner)  # so that the default pipeline is always the oldest
-        now = now_us()
-        pipeline = Pipeline(new_job_id(), owner, name, speed, priority, "Active", now, now)
+        pipeline = Pipeline.new(owner, name, speed, priority)
         with self.redis.pipeline() as pipe:
             pipe.hset(keys.pipeline(pipeline.pipeline_id), mapping=pipeline.to_hash())
-            pipe.zadd(keys.pipelines(owner), {pipeline.pipeline_id: now})
+            pipe.zadd(keys.pipelines(owner), {pipeline.pipeline_id: pipeline.create_us})
             pipe.execute()
         return pipeline
 
@@ -255,32 +227,32 @@ class PipelineStore:
         pipeline_id: str,
         *,
         name: str | None = None,
-        priority: int | str | None = None,
+        priority: int | None = None,
         status: str | None = None,
     ) -> tuple[Pipeline, bool]:
-        """Rename, re-prioritize, pause or resume a pipeline.
+        """Rename, re-prioritize, pause or resume a pipeline; None leaves a field as it is.
+
+        Args:
+            owner: the account.
+            pipeline_id: the pipeline.
+            name: a non-blank name.
+            priority: 1–10.
+            status: one of ``STATUSES``.
 
         Returns:
             ``(pipeline, resumed)``; ``resumed`` is True only for the one call that moved
             it from ``Paused`` to ``Active``: that caller must ``release`` the held jobs.
 
         Raises:
-            ApiError: ``ResourceNotFound``; ``InvalidParameter`` naming the field.
+            ApiError: ``ResourceNotFound`` (404).
         """
-        changes: dict[str, Any] = {}
-        if name is not None:
-            changes["name"] = _name(name)
-        if priority not in (None, ""):
-            changes["priority"] = parse_priority(priority)
-        if status not in (None, ""):
-            changes["status"] = _choice(status, "Status", STATUSES)
+        wanted = {"name": name, "priority": priority, "status": status}
+        changes = {field: value for field, value in wanted.items() if value is not None}
         self.require(owner, pipeline_id)
         key = keys.pipeline(pipeline_id)
 
         def body(pipe: redis.client.Pipeline) -> tuple[Pipeline, bool]:
-            before = self._load(pipe, owner, pipeline_id)
-            if before is None:
-                raise resource_not_found("pipeline", pipeline_id)
+            before = require_found(self._load(pipe, owner, pipeline_id), "pipeline", pipeline_id)
             if not changes:
                 return before, False
             after = Pipeline.from_hash(
@@ -304,9 +276,7 @@ class PipelineStore:
         key, held = keys.pipeline(pipeline_id), keys.held_jobs(pipeline_id)
 
         def body(pipe: redis.client.Pipeline) -> None:
-            pipeline = self._load(pipe, owner, pipeline_id)
-            if pipeline is None:
-                raise resource_not_found("pipeline", pipeline_id)
+            pipeline = require_found(self._load(pipe, owner, pipeline_id), "pipeline", pipeline_id)
             if pipeline.is_default:
                 raise _denied(
                     "DefaultPipeline", f'The default pipeline "{pipeline_id}" cannot be deleted.'
@@ -327,7 +297,7 @@ class PipelineStore:
     # --- held jobs --------------------------------------------------------------------
 
     def hold(
-        self, owner: str, pipeline_id: str, job_id: str, priority: int | str, create_us: int
+        self, owner: str, pipeline_id: str, job_id: str, priority: int, create_us: int
     ) -> bool:
         """Hold a job on a pipeline until whoever resumes it calls ``release``.
 
@@ -342,24 +312,16 @@ class PipelineStore:
             now (the returned ids include this job). Re-holding a job moves it.
 
         Raises:
-            ApiError: ``ResourceNotFound``; ``InvalidParameter`` for a bad priority/time.
+            ApiError: ``ResourceNotFound`` (404).
+            ValueError: as ``held_member`` does.
         """
-        if not isinstance(job_id, str) or not job_id:
-            raise invalid_parameter("JobId", "It must be a non-empty string.")
-        priority = parse_priority(priority)
-        if isinstance(create_us, bool) or not isinstance(create_us, int):
-            raise invalid_parameter("CreateTime", "It must be an integer (microseconds).")
-        if not 0 <= create_us < 10**20:  # the member spells it in 20 digits
-            raise invalid_parameter("CreateTime", "It must be between 0 and 10**20 - 1.")
+        member = held_member(priority, create_us, job_id)
         self.require(owner, pipeline_id)
         key, held = keys.pipeline(pipeline_id), keys.held_jobs(pipeline_id)
         members = keys.held_members(pipeline_id)
-        member = held_member(priority, create_us, job_id)
 
         def body(pipe: redis.client.Pipeline) -> bool:
-            pipeline = self._load(pipe, owner, pipeline_id)
-            if pipeline is None:
-                raise resource_not_found("pipeline", pipeline_id)
+            pipeline = require_found(self._load(pipe, owner, pipeline_id), "pipeline", pipeline_id)
             previous = pipe.hget(members, job_id)
             pipe.multi()
             if previous:

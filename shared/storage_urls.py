@@ -325,8 +325,8 @@ def check_http_input(
     url: str,
     *,
     allow_private: bool,
-    field: str = "InputFile.Media",
     trusted: Collection[str] = (),
+    field: str = "InputFile.Media",
     resolve: Resolver = resolve_host,
 ) -> None:
     """Refuse early (at submit) an HTTP URL that ``pin_http_input`` would refuse.

@@ -55,11 +55,7 @@ class FarmContext:
 
     @cached_property
     def notifier(self) -> Notifier:
-        return Notifier(
-            self.stores.events,
-            self.dispatcher.deliver_event,
-            allow_private=self.settings.allow_private_callbacks,
-        )
+        return self.dispatcher.notifier(self.settings, self.stores.events)
 
 
 def make_celery(settings: Settings) -> Celery:

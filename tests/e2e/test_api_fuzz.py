@@ -56,10 +56,30 @@ BEYOND_JSON_SCHEMA = {
 }
 
 
+#: The same for single queries of ``GET /v1/jobs``: each rule says why it is beyond a schema.
+QUERIES_BEYOND_JSON_SCHEMA = {
+    "a page token is opaque: only the ones this server issued are accepted": lambda q: bool(
+        q.get("NextPageToken") or q.get("next_page_token")
+    ),
+    "a time must be a real date (no 30 February), and the start not after the end": lambda q: bool(
+        q.get("StartOfCreateTime") or q.get("EndOfCreateTime")
+    ),
+    "a parameter may be given by its ICE name or by its old name, not by both": lambda q: any(
+        new in q and old in q
+        for new, old in (
+            ("Status", "state"),
+            ("PageSize", "page_size"),
+            ("NextPageToken", "next_page_token"),
+            ("OrderBy", "order"),
+        )
+    ),
+}
+
+
 def _beyond_json_schema(case) -> bool:
-    # A page token is opaque: only the ones this server issued are accepted.
-    return case.operation.label in BEYOND_JSON_SCHEMA or bool(
-        (case.query or {}).get("next_page_token")
+    query = case.query or {}
+    return case.operation.label in BEYOND_JSON_SCHEMA or any(
+        rule(query) for rule in QUERIES_BEYOND_JSON_SCHEMA.values()
     )
 
 
@@ -167,8 +187,17 @@ def test_real_jobs_fit_the_document(fuzz_farm):
         time.sleep(0.2)
         job = _call(fuzz_farm, "GET /v1/jobs/{job_id}", 200, path_parameters=path)["Job"]
     assert job["State"] == "Complete", job
-    listed = _call(fuzz_farm, "GET /v1/jobs", 200, query={"page_size": 1})["Jobs"]
+    listed = _call(fuzz_farm, "GET /v1/jobs", 200, query={"PageSize": 1})["Jobs"]
     assert [j["JobId"] for j in listed] == [job["JobId"]]
+    query = {
+        "JobId": job["JobId"],
+        "Status": "Complete",
+        "StartOfCreateTime": job["CreateTime"],
+        "EndOfCreateTime": job["CreateTime"],
+    }
+    listed = _call(fuzz_farm, "GET /v1/jobs", 200, query=query)["Jobs"]
+    assert [j["JobId"] for j in listed] == [job["JobId"]]
+    _call(fuzz_farm, "GET /v1/jobs", 200, query={"page_size": 1, "order": "asc"})  # old names
     _call(fuzz_farm, "POST /v1/jobs/{job_id}/cancel", 400, path_parameters=path)
 
 

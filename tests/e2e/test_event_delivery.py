@@ -332,7 +332,11 @@ class RecordingDispatcher:
 @pytest.fixture
 def api(store):
     app = Flask("test-callbacks")
-    farm = SimpleNamespace(settings=Settings(), events=store, dispatcher=RecordingDispatcher())
+    farm = SimpleNamespace(
+        settings=Settings(),
+        stores=SimpleNamespace(events=store),
+        dispatcher=RecordingDispatcher(),
+    )
     app.extensions["mcfarm"] = farm
 
     @app.before_request
@@ -405,7 +409,7 @@ def test_replay_that_cannot_be_queued_stays_dead(store) -> None:
         def deliver_event(self, delivery_id: str) -> None:
             raise ConnectionError("broker down")
 
-    farm = SimpleNamespace(events=store, dispatcher=Down())
+    farm = SimpleNamespace(stores=SimpleNamespace(events=store), dispatcher=Down())
     delivery_id = store.create_delivery(OWNER, "http://127.0.0.1:9/x", "{}", "")
     store.dead_letter(delivery_id, "test")
     with pytest.raises(ConnectionError):

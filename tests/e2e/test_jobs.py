@@ -351,12 +351,19 @@ def test_list_pages_without_duplicates_or_gaps(local_farm):
             break
     assert seen == list(reversed(submitted))
     assert "OutputDetails" not in own.list(page_size=1)["Jobs"][0]
-    with pytest.raises(ApiCallFailed) as err:
-        own.list(state="Bogus")
-    assert err.value.code == "InvalidParameter"
-    with pytest.raises(ApiCallFailed) as err:
-        own.list(next_page_token="!!!")
-    assert err.value.code == "InvalidParameter"
+    oldest = own.list(page_size=2, order_by="CreateTimeAsc")["Jobs"]
+    assert [j["JobId"] for j in oldest] == submitted[:2]
+    # The names GET /v1/jobs took before ICE's still work; both names of one are refused.
+    old = own.call("GET", "/v1/jobs?page_size=2&order=asc")
+    assert [j["JobId"] for j in old["Jobs"]] == submitted[:2]
+    for query, field in [
+        ("Status=Bogus", "Status"),
+        ("NextPageToken=!!!", "NextPageToken"),
+        ("PageSize=2&page_size=2", "page_size"),
+    ]:
+        with pytest.raises(ApiCallFailed) as err:
+            own.call("GET", f"/v1/jobs?{query}")
+        assert err.value.code == "InvalidParameter" and f'"{field}"' in err.value.message
 
 
 def test_health_and_openapi(local_farm):

@@ -79,24 +79,21 @@ def test_missing_s3_input_is_refused_at_submit(s3_farm):
     assert (err.value.status, err.value.code) == (400, "InvalidParameter.ResourceNotFound")
 
 
-def test_cli_submit_example_waits_to_complete(local_farm):
-    assert seed_examples(Settings.from_env(local_farm.env)) >= 1
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "cli.main",
-            "submit",
-            str(EXAMPLES_DIR / "mp4-ladder.json"),
-            "--wait",
-            "--timeout",
-            "120",
-        ],
-        env=local_farm.env,
+def _mcfarm(farm, *argv: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run ``mcfarm ARGV`` against ``farm``, as a user would."""
+    return subprocess.run(
+        [sys.executable, "-m", "cli.main", *argv],
+        env=farm.env,
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=timeout,
     )
+
+
+def test_cli_submit_example_waits_to_complete(local_farm):
+    assert seed_examples(Settings.from_env(local_farm.env)) >= 1
+    example = str(EXAMPLES_DIR / "mp4-ladder.json")
+    proc = _mcfarm(local_farm, "submit", example, "--wait", "--timeout", "120", timeout=180)
     assert proc.returncode == 0, proc.stderr
     job = json.loads(proc.stdout)
     assert job["State"] == "Complete"
@@ -108,6 +105,12 @@ def test_cli_submit_example_waits_to_complete(local_farm):
         assert detail["Result"]["OutFileMeta"]["FileBasicInfo"]["Width"] == str(width)
         name = detail["Result"]["OutputFile"]["Media"].rsplit("/", 1)[1]
         assert streams(ffprobe(root / name), "video")[0]["width"] == width
+    # mcfarm list speaks ListMediaConvertJobs' names: Status, PageSize, OrderBy.
+    listed = _mcfarm(local_farm, "list", "--status", "Complete", "--page-size", "100", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert job["JobId"] in [j["JobId"] for j in json.loads(listed.stdout)["Jobs"]]
+    newest = _mcfarm(local_farm, "list", "--page-size", "1", "--order-by", "CreateTimeDesc")
+    assert newest.returncode == 0 and newest.stdout.startswith(job["JobId"]), newest.stderr
 
 
 def test_cli_reports_user_errors_without_traceback(local_farm, tmp_path):
@@ -117,13 +120,8 @@ def test_cli_reports_user_errors_without_traceback(local_farm, tmp_path):
         ["submit", str(bad)],
         ["submit", str(tmp_path / "absent.json")],
         ["get", "f" * 32],
+        ["list", "--status", "Bogus"],
     ):
-        proc = subprocess.run(
-            [sys.executable, "-m", "cli.main", *argv],
-            env=local_farm.env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        proc = _mcfarm(local_farm, *argv)
         assert proc.returncode != 0
         assert "Traceback" not in proc.stderr and proc.stderr.startswith("mcfarm")

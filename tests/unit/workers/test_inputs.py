@@ -181,7 +181,11 @@ def test_a_get_goes_to_the_pinned_addresses_and_names_the_host(
     url, pinned, scheme, target, host_header
 ):
     request = plan(url, pinned)
-    assert (request.scheme, request.port, request.addresses) == (scheme, pinned.port, pinned.addresses)
+    assert (request.scheme, request.port, request.addresses) == (
+        scheme,
+        pinned.port,
+        pinned.addresses,
+    )
     assert (request.target, request.headers["Host"]) == (target, host_header)
     # TLS sends the name (SNI) and verifies the certificate against it, not the address.
     assert request.tls == {"server_hostname": pinned.host, "assert_hostname": pinned.host}
