@@ -12,8 +12,11 @@ import json
 import os
 import re
 import signal
+import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -25,11 +28,15 @@ from cli.processes import worker_argv
 from shared import keys
 from shared.stores import Stores
 from tests.e2e.conftest import MEDIA_BUCKET, _seed, client_for, wait_job
+from tests.e2e.observe import HANG_S, last_at_least, log_lines
 from tests.servers.farm import FarmInfo, _stop, dump_logs, farm_env, running_farm, start_process
 from tests.servers.receiver import Receiver
 from tests.servers.redis import restartable_redis
 
 pytestmark = pytest.mark.e2e
+
+#: The shortest Redis outage of ``test_redis_restart_loses_no_job``.
+REDIS_DOWN_S = 2
 
 
 def _output(name: str, media: str, preset: str = "medium") -> dict:
@@ -62,16 +69,6 @@ def _status(client: Client, job_id: str, index: int = 0) -> str:
     return client.get(job_id)["OutputDetails"][index]["Status"]
 
 
-def _listed_ids(client: Client) -> set[str]:
-    ids, token = set(), ""
-    while True:
-        page = client.list(page_size=50, next_page_token=token)
-        ids.update(job["JobId"] for job in page["Jobs"])
-        token = page["NextPageToken"]
-        if not token:
-            return ids
-
-
 def _files(root: Path) -> dict[str, str]:
     """Every file under ``root`` (relative path → sha256)."""
     return {
@@ -91,6 +88,11 @@ def _waiting_retry(broker: redis.Redis, task: str, at_least_s: float) -> bool:
     return False
 
 
+def _broker_losses(farm: FarmInfo) -> int:
+    """How many times the worker logged that it lost its broker connection (Celery's line)."""
+    return len(log_lines(farm.log_dir / "worker.log", "Connection to broker lost"))
+
+
 def test_redis_restart_loses_no_job(tmp_path, media):
     """Redis goes down and comes back (SIGTERM, AOF) under a busy farm.
 
@@ -99,6 +101,10 @@ def test_redis_restart_loses_no_job(tmp_path, media):
     these once went wrong: the worker stopped for good ("Unrecoverable error" in kombu),
     every job store write in flight failed the output, and the delivery waited hours (the
     visibility timeout) in kombu's ``unacked`` set.
+
+    Observed, not assumed: Redis stops once the output is Running and a delivery retry has
+    more than the outage left on its countdown, and comes back once the worker logged the
+    lost broker connection and the late submits were on their way (and 2 s passed).
     """
     with restartable_redis(tmp_path / "redis") as server, Receiver() as rx:
         env = farm_env(
@@ -126,18 +132,36 @@ def test_redis_restart_loses_no_job(tmp_path, media):
             slow = _output("o", "oss://results/r/run.mp4", "slower")
             running = client.submit(_job([slow], "ten.mp4"))["JobId"]
             _wait_for(
-                "the output never started", lambda: _status(client, running) == "Running", farm, 30
+                "the output encoding while a delivery retry waits for its countdown",
+                lambda: (
+                    _status(client, running) == "Running"
+                    and _waiting_retry(broker, "workers.deliver_event", REDIS_DOWN_S + 1)
+                ),
+                farm,
+                60,
             )
             late: dict[str, object] = {}
+            sending = threading.Event()
 
             def submit_while_down() -> None:
+                sending.set()
                 late["ids"] = [client.submit(_two_outputs(n))["JobId"] for n in range(3)]
                 late["running"] = client.get(running)["State"]
 
+            worker_log, lost = farm.log_dir / "worker.log", _broker_losses(farm)
+            stopped = time.monotonic()
             server.stop()
             thread = threading.Thread(target=submit_while_down)
             thread.start()
-            time.sleep(2)
+            # Down until the worker saw it and the late submits were on their way, and for
+            # at least REDIS_DOWN_S: on a loaded machine that takes longer, never less.
+            _wait_for(
+                "the worker noticing the outage while the late submits are sent",
+                lambda: sending.is_set() and _broker_losses(farm) > lost,
+                farm,
+                HANG_S,
+            )
+            last_at_least(REDIS_DOWN_S, stopped)
             server.start()
             thread.join(60)
             assert late.get("running") in ("Running", "Complete"), late
@@ -150,8 +174,8 @@ def test_redis_restart_loses_no_job(tmp_path, media):
                 assert {d["Status"] for d in job["OutputDetails"]} == {"Success"}
             assert farm.processes["worker"].poll() is None, "the worker stopped"
             # Redis writes waited for the restart instead of failing the encode in flight.
-            assert "crashed" not in (farm.log_dir / "worker.log").read_text()
-            assert _listed_ids(client) == set(job_ids)
+            assert "crashed" not in worker_log.read_text()
+            assert client.job_ids(page_size=50) == set(job_ids)
             names = sorted(_files(Path(env["MCFARM_STORAGE_ROOT"]) / "results" / "r"))
             expected = [f"{n}-{i}.mp4" for n in range(3) for i in (0, 1)]
             assert names == sorted([*expected, "run.mp4", "told.mp4"])
@@ -251,15 +275,42 @@ def test_output_that_kills_every_worker_ends_worker_lost(redis_base, tmp_path, m
         assert not (Path(env["MCFARM_STORAGE_ROOT"]) / "results" / "poison.mp4").exists()
 
 
+@contextmanager
+def _hanging_up(port: int) -> Iterator[list[str]]:
+    """A listener on ``port`` that closes every connection at once; yields one entry per
+    connection it got, so a test counts how many times a client tried."""
+    listener = socket.create_server(("127.0.0.1", port))
+    tries: list[str] = []
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:  # closed: the block ended
+                return
+            tries.append("connect")
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield tries
+    finally:
+        listener.shutdown(socket.SHUT_RDWR)  # wakes the accept(): close() alone does not
+        listener.close()
+        thread.join(5)
+
+
 def test_the_job_store_waits_out_a_redis_restart(tmp_path):
+    """Health checks answer at once: one connection, no retry (counted where Redis was),
+    however long that takes; the store's reads wait out the restart instead."""
     with restartable_redis(tmp_path / "redis") as server:
         store = Stores.connect(f"{server.url}/0", retry_window_s=15).jobs
         store.set_output("a" * 32, 0, Status="Running")
         server.stop()
-        started = time.monotonic()
-        with pytest.raises(redis.ConnectionError):
-            store.ping()  # health checks answer at once, without retrying
-        assert time.monotonic() - started < 2
+        with _hanging_up(server.port) as tries, pytest.raises(redis.ConnectionError):
+            store.ping()
+        assert tries == ["connect"]
         back = threading.Timer(1.5, server.start)
         back.start()
         try:

@@ -9,14 +9,19 @@ import pytest
 from alibabacloud_ice20201109 import models as ice
 from alibabacloud_tea_openapi.exceptions import ClientException
 
+from shared import keys
 from shared.callback_settings import verify_signature
+from shared.events import Delivery
 from tests.e2e.ice import submit, wait
+from tests.e2e.observe import farm_stores, wait_until
 from tests.e2e.test_ice_sdk import _copy_config
 from tests.servers.receiver import Receiver
 
 pytestmark = pytest.mark.e2e
 
 AUTH_KEY = "TestKey123abc"
+#: Celery gives a task 1 try and ``max_retries`` = 3 retries unless told otherwise.
+CELERY_DEFAULT_TRIES = 4
 
 
 def _events(receiver: Receiver, count: int, timeout: float) -> list[dict]:
@@ -32,7 +37,28 @@ def _complete_for(receiver: Receiver, job_id: str) -> list:
     ]
 
 
-def test_callbacks_are_signed_and_survive_receiver_downtime(clients):
+def _pending(farm, job_id: str, attempts: int) -> Delivery | None:
+    """The job's pending ``MediaConvertComplete`` delivery once tried ``attempts`` times.
+
+    Deliveries are found by a scan of their keys: the event store has no index by job.
+    """
+    events = farm_stores(farm.env["MCFARM_REDIS_URL"]).events
+    for key in events.redis.scan_iter(match=keys.delivery("*")):
+        delivery = events.get(key.removeprefix(keys.delivery("")))
+        if (
+            delivery is not None
+            and (delivery.job_id, delivery.event_type) == (job_id, "MediaConvertComplete")
+            and delivery.state == "pending"
+            and delivery.attempts >= attempts
+        ):
+            return delivery
+    return None
+
+
+def test_callbacks_are_signed_and_survive_receiver_downtime(clients, ice_farm):
+    """Events reach the receiver signed; while it is down, one is tried again and again
+    (its attempts counted in the event store, well past Celery's default retry cap) and
+    arrives once it is back."""
     sdk = clients["main2"]  # same account as "main": the setting is the account's
     with Receiver() as receiver:
         sdk.set_event_callback(
@@ -75,12 +101,16 @@ def test_callbacks_are_signed_and_survive_receiver_downtime(clients):
         }
         assert types == {"MediaConvertComplete", "MediaConvertOutputComplete"}
 
-        # The receiver goes away while a job finishes, and comes back later.
+        # The receiver goes away while a job finishes, and comes back once the event's
+        # delivery was tried more times than Celery's default cap of 3 retries allows.
         receiver.stop()
         job2 = submit(sdk, _copy_config("cb2"))
         assert wait(sdk, job2.job_id).state == "Complete"
-        # Long enough for many more retries than Celery's default cap of 3.
-        time.sleep(8)
+        refused = wait_until(
+            lambda: _pending(ice_farm, job2.job_id, attempts=CELERY_DEFAULT_TRIES + 2),
+            "the MediaConvertComplete delivery tried past Celery's default retry cap",
+        )
+        assert refused.last_result.startswith("error: ")  # refused: nobody listening
         assert not _complete_for(receiver, job2.job_id)
         receiver.start()
         deadline = time.monotonic() + 30

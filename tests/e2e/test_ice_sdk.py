@@ -11,8 +11,9 @@ import pytest
 from alibabacloud_ice20201109 import models as ice
 from alibabacloud_tea_openapi.exceptions import ClientException
 
-from tests.e2e.conftest import MEDIA_BUCKET
+from tests.e2e.conftest import ACCOUNTS, MEDIA_BUCKET
 from tests.e2e.ice import call, sdk_client, submit, wait
+from tests.e2e.observe import held_jobs
 
 pytestmark = pytest.mark.e2e
 
@@ -251,7 +252,10 @@ def ice_farm_keys(ice_farm) -> tuple[str, str]:
     return tuple(ice_farm.env["MCFARM_ACCESS_KEYS"].split(",")[0].split(":")[:2])
 
 
-def test_pipelines_hold_paused_jobs_until_active(clients):
+def test_pipelines_hold_paused_jobs_until_active(clients, ice_farm):
+    """A paused pipeline holds its jobs: they sit in its held set, Inited, while a job
+    submitted after them on an active pipeline runs to its end (had they been started, the
+    worker would have taken them first: the paused pipeline has the higher priority)."""
     sdk = clients["main"]
     pipelines = sdk.list_pipelines(ice.ListPipelinesRequest()).body.pipeline_list
     assert any(p.name == "Default" and p.status == "Active" for p in pipelines)
@@ -267,8 +271,10 @@ def test_pipelines_hold_paused_jobs_until_active(clients):
         sdk.get_pipeline(ice.GetPipelineRequest(pipeline_id=pid)).body.pipeline.status == "Paused"
     )
     held = [submit(sdk, _copy_config(f"held{i}"), pipeline_id=pid).job_id for i in range(2)]
-    time.sleep(3)
+    assert held_jobs(ice_farm, ACCOUNTS["main"], pid) == held  # oldest first: release order
+    assert wait(sdk, submit(sdk, _copy_config("not-held")).job_id).state == "Complete"
     assert [_get(sdk, j).body.job.state for j in held] == ["Inited", "Inited"]
+    assert held_jobs(ice_farm, ACCOUNTS["main"], pid) == held
     assert _get(sdk, held[0]).body.job.pipeline_id == pid
     with pytest.raises(ClientException) as err:
         sdk.delete_pipeline(ice.DeletePipelineRequest(pipeline_id=pid))

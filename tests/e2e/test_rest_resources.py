@@ -12,7 +12,8 @@ import urllib.request
 import pytest
 
 from cli.client import ApiCallFailed, Client
-from tests.e2e.conftest import MEDIA_BUCKET
+from tests.e2e.conftest import ACCOUNTS, MEDIA_BUCKET
+from tests.e2e.observe import held_jobs
 
 pytestmark = pytest.mark.e2e
 
@@ -47,7 +48,9 @@ def _wait(client: Client, job_id: str, timeout: float = 60) -> dict:
     return job
 
 
-def test_pipeline_resource_pause_and_resume(rest):
+def test_pipeline_resource_pause_and_resume(rest, ice_farm):
+    """A job on a paused pipeline is held (in its held set, Inited) while a job submitted
+    after it on the default pipeline runs to its end; resumed, it completes."""
     api = rest["main"]
     created = api.call(
         "POST", "/v1/pipelines", {"Name": "rest-line", "Speed": "Standard", "Priority": 7}
@@ -58,8 +61,10 @@ def test_pipeline_resource_pause_and_resume(rest):
         == "Paused"
     )
     job = api.submit(_job("held", pid))
-    time.sleep(2)
+    assert held_jobs(ice_farm, ACCOUNTS["main"], pid) == [job["JobId"]]
+    assert _wait(api, api.submit(_job("not-held"))["JobId"])["State"] == "Complete"
     assert api.get(job["JobId"])["State"] == "Inited"
+    assert held_jobs(ice_farm, ACCOUNTS["main"], pid) == [job["JobId"]]
     assert pid in [p["PipelineId"] for p in api.call("GET", "/v1/pipelines")["PipelineList"]]
     api.call("PATCH", f"/v1/pipelines/{pid}", {"Status": "Active"})
     assert _wait(api, job["JobId"])["State"] == "Complete"

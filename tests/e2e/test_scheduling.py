@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import os
 import re
 import signal
@@ -14,6 +13,7 @@ from cli.processes import worker_argv
 from shared.jobstore import JobStore
 from shared.stores import Stores
 from tests.e2e.conftest import MEDIA_BUCKET, _seed, client_for, wait_job
+from tests.e2e.observe import HANG_S, wait_until
 from tests.servers.farm import _stop, farm_env, running_farm, start_process
 
 pytestmark = pytest.mark.e2e
@@ -21,7 +21,8 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture
 def one_worker_farm(redis_base, tmp_path, media):
-    env = farm_env(f"{redis_base}/4", tmp_path)
+    # A task may run for as long as a test keeps the worker busy (``_occupy``).
+    env = farm_env(f"{redis_base}/4", tmp_path, MCFARM_TASK_TIME_LIMIT="900")
     Stores.connect(env["MCFARM_REDIS_URL"]).jobs.redis.flushdb()
     _seed(env, media)
     with running_farm(env, tmp_path / "logs", concurrency=1) as farm:
@@ -46,71 +47,75 @@ def _job(
     }
 
 
-def _blocker(client) -> str:
-    """A job that keeps the only worker busy for a few seconds."""
-    body = _job("blocker", source="long.mp4", template="S00000001-200020")
-    body["Config"]["Outputs"][0]["OverrideParams"] = {"Video": {"Preset": "slower"}}
+def _blocker(
+    client, source: str = "long.mp4", template: str = "S00000001-200020", preset: str = "slower"
+) -> str:
+    """A job that keeps the only worker busy for a few seconds; returned once it encodes."""
+    body = _job("blocker", source=source, template=template)
+    body["Config"]["Outputs"][0]["OverrideParams"] = {"Video": {"Preset": preset}}
     job_id = client.submit(body)["JobId"]
-    deadline = time.monotonic() + 30
-    while client.get(job_id)["OutputDetails"][0]["Status"] != "Running":
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_until(
+        lambda: client.get(job_id)["OutputDetails"][0]["Status"] == "Running",
+        f"the blocking job {job_id} is encoding",
+    )
     return job_id
 
 
-def _logged_at(log: str, marker: str) -> datetime.datetime:
-    """When the first Celery log line holding ``marker`` (``ready.`` lines for a hostname)
-    was written, from its ``[YYYY-mm-dd HH:MM:SS,mmm: LEVEL/…]`` prefix."""
-    for line in log.splitlines():
-        if (
-            marker in line
-            and line.startswith("[")
-            and (marker != "joiner@" or line.rstrip().endswith("ready."))
-        ):
-            return datetime.datetime.strptime(line[1:24], "%Y-%m-%d %H:%M:%S,%f")
-    raise AssertionError(f"no log line with {marker!r}:\n{log[-3000:]}")
+def _occupy(client) -> str:
+    """A job that keeps the only worker busy until ``_free`` cancels it: 10 s upscaled to
+    1080p with x264's placebo preset is minutes of work, so what waits behind it waits for
+    the test, not for the clock."""
+    return _blocker(client, source="ten.mp4", template="S00000001-200040", preset="placebo")
+
+
+def _free(client, job_id: str, farm) -> None:
+    """Cancel ``_occupy``'s job: its FFmpeg stops at the next progress tick."""
+    client.call("POST", f"/v1/jobs/{job_id}/cancel")
+    assert wait_job(client, job_id, farm)["State"] == "Cancelled"
 
 
 def _start_us(store: JobStore, job_id: str) -> int:
     return store.starts(job_id)[0]["us"]
 
 
+def _statuses(store: JobStore, job_id: str) -> list[str]:
+    return [detail["Status"] for detail in store.get(job_id).outputs.values()]
+
+
 def test_high_priority_outputs_start_before_waiting_low_ones(one_worker_farm):
+    """With the only worker held busy until all six jobs are queued, the high-priority
+    outputs all start before any low one (an order, whatever the machine's speed)."""
     client = client_for(one_worker_farm)
     store = Stores.connect(one_worker_farm.env["MCFARM_REDIS_URL"]).jobs
-    blocker = _blocker(client)
+    occupier = _occupy(client)
     low = [client.submit(_job(f"low{i}", priority=1))["JobId"] for i in range(3)]
     high = [client.submit(_job(f"high{i}", priority=10))["JobId"] for i in range(3)]
-    for job_id in [blocker, *low, *high]:
+    _free(client, occupier, one_worker_farm)
+    for job_id in [*low, *high]:
         assert wait_job(client, job_id, one_worker_farm, timeout=120)["State"] == "Complete"
     assert max(_start_us(store, j) for j in high) < min(_start_us(store, j) for j in low)
 
 
 def test_a_worker_joining_a_backlog_takes_work_at_once(one_worker_farm):
+    """A worker that joins while the only other one is busy takes the whole backlog: the
+    busy one is held (``_occupy``) until every backlog job completed, so each of them ran on
+    the joiner, with no announcement or broadcast that it could have waited for."""
     client = client_for(one_worker_farm)
-    stores = Stores.connect(one_worker_farm.env["MCFARM_REDIS_URL"])
-    store, registry = stores.jobs, stores.workers
-    blocker = _blocker(client)
+    store = Stores.connect(one_worker_farm.env["MCFARM_REDIS_URL"]).jobs
+    occupier = _occupy(client)
     backlog = [client.submit(_job(f"b{i}"))["JobId"] for i in range(6)]
     joiner = start_process(
         "joiner", worker_argv("joiner@%h", "cpu", 1), one_worker_farm.env, one_worker_farm.log_dir
     )
     try:
-        deadline = time.monotonic() + 30
-        while not any(w["hostname"].startswith("joiner@") for w in registry.alive()):
-            assert time.monotonic() < deadline, "the new worker never came up"
-            time.sleep(0.05)
-        for job_id in [blocker, *backlog]:
-            assert wait_job(client, job_id, one_worker_farm, timeout=120)["State"] == "Complete"
+        for job_id in backlog:
+            assert wait_job(client, job_id, one_worker_farm, timeout=HANG_S)["State"] == "Complete"
+        assert client.get(occupier)["State"] == "Running"  # the first worker stayed busy
+        _free(client, occupier, one_worker_farm)
     finally:
         _stop([joiner])
     starts = [store.starts(j)[0] for j in backlog]
-    assert any(s["worker"].startswith("joiner@") for s in starts), starts
-    # Its first task (a job's start, then outputs) came within 2 s of the worker being ready.
-    log = (one_worker_farm.log_dir / "joiner.log").read_text()
-    ready = _logged_at(log, "joiner@")
-    first = _logged_at(log, "] received")
-    assert (first - ready).total_seconds() < 2.0, (ready, first)
+    assert all(s["worker"].startswith("joiner@") for s in starts), starts
 
 
 def test_sigterm_lets_the_running_task_finish_and_loses_nothing(one_worker_farm):
@@ -135,15 +140,17 @@ def test_sigterm_lets_the_running_task_finish_and_loses_nothing(one_worker_farm)
 
 def test_workers_list_their_capabilities_and_tasks(one_worker_farm):
     client = client_for(one_worker_farm)
-    blocker = _blocker(client)
+    blocker = _occupy(client)  # still running when /v1/workers is read, however slow that is
     (worker,) = client.call("GET", "/v1/workers")["Workers"]
     assert worker["Queues"] == ["cpu"] and worker["Concurrency"] == 1
     assert {"libx264", "aac"} <= set(worker["Encoders"]) and worker["FFmpegVersion"]
     assert worker["RunningTasks"] == 1 and worker["Tasks"] == [{"JobId": blocker, "Output": 0}]
-    wait_job(client, blocker, one_worker_farm, timeout=120)
+    _free(client, blocker, one_worker_farm)
 
 
 def test_accounts_take_turns_within_one_priority(one_worker_farm):
+    """Account B's one output, submitted once all 30 of account A's are Scheduled (observed
+    in the job store, not assumed after a pause), is overtaken by at most 2 of them."""
     from cli.client import Client
 
     env = one_worker_farm.env
@@ -154,8 +161,9 @@ def test_accounts_take_turns_within_one_priority(one_worker_farm):
         Client(one_worker_farm.api_url, key_b, secret_b),
     )
     store = Stores.connect(env["MCFARM_REDIS_URL"]).jobs
-    backlog = [_blocker(a)]
-    for i in range(10):  # 30 more outputs from account A
+    occupier = _occupy(a)
+    backlog = []
+    for i in range(10):  # 30 outputs from account A
         body = _job(f"a{i}-0")
         body["Config"]["Outputs"] += [
             dict(
@@ -166,7 +174,13 @@ def test_accounts_take_turns_within_one_priority(one_worker_farm):
             for n in (1, 2)
         ]
         backlog.append(a.submit(body)["JobId"])
-    time.sleep(0.5)  # A's start_jobs have run: its outputs wait in its queue
+    _free(a, occupier, one_worker_farm)
+    # A's start_jobs have run: all 30 of its outputs wait in its queue (or already ran).
+    wait_until(
+        lambda: all("Init" not in _statuses(store, j) for j in backlog),
+        "every output of A's backlog is Scheduled",
+        farm=one_worker_farm,
+    )
     submitted_us = time.time_ns() // 1000
     other = b.submit(_job("b-new"))["JobId"]
     assert wait_job(b, other, one_worker_farm, timeout=120)["State"] == "Complete"
@@ -174,7 +188,7 @@ def test_accounts_take_turns_within_one_priority(one_worker_farm):
         assert wait_job(a, job_id, one_worker_farm, timeout=180)["State"] == "Complete"
     b_start = store.starts(other)[0]["us"]
     a_starts = [s["us"] for j in backlog for s in store.starts(j).values()]
-    assert len(a_starts) == 31
+    assert len(a_starts) == 30
     assert any(us > b_start for us in a_starts), (
         "A's backlog was already done: the test proves nothing"
     )
