@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -29,7 +28,7 @@ from cli.client import Client
 from cli.processes import api_argv, worker_argv
 from shared.config import Settings
 from shared.storage import StorageRef, make_storage
-from tests.servers.farm import dump_logs, farm_env, start_process
+from tests.servers.farm import dump_logs, farm_env, start_process, stop_processes
 from tests.servers.redis import redis_server
 
 TEMPLATE = "S00000001-200010"  # MP4 H.264 640 wide, 400 kb/s
@@ -112,19 +111,6 @@ def seed(env: dict[str, str], clip: Path) -> None:
     storage = make_storage(Settings.from_env(env))
     storage.ensure_bucket(BUCKET)
     storage.upload(clip, StorageRef(kind="object", bucket=BUCKET, key=CLIP))
-
-
-def stop(procs: list[subprocess.Popen]) -> None:
-    """SIGTERM (a Celery worker then finishes and stops its pool), SIGKILL the group if stuck."""
-    for proc in procs:
-        if proc.poll() is None:
-            proc.terminate()
-    for proc in procs:
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)  # its own session: the worker and its children
-            proc.wait()
 
 
 def _get_json(url: str) -> dict | None:
@@ -212,7 +198,7 @@ def run_batch(
         seconds = timed_batch(client, f"w{workers}", args.jobs, log_dir, args.timeout)
         return RunResult(workers, args.jobs, seconds)
     finally:
-        stop(procs)
+        stop_processes(procs)
 
 
 def save(runs: list[RunResult], args: argparse.Namespace, taskset: str | None, load: float) -> None:

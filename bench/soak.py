@@ -36,11 +36,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.common import arg_parser, in_temp_dir
-from bench.scale import make_clip, seed, stop, wait_ready
+from bench.scale import make_clip, seed, wait_ready
 from cli.client import ApiCallFailed, Client
 from cli.processes import api_argv, worker_argv
 from shared.stores import Stores
-from tests.servers.farm import farm_env, start_process
+from tests.servers.farm import farm_env, start_process, stop_processes
 from tests.servers.redis import RedisServer
 
 TERMINAL = {"Complete", "Error", "Cancelled"}
@@ -204,7 +204,7 @@ class Farm:
         return f"SIGKILLed {name} {what}; started soak{self.started}"
 
     def stop(self) -> None:
-        stop([p for p in [*self.workers, self.api] if p is not None])
+        stop_processes([p for p in [*self.workers, self.api] if p is not None])
 
 
 def poll(client: Client, pending: set[str], states: dict[str, str], gone: set[str]) -> None:

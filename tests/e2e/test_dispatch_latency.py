@@ -18,7 +18,7 @@ from cli.client import Client
 from cli.processes import worker_argv
 from shared.stores import Stores
 from tests.e2e.conftest import MEDIA_BUCKET, _seed, wait_job
-from tests.servers.farm import _stop, dump_logs, farm_env, running_farm, start_process
+from tests.servers.farm import dump_logs, farm_env, running_farm, start_process, stop_processes
 
 pytestmark = pytest.mark.e2e
 
@@ -62,7 +62,7 @@ def test_a_new_accounts_first_output_starts_at_once(redis_base, tmp_path, media,
                 assert wait_job(client, job_id, farm, timeout=60)["State"] == "Complete"
                 waits_ms.append((stores.jobs.starts(job_id)[0]["us"] - submitted_us) / 1000)
         finally:
-            _stop([second])
+            stop_processes([second])
     with capsys.disabled():
         print(
             f"\nsubmit → first output running, {ACCOUNTS} new accounts: "

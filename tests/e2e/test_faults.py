@@ -29,7 +29,14 @@ from shared import keys
 from shared.stores import Stores
 from tests.e2e.conftest import MEDIA_BUCKET, _seed, client_for, wait_job
 from tests.e2e.observe import HANG_S, last_at_least, log_lines
-from tests.servers.farm import FarmInfo, _stop, dump_logs, farm_env, running_farm, start_process
+from tests.servers.farm import (
+    FarmInfo,
+    dump_logs,
+    farm_env,
+    running_farm,
+    start_process,
+    stop_processes,
+)
 from tests.servers.receiver import Receiver
 from tests.servers.redis import restartable_redis
 
@@ -233,7 +240,7 @@ def test_frozen_worker_loses_its_output_and_cannot_overwrite_it(frozen_farm):
         assert "another run owns it now" in (farm.log_dir / "worker.log").read_text()
     finally:
         os.killpg(worker.pid, signal.SIGCONT)
-        _stop([rescuer])
+        stop_processes([rescuer])
 
 
 def test_output_that_kills_every_worker_ends_worker_lost(redis_base, tmp_path, media):
@@ -265,7 +272,7 @@ def test_output_that_kills_every_worker_ends_worker_lost(redis_base, tmp_path, m
                     spares.append(worker)
                 time.sleep(0.1)
         finally:
-            _stop(spares)
+            stop_processes(spares)
             store.redis.close()
         job = client.get(job_id)
         assert (job["State"], job["Code"]) == ("Error", "WorkerLost"), job

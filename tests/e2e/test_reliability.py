@@ -12,7 +12,7 @@ import pytest
 
 from cli.processes import worker_argv
 from tests.e2e.conftest import MEDIA_BUCKET, _seed, client_for, wait_job
-from tests.servers.farm import _stop, farm_env, running_farm, start_process
+from tests.servers.farm import farm_env, running_farm, start_process, stop_processes
 
 pytestmark = pytest.mark.e2e
 
@@ -60,7 +60,7 @@ def test_killed_worker_output_is_requeued_and_job_completes(fragile_farm):
             assert time.monotonic() < deadline, "the job never ended"
             time.sleep(0.1)
     finally:
-        _stop([rescuer])
+        stop_processes([rescuer])
     assert percents[0] > 0 and percents == sorted(percents), percents  # never backwards
     assert job["State"] == "Complete", job
     assert job["OutputDetails"][0]["Status"] == "Success"

@@ -19,7 +19,7 @@ import pytest
 from cli.processes import worker_argv
 from shared.stores import Stores
 from tests.e2e.conftest import MEDIA_BUCKET, _seed, client_for, wait_job
-from tests.servers.farm import _stop, dump_logs, farm_env, running_farm, start_process
+from tests.servers.farm import dump_logs, farm_env, running_farm, start_process, stop_processes
 
 pytestmark = pytest.mark.e2e
 
@@ -114,7 +114,7 @@ def test_a_requeued_output_of_an_urgent_pipeline_starts_before_waiting_work(rout
             for job_id in [urgent, *low]:
                 assert wait_job(client, job_id, farm, timeout=180)["State"] == "Complete"
         finally:
-            _stop(spares)
+            stop_processes(spares)
     restarted = stores.jobs.starts(urgent)[0]
     waiting = [stores.jobs.starts(j)[0]["us"] for j in low[1:]]
     assert restarted["us"] < min(waiting), (restarted, waiting)

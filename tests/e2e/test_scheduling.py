@@ -14,7 +14,7 @@ from shared.jobstore import JobStore
 from shared.stores import Stores
 from tests.e2e.conftest import MEDIA_BUCKET, _seed, client_for, wait_job
 from tests.e2e.observe import HANG_S, wait_until
-from tests.servers.farm import _stop, farm_env, running_farm, start_process
+from tests.servers.farm import farm_env, running_farm, start_process, stop_processes
 
 pytestmark = pytest.mark.e2e
 
@@ -113,7 +113,7 @@ def test_a_worker_joining_a_backlog_takes_work_at_once(one_worker_farm):
         assert client.get(occupier)["State"] == "Running"  # the first worker stayed busy
         _free(client, occupier, one_worker_farm)
     finally:
-        _stop([joiner])
+        stop_processes([joiner])
     starts = [store.starts(j)[0] for j in backlog]
     assert all(s["worker"].startswith("joiner@") for s in starts), starts
 
@@ -135,7 +135,7 @@ def test_sigterm_lets_the_running_task_finish_and_loses_nothing(one_worker_farm)
             "Complete"
         ] * 2
     finally:
-        _stop([after])
+        stop_processes([after])
 
 
 def test_workers_list_their_capabilities_and_tasks(one_worker_farm):

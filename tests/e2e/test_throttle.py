@@ -21,7 +21,7 @@ from cli.client import ApiCallFailed, Client
 from shared.stores import Stores
 from tests.e2e.ice import sdk_client
 from tests.e2e.observe import wait_until
-from tests.servers.farm import _stop, farm_env, running_farm, start_process
+from tests.servers.farm import farm_env, running_farm, start_process, stop_processes
 from tests.servers.ports import free_port
 
 pytestmark = pytest.mark.e2e
@@ -151,5 +151,5 @@ def test_flower_answers_only_with_its_password_and_never_shows_it(throttled_farm
         # Not on its command line (ps shows that to every user), not in its log.
         assert password not in Path(f"/proc/{proc.pid}/cmdline").read_text(errors="replace")
     finally:
-        _stop([proc])
+        stop_processes([proc])
     assert password not in (tmp_path / "flower.log").read_text(errors="replace")

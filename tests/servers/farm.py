@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import signal
 import subprocess
 import time
 import urllib.request
@@ -64,7 +65,9 @@ def _wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 30)
     raise RuntimeError(f"{url} not ready after {timeout} s\n{log.read_text()[-3000:]}")
 
 
-def _stop(procs: list[subprocess.Popen]) -> None:
+def stop_processes(procs: list[subprocess.Popen]) -> None:
+    """SIGTERM each (a Celery worker then finishes its task and stops its pool); SIGKILL the
+    process group of one still running after 20 s (each runs in its own session)."""
     for proc in procs:
         if proc.poll() is None:
             proc.terminate()
@@ -72,7 +75,7 @@ def _stop(procs: list[subprocess.Popen]) -> None:
         try:
             proc.wait(20)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
 
 
@@ -121,7 +124,7 @@ def running_farm(env: dict[str, str], log_dir: Path, *, concurrency: int = 2) ->
             processes={"api": procs[0], "worker": procs[1]},
         )
     finally:
-        _stop(procs)
+        stop_processes(procs)
 
 
 def dump_logs(log_dir: Path) -> str:

@@ -21,7 +21,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.servers.farm import _stop
+from tests.servers.farm import stop_processes
 
 SITE_DIR = Path(__file__).resolve().parent / "rebinding_site"
 # Public for the SSRF check (``ipaddress`` calls 11.0.0.0/8 global); one /30 of it is routed
@@ -118,6 +118,6 @@ def public_origin(root: Path, port: int, log_dir: Path) -> Iterator[PublicOrigin
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
-        stack.callback(_stop, [proc])
+        stack.callback(stop_processes, [proc])
         _wait_listening(inside, port, proc, log)
         yield PublicOrigin(inside, port, log)
