@@ -152,6 +152,14 @@ def _encoder_options(probe: ProbeInfo, config: Mapping[str, Any]) -> dict:
     video = config.get("Video", {})
     codec = video.get("Codec", "H.264")
     args = {"c:v": VIDEO_ENCODERS[codec], "pix_fmt": video.get("PixFmt", DEFAULT_PIX_FMT)}
+    # Every decoded frame is encoded once, at its own timestamp: FFmpeg's default for MP4
+    # (cfr) duplicates the first frame when video starts after audio (a 21 ms offset gave
+    # one frame too many, every later frame a slot late) and drops or repeats frames of a
+    # variable-rate source. A/V sync is kept by timestamps (the MP4 edit list). vfr, not
+    # passthrough: two frames stamped alike (a broken source) cannot both be muxed.
+    # A frame rate that must change goes through the fps filter (geometry.fps_filter_rate).
+    # https://ffmpeg.org/ffmpeg.html#Advanced-Video-options (-fps_mode)
+    args["fps_mode:v"] = "vfr"
     args |= _rate_control(probe, video, config.get("TransConfig", {}).get("TransMode"))
     optional = {"g": gop_frames(probe, video), "preset": video.get("Preset")}
     args |= {key: value for key, value in optional.items() if value is not None}

@@ -83,7 +83,7 @@ NVENC_PRESETS: Mapping[str, str] = {
 #: (https://docs.nvidia.com/video-technologies/video-codec-sdk/nvenc-application-note/).
 DEFAULT_B_FRAMES = 3
 #: CPU encoder options that mean the same to NVENC and pass through unchanged.
-_SHARED_OPTIONS = ("b:v", "maxrate", "bufsize", "g", "profile:v", "tag:v")
+_SHARED_OPTIONS = ("b:v", "maxrate", "bufsize", "g", "profile:v", "tag:v", "fps_mode:v")
 
 
 # --- decoding -----------------------------------------------------------------------------

@@ -66,16 +66,16 @@ AAC_OUT = "-ac 2 -ar 44100"
 EXPECTED = {
     "S00000001-200030": argv(  # MP4-HD: H.264 1800k, Preset medium → p4
         f"{NVDEC_INPUT} {SCALE_720} -f mp4 {AAC_OUT} -b:a 128k -b:v 1800k -bf 3 -c:a aac "
-        "-c:v h264_nvenc -movflags +faststart -preset p4 -rc vbr out"
+        "-c:v h264_nvenc -fps_mode:v vfr -movflags +faststart -preset p4 -rc vbr out"
     ),
     "S00000001-110031": argv(  # ICE H.265 720P: hevc_nvenc, hvc1 in MP4
         f"{NVDEC_INPUT} {SCALE_720} -f mp4 {AAC_OUT} -b:a 64k -b:v 800k -bf 3 -c:a aac "
-        "-c:v hevc_nvenc -movflags +faststart -preset p4 -rc vbr -tag:v hvc1 out"
+        "-c:v hevc_nvenc -fps_mode:v vfr -movflags +faststart -preset p4 -rc vbr -tag:v hvc1 out"
     ),
     "S00000001-000020": argv(  # FLV-SD: 848x478 as on the CPU
         f"{NVDEC_INPUT} -filter_complex '[0:V:0]scale_cuda=848:478[s0];[s0]setsar=1[s1]' "
         f"-map [s1] -map 0:a:0 -f flv {AAC_OUT} -b:a 80k -b:v 800k -bf 3 -c:a aac "
-        "-c:v h264_nvenc -preset p4 -rc vbr out"
+        "-c:v h264_nvenc -fps_mode:v vfr -preset p4 -rc vbr out"
     ),
 }
 #: GPU decode and scale, CPU encode (NVDEC without NVENC, as on an H100).
@@ -83,13 +83,13 @@ EXPECTED_CPU_ENCODE = {
     "S00000001-200030": argv(
         f"{NVDEC_INPUT} -filter_complex '[0:V:0]scale_cuda=1280:720:format=yuv420p[s0];"
         "[s0]setsar=1[s1];[s1]hwdownload[s2];[s2]format=yuv420p[s3]' -map [s3] -map 0:a:0 "
-        f"-f mp4 {AAC_OUT} -b:a 128k -b:v 1800k -c:a aac -c:v libx264 -movflags +faststart "
+        f"-f mp4 {AAC_OUT} -b:a 128k -b:v 1800k -c:a aac -c:v libx264 -fps_mode:v vfr -movflags +faststart "
         "-pix_fmt yuv420p -preset medium out"
     ),
     "S00000001-110031": argv(
         f"{NVDEC_INPUT} -filter_complex '[0:V:0]scale_cuda=1280:720:format=yuv420p[s0];"
         "[s0]setsar=1[s1];[s1]hwdownload[s2];[s2]format=yuv420p[s3]' -map [s3] -map 0:a:0 "
-        f"-f mp4 {AAC_OUT} -b:a 64k -b:v 800k -c:a aac -c:v libx265 -movflags +faststart "
+        f"-f mp4 {AAC_OUT} -b:a 64k -b:v 800k -c:a aac -c:v libx265 -fps_mode:v vfr -movflags +faststart "
         "-pix_fmt yuv420p -preset medium -tag:v hvc1 -x265-params log-level=error out"
     ),
 }
@@ -110,7 +110,7 @@ def test_cbr_exact_argv(settings):
     cfg = config(Video={"Bitrate": 1000, "Bufsize": 2000}, TransConfig={"TransMode": "CBR"})
     assert build(settings, cfg) == argv(
         f"{NVDEC_INPUT} -map 0:V:0 -map 0:a:0 -f mp4 {AAC_OUT} -b:a 128k -b:v 1000k -bf 3 "
-        "-bufsize 2000k -c:a aac -c:v h264_nvenc -maxrate 1000k -movflags +faststart -rc cbr out"
+        "-bufsize 2000k -c:a aac -c:v h264_nvenc -fps_mode:v vfr -maxrate 1000k -movflags +faststart -rc cbr out"
     )
 
 
@@ -119,7 +119,7 @@ def test_fix_crf_exact_argv(settings):
     cfg = config(Video=video, TransConfig={"TransMode": "fixCRF"})
     assert build(settings, cfg) == argv(
         f"{NVDEC_INPUT} {SCALE_720} -f mp4 {AAC_OUT} -b:a 128k -b:v 0 -bf 3 -bufsize 6000k "
-        "-c:a aac -c:v hevc_nvenc -cq 24 -g 50 -maxrate 3000k -movflags +faststart -rc vbr "
+        "-c:a aac -c:v hevc_nvenc -cq 24 -fps_mode:v vfr -g 50 -maxrate 3000k -movflags +faststart -rc vbr "
         "-tag:v hvc1 out"
     )
 
@@ -129,7 +129,7 @@ def test_source_nvdec_cannot_decode_is_uploaded(settings):
     assert argv_ == argv(
         f"{CPU_INPUT} -filter_complex '[0:V:0]format=nv12[s0];[s0]hwupload_cuda[s1];"
         "[s1]scale_cuda=1280:720[s2];[s2]setsar=1[s3]' -map [s3] -map 0:a:0 -f mp4 "
-        f"{AAC_OUT} -b:a 128k -b:v 1800k -bf 3 -c:a aac -c:v h264_nvenc -movflags +faststart "
+        f"{AAC_OUT} -b:a 128k -b:v 1800k -bf 3 -c:a aac -c:v h264_nvenc -fps_mode:v vfr -movflags +faststart "
         "-preset p4 -rc vbr out"
     )
 

@@ -59,6 +59,8 @@ X264_KEYFRAMES_4S = [
     "expr:gte(t,n_forced*4)",
     "-forced-idr",
     "1",
+    "-fps_mode:v",
+    "vfr",
     "-g",
     "100",
 ]
