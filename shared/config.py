@@ -140,6 +140,7 @@ class Settings:
     ffmpeg_bin: str = "ffmpeg"
     ffprobe_bin: str = "ffprobe"
     work_dir: Path = Path(tempfile.gettempdir())
+    input_cache_dir: Path | None = None
     task_time_limit: int = 6 * 3600
     probe_timeout: int = 60
     max_outputs: int = 64
@@ -159,6 +160,9 @@ class Settings:
     job_max_runtime: int = 24 * 3600
     storage_retry_window: int = 300
     max_input_bytes: int = 64 * 1024**3
+    # Fixed rather than a share of the disk, so a worker's footprint does not depend on
+    # the machine: room for a few mezzanine sources (a 4 GB source and its ladder) at once.
+    input_cache_bytes: int = 20 * 1024**3
     max_input_duration: int = 12 * 3600
     max_input_resolution: int = 8192
     flower_port: int = 5555
@@ -167,6 +171,15 @@ class Settings:
     @property
     def s3_enabled(self) -> bool:
         return bool(self.s3_endpoint)
+
+    @property
+    def input_cache_path(self) -> Path:
+        """The worker's input cache folder (``workers.input_cache``).
+
+        ``MCFARM_INPUT_CACHE_DIR``, else ``mcfarm-input-cache`` in ``work_dir``: on the
+        filesystem of the tasks' work folders, so a task's copy is a hard link.
+        """
+        return self.input_cache_dir or self.work_dir / "mcfarm-input-cache"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -182,6 +195,7 @@ class Settings:
 def _places(cls: type[Settings], env: Mapping[str, str]) -> dict[str, Any]:
     """Where things are: binds, keys, Redis, folders, S3, binaries."""
     var_dir = Path(env.get("MCFARM_VAR_DIR") or "var").resolve()
+    cache_dir = env.get("MCFARM_INPUT_CACHE_DIR")
     return {
         "api_bind": env.get("MCFARM_API_BIND") or cls.api_bind,
         "access_keys": parse_access_keys(env.get("MCFARM_ACCESS_KEYS", "")),
@@ -195,6 +209,7 @@ def _places(cls: type[Settings], env: Mapping[str, str]) -> dict[str, Any]:
         "ffmpeg_bin": env.get("MCFARM_FFMPEG_BIN") or cls.ffmpeg_bin,
         "ffprobe_bin": env.get("MCFARM_FFPROBE_BIN") or cls.ffprobe_bin,
         "work_dir": Path(env.get("MCFARM_WORK_DIR") or tempfile.gettempdir()),
+        "input_cache_dir": Path(cache_dir) if cache_dir else None,
         "flower_port": _int(env, "MCFARM_FLOWER_PORT", cls.flower_port),
         "flower_basic_auth": env.get("MCFARM_FLOWER_BASIC_AUTH") or None,
     }
@@ -240,6 +255,7 @@ def _limits(cls: type[Settings], env: Mapping[str, str]) -> dict[str, Any]:
             env, "MCFARM_STORAGE_RETRY_WINDOW", cls.storage_retry_window, 0
         ),
         "max_input_bytes": _int(env, "MCFARM_MAX_INPUT_BYTES", cls.max_input_bytes, 1024),
+        "input_cache_bytes": _int(env, "MCFARM_INPUT_CACHE_BYTES", cls.input_cache_bytes, 0),
         "max_input_duration": _int(env, "MCFARM_MAX_INPUT_DURATION", cls.max_input_duration, 1),
         "max_input_resolution": _int(
             env, "MCFARM_MAX_INPUT_RESOLUTION", cls.max_input_resolution, 16

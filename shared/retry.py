@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from shared.errors import StorageUnavailable
-from shared.storage import Storage, StorageRef
+from shared.storage import Identity, Storage, StorageRef
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,9 @@ class RetryingStorage:
 
     def size(self, ref: StorageRef) -> int | None:
         return self._retry("measure", ref, lambda: self.inner.size(ref))
+
+    def identity(self, ref: StorageRef) -> Identity | None:
+        return self._retry("look up", ref, lambda: self.inner.identity(ref))
 
     def download(self, ref: StorageRef, dest: Path) -> None:
         self._retry("download", ref, lambda: self.inner.download(ref, dest))

@@ -15,6 +15,7 @@ import shutil
 import uuid
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import quote
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from shared.config import Settings
 
 __all__ = [
+    "Identity",
     "LocalStorage",
     "S3Storage",
     "Storage",
@@ -56,6 +58,21 @@ _DENIED = {"403", "AccessDenied", "Forbidden", "InvalidAccessKeyId", "SignatureD
 _BUSY = {"SlowDown", "Throttling", "RequestTimeout", "ServiceUnavailable", "InternalError"}
 
 
+@dataclass(frozen=True)
+class Identity:
+    """What a stored object is now: its size, and a tag that changes when it is replaced.
+
+    Attributes:
+        size: bytes.
+        tag: the S3 ETag; for a local file, its inode and mtime in nanoseconds. Two reads
+            with equal identities saw the same bytes (a cache may serve one for the other).
+            Empty when the store gives no ETag: then nothing says that it changed.
+    """
+
+    size: int
+    tag: str
+
+
 class Storage(Protocol):
     """What workers need from a storage backend (see the contract test)."""
 
@@ -64,6 +81,9 @@ class Storage(Protocol):
 
     def size(self, ref: StorageRef) -> int | None:
         """Its size in bytes, or None when it does not exist."""
+
+    def identity(self, ref: StorageRef) -> Identity | None:
+        """Its size and version tag (S3: HeadObject), or None when it does not exist."""
 
     def download(self, ref: StorageRef, dest: Path) -> None:
         """Copy it to ``dest``; raises InputMissing if absent."""
@@ -94,11 +114,15 @@ def _missing(ref: StorageRef) -> InputMissing:
     return InputMissing(f'The resource operated "{ref}" cannot be found.')
 
 
-def _file_size(path: Path) -> int | None:
+def _file_identity(path: Path) -> Identity | None:
     try:
-        return path.stat().st_size if path.is_file() else None
+        st = path.stat()
     except OSError:
         return None
+    if not path.is_file():
+        return None
+    # An upload replaces a file by renaming a new one over it: a new inode, a new mtime.
+    return Identity(st.st_size, f"{st.st_ino}-{st.st_mtime_ns}")
 
 
 def _file_download(path: Path, dest: Path, ref: StorageRef) -> None:
@@ -142,9 +166,13 @@ class _BaseStorage:
         return self.size(ref) is not None
 
     def size(self, ref: StorageRef) -> int | None:
+        found = self.identity(ref)
+        return None if found is None else found.size
+
+    def identity(self, ref: StorageRef) -> Identity | None:
         self._not_http(ref, "measure")
         path = self._local_path(ref)
-        return _file_size(path) if path is not None else self._object_size(ref)
+        return _file_identity(path) if path is not None else self._object_identity(ref)
 
     def download(self, ref: StorageRef, dest: Path) -> None:
         self._not_http(ref, "download")
@@ -181,7 +209,7 @@ class _BaseStorage:
     def _no_remote(self) -> TypeError:
         return TypeError(f"{type(self).__name__} keeps every object on local disk")
 
-    def _object_size(self, ref: StorageRef) -> int | None:
+    def _object_identity(self, ref: StorageRef) -> Identity | None:
         raise self._no_remote()
 
     def _object_download(self, ref: StorageRef, dest: Path) -> None:
@@ -270,13 +298,13 @@ class S3Storage(_BaseStorage):
         )
         self._transfer = TransferConfig(multipart_threshold=8 * _MIB, multipart_chunksize=8 * _MIB)
 
-    def _object_size(self, ref: StorageRef) -> int | None:
+    def _object_identity(self, ref: StorageRef) -> Identity | None:
         try:
             with _translated(ref):
                 head = self._client.head_object(Bucket=ref.bucket, Key=ref.key)
         except InputMissing:
             return None
-        return int(head["ContentLength"])
+        return Identity(int(head["ContentLength"]), str(head.get("ETag", "")))
 
     def _object_download(self, ref: StorageRef, dest: Path) -> None:
         dest.parent.mkdir(parents=True, exist_ok=True)

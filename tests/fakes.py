@@ -9,13 +9,14 @@ and the job store stay real.
 from __future__ import annotations
 
 import copy
+import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from shared.config import Settings
 from shared.errors import InputMissing, StorageUnavailable
-from shared.storage import StorageRef
+from shared.storage import Identity, StorageRef
 
 
 def probe_json(duration: float = 2.0) -> dict[str, Any]:
@@ -163,6 +164,13 @@ class MemoryStorage:
     def size(self, ref: StorageRef) -> int | None:
         data = self.objects.get(self._call("size", ref))
         return None if data is None else len(data)
+
+    def identity(self, ref: StorageRef) -> Identity | None:
+        """Its size and, like S3's ETag of a single-part upload, the MD5 of its bytes."""
+        data = self.objects.get(self._call("identity", ref))
+        if data is None:
+            return None
+        return Identity(len(data), hashlib.md5(data, usedforsecurity=False).hexdigest())
 
     def download(self, ref: StorageRef, dest: Path) -> None:
         name = self._call("download", ref)

@@ -18,7 +18,11 @@ playlist names. So a worker stages each input first (``stage_input``) and FFmpeg
   concatenate into a TS stream; an fMP4 init section plus its fragments into a fragmented
   MP4). Encrypted and byte-range playlists are refused.
 
-Local inputs that are not playlists are read in place.
+Local inputs that are not playlists are read in place. A fetched input goes through the
+worker's input cache (``workers.input_cache``), so the probe and the outputs of one job on
+one worker download it once: objects keyed by their ETag and size, HTTP(S) inputs only
+when the response names its version (a strong ETag and a Content-Length). A playlist's
+entries are fetched for each task, as they are joined.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from __future__ import annotations
 import posixpath
 import shutil
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
@@ -35,9 +40,10 @@ import urllib3
 from shared.config import Settings
 from shared.errors import InputContentBad, InputMissing, InvalidJob, StorageUnavailable
 from shared.retry import retry_transient
-from shared.storage import Storage, StorageRef
+from shared.storage import Identity, Storage, StorageRef
 from shared.storage_urls import PinnedHost, pin_http_input
 from workers import pinned_http
+from workers.input_cache import InputCache
 
 MAX_REDIRECTS = 5
 MAX_PLAYLIST_BYTES = 4 * 1024 * 1024
@@ -144,6 +150,11 @@ class Stager:
     field: str = "InputFile.Media"
     fetched: int = 0
 
+    @property
+    def cache(self) -> InputCache:
+        """The worker's input cache (it lives on disk: every process shares it)."""
+        return InputCache.for_settings(self.settings)
+
     def stage(self, ref: StorageRef) -> Path:
         """A local file FFmpeg can read for ``ref`` (see the module docstring).
 
@@ -151,7 +162,7 @@ class Stager:
             InputMissing, InputContentBad, InvalidJob: permanent problems with the input.
             StorageGaveUp: storage unreachable for the whole retry window.
         """
-        path = self._local_or_fetched(ref, "input")
+        path = self._local_or_fetched(ref, "input", self.cache)
         if not _is_playlist(path):
             return path
         return self._join_playlist(ref, _read_playlist(path))
@@ -184,8 +195,11 @@ class Stager:
                 f"The input playlist names {uri!r}, which is refused: {err.message}"
             ) from None
 
-    def _local_or_fetched(self, ref: StorageRef, name: str) -> Path:
-        """The file on this disk that holds ``ref``, else ``ref`` fetched to ``workdir/name``."""
+    def _local_or_fetched(
+        self, ref: StorageRef, name: str, cache: InputCache | None = None
+    ) -> Path:
+        """The file on this disk that holds ``ref``, else ``ref`` fetched to ``workdir/name``
+        (through ``cache`` when one is given)."""
         local = self.storage.local_path(ref)
         if local is not None:
             if not local.is_file():
@@ -193,22 +207,26 @@ class Stager:
             self._count(local.stat().st_size)
             return local
         dest = self.workdir / name
-        self._fetch(ref, dest)
+        self._fetch(ref, dest, cache)
         return dest
 
-    def _fetch(self, ref: StorageRef, dest: Path) -> None:
+    def _fetch(self, ref: StorageRef, dest: Path, cache: InputCache | None) -> None:
         if ref.kind == "http":
             retry_transient(
-                lambda: self._http_get(ref.url, dest),
+                lambda: self._http_get(ref.url, dest, cache),
                 window_s=self.settings.storage_retry_window,
                 what=f"download {ref.display}",
             )
             return
-        size = self.storage.size(ref)
-        if size is None:
+        found = self.storage.identity(ref)
+        if found is None:
             raise _missing(ref)
-        self._count(size)
-        self.storage.download(ref, dest)
+        self._count(found.size)  # before the cache: an oversized input is refused, hit or not
+        if cache is None:
+            self.storage.download(ref, dest)
+            return
+        source = self.storage.public_url(ref)
+        cache.fetch(source, ref.display, found, dest, partial(self.storage.download, ref))
 
     def _count(self, size: int) -> None:
         self.fetched += size
@@ -219,7 +237,7 @@ class Stager:
                 code=TOO_LARGE,
             )
 
-    def _http_get(self, url: str, dest: Path) -> None:
+    def _http_get(self, url: str, dest: Path, cache: InputCache | None) -> None:
         """GET ``url`` into ``dest``, following redirects only to allowed addresses."""
         start = self.fetched
         came_from = ""
@@ -231,7 +249,7 @@ class Stager:
                     continue
                 _check_status(resp.status, url)
                 self.fetched = start
-                self._save(resp, dest, url)
+                self._receive(resp, dest, url, cache)
                 return
             finally:
                 resp.release_conn()
@@ -254,15 +272,53 @@ class Stager:
                 f"{err.message}"
             ) from None
 
-    def _save(self, resp: urllib3.BaseHTTPResponse, dest: Path, url: str) -> None:
+    def _receive(
+        self, resp: urllib3.BaseHTTPResponse, dest: Path, url: str, cache: InputCache | None
+    ) -> None:
+        """The body of ``resp`` into ``dest``, through ``cache`` when the response names its
+        version (``http_identity``)."""
+        found = http_identity(resp) if cache is not None else None
+        if found is None:
+            self._save(resp, dest, url)
+            return
+        # Counted as announced, before the cache: an oversized input is refused, hit or not.
+        # The body cannot outgrow its Content-Length (the HTTP client reads no further).
+        self._count(found.size)
+        fill = partial(self._save, resp, url=url, counted=True)
+        if cache.fetch(url, _shown(url), found, dest, fill):
+            resp.close()  # a hit: the body is not read; the connection is not reused
+
+    def _save(
+        self, resp: urllib3.BaseHTTPResponse, dest: Path, url: str, *, counted: bool = False
+    ) -> None:
+        """Stream the body into ``dest``, each chunk counted unless ``counted`` already."""
         dest.parent.mkdir(parents=True, exist_ok=True)
         try:
             with dest.open("wb") as out:
                 for chunk in resp.stream(_CHUNK):
-                    self._count(len(chunk))
+                    if not counted:
+                        self._count(len(chunk))
                     out.write(chunk)
         except urllib3.exceptions.HTTPError as exc:
             raise StorageUnavailable(f"GET {_shown(url)} broke off: {exc}") from None
+
+
+def http_identity(resp: urllib3.BaseHTTPResponse) -> Identity | None:
+    """The version an HTTP response names, when a cache may key its bytes by it.
+
+    Only a whole (200), unencoded body with a Content-Length and a strong ETag, that the
+    server lets be stored: a strong ETag promises these exact bytes for as long as it stays
+    the same (RFC 9110 §8.8.3), a weak one (``W/"…"``) only equivalent content.
+    """
+    headers = resp.headers
+    etag, length = headers.get("ETag", ""), headers.get("Content-Length", "")
+    if resp.status != 200 or not etag.startswith('"') or not length.isdigit():
+        return None
+    if headers.get("Content-Encoding", "identity").strip().lower() != "identity":
+        return None
+    if "no-store" in headers.get("Cache-Control", "").lower():
+        return None
+    return Identity(int(length), etag)
 
 
 def _pinned_get(url: str, pinned: PinnedHost) -> urllib3.BaseHTTPResponse:

@@ -18,6 +18,7 @@ import pytest
 
 from shared.config import Settings, SettingsError
 from shared.errors import InputMissing, InvalidJob, StorageUnavailable
+from shared.retry import RetryingStorage, StorageGaveUp
 from shared.storage import (
     LocalStorage,
     S3Storage,
@@ -98,6 +99,22 @@ def test_odd_key_names(storage: Storage, bucket: str, tmp_path: Path) -> None:
     assert (tmp_path / "dl").read_bytes() == b"odd"
 
 
+def test_identity_names_the_size_and_changes_when_replaced(
+    storage: Storage, bucket: str, tmp_path: Path
+) -> None:
+    ref = obj(bucket, "id/clip.mp4")
+    assert storage.identity(ref) is None
+    storage.upload(write(tmp_path / "a", b"first version"), ref)
+    first = storage.identity(ref)
+    assert first is not None and first.size == len(b"first version") and first.tag
+    assert storage.identity(ref) == first  # the same while the object is
+    storage.upload(write(tmp_path / "b", b"other version"), ref)  # the same size
+    second = storage.identity(ref)
+    assert second is not None and second.size == first.size and second.tag != first.tag
+    assert RetryingStorage(storage, 0).identity(ref) == second
+    assert storage.identity(obj("no-such-bucket-here", "a.mp4")) is None
+
+
 def test_multipart_upload(storage: Storage, bucket: str, big_file: Path, tmp_path: Path) -> None:
     ref = obj(bucket, "big/big.bin")
     storage.upload(big_file, ref)
@@ -148,6 +165,7 @@ def test_file_refs_are_local_paths(storage: Storage, tmp_path: Path) -> None:
     ref = StorageRef("file", path=str(tmp_path / "files" / "sub" / "a.mp4"))
     storage.upload(write(tmp_path / "src", b"local"), ref)
     assert storage.size(ref) == 5
+    assert storage.identity(ref).size == 5
     assert storage.local_path(ref) == Path(ref.path)
     assert storage.public_url(ref) == Path(ref.path).as_uri()
     storage.delete(ref)
@@ -159,6 +177,8 @@ def test_http_refs(storage: Storage, tmp_path: Path) -> None:
     assert storage.local_path(url) is None
     with pytest.raises(InvalidJob):
         storage.upload(write(tmp_path / "src", b"x"), url)
+    with pytest.raises(InvalidJob):
+        storage.identity(url)
 
 
 def test_ensure_bucket_checks_the_name(storage: Storage) -> None:
@@ -201,6 +221,10 @@ def test_s3_dead_endpoint_is_unavailable(tmp_path: Path) -> None:
         storage.upload(write(tmp_path / "src", b"x"), obj("bkt", "a.mp4"))
     with pytest.raises(StorageUnavailable):
         storage.download(obj("bkt", "a.mp4"), tmp_path / "dl")
+    with pytest.raises(StorageUnavailable):
+        storage.identity(obj("bkt", "a.mp4"))
+    with pytest.raises(StorageGaveUp):
+        RetryingStorage(storage, 0).identity(obj("bkt", "a.mp4"))
 
 
 class _SlowDown(http.server.BaseHTTPRequestHandler):

@@ -119,8 +119,10 @@ def bench(redis_base, tmp_path) -> Bench:
 
 
 def _work_left(bench: Bench) -> list[Path]:
-    """What the runs left in the work folder (each run's folder goes, whatever happened)."""
-    return list(Path(bench.settings.work_dir).iterdir())
+    """What the runs left in the work folder (each run's folder goes, whatever happened;
+    the worker's input cache stays)."""
+    cache = bench.settings.input_cache_path
+    return [p for p in Path(bench.settings.work_dir).iterdir() if p != cache]
 
 
 def _prepared(bench: Bench, outputs: int = 1) -> str:
