@@ -23,7 +23,7 @@ from shared.catalog import (
     list_system_templates,
 )
 from shared.errors import invalid_parameter, require_found
-from shared.jobstore import JobQuery
+from shared.jobrecord import JobQuery
 from shared.jobview import job_document
 from shared.pipelines import DEFAULT_PRIORITY, SPEEDS, STATUSES
 from shared.template_store import ORDERS, TRANSCODE_SUBTYPE_NAMES, TemplateQuery
@@ -326,6 +326,15 @@ def get_event_callback_action(farm, call: Call) -> dict[str, Any]:
 # --- the farm ---------------------------------------------------------------------------
 
 
+def _task(unit) -> dict[str, Any]:
+    """A running unit as ``/v1/workers`` shows it; ``Part`` for a chunk of a Boost output."""
+    return {
+        "JobId": unit.job_id,
+        "Output": unit.index,
+        **({"Part": unit.part} if unit.part else {}),
+    }
+
+
 @action("ListWorkers")
 def list_workers(farm, call: Call) -> dict[str, Any]:
     """Ours: the live workers, what they can do and what they run (the caller's jobs by id)."""
@@ -334,9 +343,9 @@ def list_workers(farm, call: Call) -> dict[str, Any]:
     for info in sorted(farm.stores.workers.alive(), key=lambda w: w["hostname"]):
         tasks = running.get(info["hostname"], [])
         mine = [
-            (job_id, index)
-            for job_id, index in tasks
-            if (job := farm.stores.jobs.get(job_id)) and job.owner == call.owner
+            unit
+            for unit in tasks
+            if (job := farm.stores.jobs.get(unit.job_id)) and job.owner == call.owner
         ]
         workers.append(
             {
@@ -349,7 +358,7 @@ def list_workers(farm, call: Call) -> dict[str, Any]:
                 "Gpu": info.get("gpu"),
                 "Error": info.get("error", ""),
                 "RunningTasks": len(tasks),
-                "Tasks": [{"JobId": job_id, "Output": index} for job_id, index in mine],
+                "Tasks": [_task(unit) for unit in mine],
             }
         )
     return {"Workers": workers}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.jobstore import JOB_STATES, OUTPUT_STATES
+from shared.jobrecord import JOB_STATES, OUTPUT_STATES
 from shared.pipelines import SPEEDS, STATUSES
 
 STRING: dict[str, Any] = {"type": "string"}

@@ -18,7 +18,7 @@ from shared.dispatch import Dispatcher
 from shared.errors import ApiError, InputMissing, invalid_parameter, require_found
 from shared.events import Notifier
 from shared.job_events import emit_job_complete
-from shared.jobstore import JOB_STATES, JobQuery, JobRecord
+from shared.jobrecord import JOB_STATES, JobQuery, JobRecord
 from shared.pipelines import Pipeline
 from shared.planning import OutputSpec, plan_groups, plan_outputs
 from shared.schemas import decode_config, load_config
@@ -103,6 +103,7 @@ def submit_job(
     doc.update(
         PipelineId=pipeline.pipeline_id,
         PipelinePriority=pipeline.priority,
+        PipelineSpeed=pipeline.speed,
         QueueSlot=farm.stores.fair_share.slot(owner),
     )
     if client_token and (existing := _by_token(farm, owner, client_token, fingerprint)):

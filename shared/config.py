@@ -165,6 +165,10 @@ class Settings:
     input_cache_bytes: int = 20 * 1024**3
     max_input_duration: int = 12 * 3600
     max_input_resolution: int = 8192
+    #: Split outputs of inputs longer than this (seconds) into chunks; 0: only on Boost
+    #: pipelines (``workers.boost``).
+    boost_min_seconds: int = 0
+    boost_chunk_seconds: int = 20
     flower_port: int = 5555
     flower_basic_auth: str | None = None
 
@@ -260,4 +264,6 @@ def _limits(cls: type[Settings], env: Mapping[str, str]) -> dict[str, Any]:
         "max_input_resolution": _int(
             env, "MCFARM_MAX_INPUT_RESOLUTION", cls.max_input_resolution, 16
         ),
+        "boost_min_seconds": _int(env, "MCFARM_BOOST_MIN_SECONDS", cls.boost_min_seconds, 0),
+        "boost_chunk_seconds": _int(env, "MCFARM_BOOST_CHUNK_SECONDS", cls.boost_chunk_seconds, 2),
     }

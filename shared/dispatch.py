@@ -15,11 +15,13 @@ from shared.celery_config import celery_config
 from shared.config import Settings
 from shared.errors import ServiceUnavailable
 from shared.events import EventStore, Notifier
-from shared.jobstore import JobRecord
+from shared.jobrecord import JobRecord
 from shared.routing import celery_priority, route_start
 
 START_JOB = "workers.start_job"
 TRANSCODE_OUTPUT = "workers.transcode_output"
+#: One part of an output split for Boost: a chunk, its audio or the join (``shared.units``).
+TRANSCODE_PART = "workers.transcode_part"
 FINALIZE_JOB = "workers.finalize_job"
 DELIVER_EVENT = "workers.deliver_event"
 #: Event deliveries go ahead of any transcode (they are short and someone waits for them).

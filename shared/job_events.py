@@ -14,7 +14,8 @@ from typing import Any
 
 from shared.config import user_id_for
 from shared.events import Notifier
-from shared.jobstore import TERMINAL_OUTPUT_STATES, JobRecord, JobStore
+from shared.jobrecord import TERMINAL_OUTPUT_STATES, JobRecord
+from shared.jobstore import JobStore
 from shared.jobview import job_document
 
 

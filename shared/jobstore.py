@@ -24,91 +24,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import redis
 
 from shared import keys
 from shared.clock import now_us, wire_time
+from shared.jobrecord import TERMINAL_JOB_STATES, TERMINAL_OUTPUT_STATES, JobQuery, JobRecord
 from shared.planning import GroupSpec, OutputSpec
 from shared.redis_conn import ping_once
 from shared.redis_tx import transaction
-
-JOB_STATES = ("Inited", "Running", "Complete", "Error", "Cancelled")
-TERMINAL_JOB_STATES = frozenset({"Complete", "Error", "Cancelled"})
-OUTPUT_STATES = ("Init", "Scheduled", "Running", "Success", "Failed", "Skipped")
-TERMINAL_OUTPUT_STATES = frozenset({"Success", "Failed", "Skipped"})
-
-
-@dataclass(frozen=True)
-class JobRecord:
-    """A job as stored: the submitted document plus its live state."""
-
-    job_id: str
-    owner: str
-    doc: dict[str, Any]
-    specs: list[OutputSpec]
-    create_us: int
-    state: str
-    code: str = ""
-    message: str = ""
-    finish_us: int | None = None
-    outputs: dict[int, dict[str, Any]] = field(default_factory=dict)
-    progress: dict[int, int] = field(default_factory=dict)
-    #: Hls/Dash groups, their packaging state (``grp:{g}``) and their renditions' measures.
-    groups: list[GroupSpec] = field(default_factory=list)
-    group_states: dict[int, dict[str, Any]] = field(default_factory=dict)
-    renditions: dict[int, dict[str, Any]] = field(default_factory=dict)
-
-    @property
-    def terminal(self) -> bool:
-        return self.state in TERMINAL_JOB_STATES
-
-    @property
-    def pipeline_priority(self) -> int:
-        """The priority (1–10) of the pipeline the job runs on, as it was when it started."""
-        return int(self.doc.get("PipelinePriority", 6))
-
-    @property
-    def slot(self) -> int:
-        """The owner's fair-share queue slot (``shared.fair_share``), fixed at submit."""
-        return int(self.doc.get("QueueSlot", 0))
-
+from shared.units import Unit
 
 # HSET key field value, only if value is above the current one: one atomic step.
 _RAISE_FIELD = """
 local current = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '-1')
 if tonumber(ARGV[2]) > current then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
 """
-
-
-@dataclass(frozen=True)
-class JobQuery:
-    """Which of an owner's jobs a list wants, one page at a time.
-
-    Attributes:
-        state: only jobs in this state; None for all.
-        after: the cursor of the previous page (exclusive); None for the first page.
-        limit: at most this many jobs.
-        newest_first: the order, by creation time.
-        since_us, until_us: creation-time bounds in microseconds, both inclusive.
-    """
-
-    state: str | None = None
-    after: str | None = None
-    limit: int = 20
-    newest_first: bool = True
-    since_us: int | None = None
-    until_us: int | None = None
-
-    def admits(self, job: JobRecord) -> bool:
-        """Whether ``job`` passes the state and time filters (not the paging)."""
-        return (
-            (self.state is None or job.state == self.state)
-            and (self.since_us is None or job.create_us >= self.since_us)
-            and (self.until_us is None or job.create_us <= self.until_us)
-        )
 
 
 def _lex_upper(bound: str) -> str:
@@ -199,17 +131,7 @@ class JobStore:
         raw = self.redis.hgetall(keys.job(job_id))
         if not raw or "doc" not in raw:
             return None
-        outputs, progress, group_states, renditions = {}, {}, {}, {}
-        for key, value in raw.items():
-            kind, _, index = key.partition(":")
-            if kind == "out":
-                outputs[int(index)] = json.loads(value)
-            elif kind == "pct":
-                progress[int(index)] = int(value)
-            elif kind == "grp":
-                group_states[int(index)] = json.loads(value)
-            elif kind == "rend":
-                renditions[int(index)] = json.loads(value)
+        fields = _per_output(raw)
         return JobRecord(
             job_id=job_id,
             owner=raw["owner"],
@@ -220,11 +142,14 @@ class JobStore:
             code=raw.get("code", ""),
             message=raw.get("message", ""),
             finish_us=int(raw["finish_us"]) if raw.get("finish_us") else None,
-            outputs=outputs,
-            progress=progress,
+            outputs=fields["out"],
+            progress=fields["pct"],
             groups=[GroupSpec.from_dict(g) for g in json.loads(raw.get("groups") or "[]")],
-            group_states=group_states,
-            renditions=renditions,
+            group_states=fields["grp"],
+            renditions=fields["rend"],
+            plans=fields["plan"],
+            parts=fields["part"],
+            part_progress=fields["ppct"],
         )
 
     def list_ids(self, owner: str, query: JobQuery) -> tuple[list[str], str | None]:
@@ -300,7 +225,9 @@ class JobStore:
 
         return self.get(job_id) if transaction(self.redis, body, key) else None
 
-    def set_output(self, job_id: str, index: int, **changes: Any) -> dict[str, Any]:
+    def set_output(
+        self, job_id: str, index: int, *, part: str = "", **changes: Any
+    ) -> dict[str, Any]:
         """Update fields of one output's detail; a terminal detail is final.
 
         Once an output is ``Success``, ``Failed`` or ``Skipped`` nothing changes it again:
@@ -310,18 +237,24 @@ class JobStore:
         Returns:
             The detail as stored after the call.
         """
-        return self.transition_output(job_id, index, None, **changes)[0]
+        return self.transition_output(job_id, index, None, part=part, **changes)[0]
 
     def transition_output(
-        self, job_id: str, index: int, allowed_from: Iterable[str] | None, **changes: Any
+        self,
+        job_id: str,
+        index: int,
+        allowed_from: Iterable[str] | None,
+        *,
+        part: str = "",
+        **changes: Any,
     ) -> tuple[dict[str, Any], bool]:
-        """Update one output's detail if its ``Status`` is in ``allowed_from`` (None: any
-        non-terminal status), in one atomic step.
+        """Update one output's detail (or, with ``part``, one of its parts') if its
+        ``Status`` is in ``allowed_from`` (None: any non-terminal status), in one atomic step.
 
         Returns:
             ``(detail as stored now, whether this call changed it)``.
         """
-        key, field_name = keys.job(job_id), f"out:{index}"
+        key, field_name = keys.job(job_id), Unit(job_id, index, part).detail_field
         allowed = None if allowed_from is None else set(allowed_from)
 
         def body(pipe) -> tuple[dict[str, Any], bool]:
@@ -358,11 +291,11 @@ class JobStore:
         raw = self.redis.hgetall(keys.job(job_id))
         return {int(k[6:]): json.loads(v) for k, v in raw.items() if k.startswith("start:")}
 
-    def set_progress(self, job_id: str, index: int, percent: int) -> None:
-        """Raise an output's progress; it never goes down, even when a requeued run restarts."""
-        self.redis.eval(
-            _RAISE_FIELD, 1, keys.job(job_id), f"pct:{index}", max(0, min(100, int(percent)))
-        )
+    def set_progress(self, job_id: str, index: int, percent: int, part: str = "") -> None:
+        """Raise an output's (or a part's) progress; it never goes down, even when a
+        requeued run restarts."""
+        name = Unit(job_id, index, part).field("pct")
+        self.redis.eval(_RAISE_FIELD, 1, keys.job(job_id), name, max(0, min(100, int(percent))))
 
     def cached_probe(self, job_id: str, input_index: int) -> dict[str, Any] | None:
         raw = self.redis.hget(keys.job(job_id), f"probe:{input_index}")
@@ -379,21 +312,53 @@ class JobStore:
         """Clear a flag ``claim`` set, so that the next caller may claim it again."""
         self.redis.hdel(keys.job(job_id), f"flag:{flag}")
 
-    def count_delivery(self, job_id: str, index: int) -> int:
-        """Count one more delivery of an output's task; returns the count so far."""
-        return int(self.redis.hincrby(keys.job(job_id), f"deliveries:{index}", 1))
+    def count_delivery(self, job_id: str, index: int, part: str = "") -> int:
+        """Count one more delivery of a unit's task; returns the count so far."""
+        name = Unit(job_id, index, part).field("deliveries")
+        return int(self.redis.hincrby(keys.job(job_id), name, 1))
 
-    def set_dispatch(self, job_id: str, index: int, task_id: str) -> None:
-        """Record the task id of an output's newest message (a requeue supersedes the first)."""
-        self.redis.hset(keys.job(job_id), f"dispatch:{index}", task_id)
+    def set_dispatch(self, job_id: str, index: int, task_id: str, part: str = "") -> None:
+        """Record the task id of a unit's newest message (a requeue supersedes the first)."""
+        self.redis.hset(keys.job(job_id), Unit(job_id, index, part).field("dispatch"), task_id)
 
-    def dispatch(self, job_id: str, index: int) -> str | None:
-        """The task id ``set_dispatch`` recorded; None while the chord's own message stands."""
-        return self.redis.hget(keys.job(job_id), f"dispatch:{index}")
+    def dispatch(self, job_id: str, index: int, part: str = "") -> str | None:
+        """The task id ``set_dispatch`` recorded; None while the first message stands."""
+        return self.redis.hget(keys.job(job_id), Unit(job_id, index, part).field("dispatch"))
+
+    def set_plan(self, job_id: str, index: int, plan: Mapping[str, Any] | None) -> None:
+        """Record (or, with None, forget) how an output is split for Boost."""
+        name = f"plan:{index}"
+        if plan is None:
+            self.redis.hdel(keys.job(job_id), name)
+        else:
+            self.redis.hset(keys.job(job_id), name, json.dumps(plan))
 
     def ping(self) -> bool:
         """One PING, not retried: health checks answer at once while Redis is away."""
         return ping_once(self.redis)
+
+
+#: The job hash's per-output fields ``{kind}:{index}`` (``{kind}:{index}:{part}`` for the
+#: parts of a split output, read into ``part`` and ``ppct``), and how their values read.
+_PER_OUTPUT = {"out": json.loads, "pct": int, "grp": json.loads, "rend": json.loads}
+_PER_OUTPUT |= {"plan": json.loads, "part": json.loads, "ppct": int}
+
+
+def _per_output(raw: Mapping[str, str]) -> dict[str, dict]:
+    fields: dict[str, dict] = {kind: {} for kind in _PER_OUTPUT}
+    for key, value in raw.items():
+        kind, _, rest = key.partition(":")
+        index, _, part = rest.partition(":")
+        if kind == "pct" and part:
+            kind = "ppct"
+        if kind not in _PER_OUTPUT or not index.isdigit():
+            continue
+        parsed = _PER_OUTPUT[kind](value)
+        if part:
+            fields[kind].setdefault(int(index), {})[part] = parsed
+        else:
+            fields[kind][int(index)] = parsed
+    return fields
 
 
 def _initial_detail(job_id: str, spec: OutputSpec, created: str) -> dict[str, Any]:

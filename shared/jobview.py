@@ -9,18 +9,50 @@ from __future__ import annotations
 from typing import Any
 
 from shared.clock import wire_time
-from shared.jobstore import TERMINAL_OUTPUT_STATES, JobRecord
+from shared.jobrecord import TERMINAL_OUTPUT_STATES, JobRecord
+from shared.units import chunk_part
+
+
+def output_percent(rec: JobRecord, index: int) -> int:
+    """0–100: an output's progress; a split output's is its chunks', weighted by frames."""
+    if rec.outputs.get(index, {}).get("Status") in TERMINAL_OUTPUT_STATES:
+        return 100
+    plan = rec.plans.get(index)
+    if not plan:
+        return rec.progress.get(index, 0)
+    parts, done = rec.part_progress.get(index, {}), 0
+    for number, chunk in enumerate(plan["chunks"]):
+        status = rec.parts.get(index, {}).get(chunk_part(number), {}).get("Status")
+        percent = 100 if status in TERMINAL_OUTPUT_STATES else parts.get(chunk_part(number), 0)
+        done += chunk["frames"] * percent
+    return done // max(1, sum(chunk["frames"] for chunk in plan["chunks"]))
 
 
 def job_percent(rec: JobRecord) -> int:
     """0–100: the mean of the outputs' progress; 100 once the job is over."""
     if rec.terminal or not rec.specs:
         return 100 if rec.terminal else 0
-    total = 0
-    for spec in rec.specs:
-        status = rec.outputs.get(spec.index, {}).get("Status")
-        total += 100 if status in TERMINAL_OUTPUT_STATES else rec.progress.get(spec.index, 0)
-    return total // len(rec.specs)
+    return sum(output_percent(rec, spec.index) for spec in rec.specs) // len(rec.specs)
+
+
+def output_detail(rec: JobRecord, index: int) -> dict[str, Any]:
+    """An output's ``OutputDetail``; a split output's lists its chunks too (ours:
+    ``Chunks``, each with its ``Status``, the ``Worker`` that ran it and its ``Frames``)."""
+    detail = rec.outputs[index]
+    plan = rec.plans.get(index)
+    if not plan:
+        return detail
+    parts = rec.parts.get(index, {})
+    chunks = [
+        {
+            "Chunk": number,
+            "Status": parts.get(chunk_part(number), {}).get("Status", "Init"),
+            "Worker": parts.get(chunk_part(number), {}).get("Worker", ""),
+            "Frames": chunk["frames"],
+        }
+        for number, chunk in enumerate(plan["chunks"])
+    ]
+    return {**detail, "Chunks": chunks}
 
 
 def _group_status(details: list[dict[str, Any]]) -> str:
@@ -90,7 +122,7 @@ def job_document(rec: JobRecord, *, detail: bool = True) -> dict[str, Any]:
         job["FinishTime"] = wire_time(rec.finish_us)
     if detail:
         job["Percent"] = job_percent(rec)
-        job["OutputDetails"] = [rec.outputs[s.index] for s in rec.specs if s.group is None]
+        job["OutputDetails"] = [output_detail(rec, s.index) for s in rec.specs if s.group is None]
         job["OutputGroupDetails"] = _group_details(rec)
     return job
 

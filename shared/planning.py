@@ -9,12 +9,13 @@ the specs are stored on the job, so later template edits do not change running w
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from shared.config import Settings
 from shared.containers import PLAYLIST_EXTENSIONS, Kind, container, names
 from shared.errors import InvalidJob
+from shared.records import Plain
 from shared.storage import join_output, parse_storage_url
 from shared.templates import merged_config
 
@@ -22,7 +23,7 @@ TemplateResolver = Callable[[str], Mapping[str, Any] | None]
 
 
 @dataclass(frozen=True)
-class OutputSpec:
+class OutputSpec(Plain):
     """One output file of a job: what to read, how to encode it, where to write it."""
 
     index: int
@@ -45,16 +46,9 @@ class OutputSpec:
     def segmented(self) -> bool:
         return self.group_type in ("Hls", "Dash")
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> OutputSpec:
-        return cls(**data)
-
 
 @dataclass(frozen=True)
-class GroupSpec:
+class GroupSpec(Plain):
     """An Hls or Dash output group: its renditions are packaged under one manifest."""
 
     index: int
@@ -64,13 +58,6 @@ class GroupSpec:
     manifest_media: str
     #: ``ts`` or ``fmp4`` for Hls, ``dash`` for Dash.
     segments: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> GroupSpec:
-        return cls(**data)
 
 
 def _input_index(inputs: list[dict], ref: str | None, where: str) -> int:

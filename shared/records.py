@@ -1,10 +1,23 @@
-"""What every stored resource of an account has in common (pipelines, custom templates)."""
+"""Shapes records share: a dataclass stored as a plain dict, an account's named resource."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, Self
 
 from shared.clock import wire_time
+
+
+class Plain:
+    """A dataclass that is stored and sent as a plain dict of its fields (JSON)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> Self:
+        return cls(**raw)
 
 
 @dataclass(frozen=True, kw_only=True)

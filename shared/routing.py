@@ -27,9 +27,10 @@ from shared.config import SettingsError
 from shared.containers import container
 from shared.errors import InvalidJob
 from shared.fair_share import slot_queue
+from shared.units import Unit, chunk_number
 
 if TYPE_CHECKING:
-    from shared.jobstore import JobRecord
+    from shared.jobrecord import JobRecord
     from shared.planning import OutputSpec
 
 #: The kinds of queue; a worker consumes one or both (``mcfarm worker --queues``).
@@ -103,6 +104,21 @@ def route_output(
     kind, reason = choose_queue(spec.config, spec.features, workers, policy)
     priority = celery_priority(effective_priority(spec.priority, job.pipeline_priority))
     return Route(slot_queue(kind, job.slot), priority, reason)
+
+
+def route_unit(
+    job: JobRecord, unit: Unit, workers: Sequence[WorkerCaps], policy: GpuPolicy
+) -> Route:
+    """The route of any unit's message (``shared.units``), first sent or requeued alike.
+
+    A whole output and a chunk of a split one go where ``route_output`` sends the output;
+    a split output's audio and its join have no video to encode, so they run on a CPU, as
+    urgent as the output.
+    """
+    route = route_output(job, job.specs[unit.index], workers, policy)
+    if unit.part and chunk_number(unit.part) is None:
+        return Route(slot_queue("cpu", job.slot), route.priority, f"{unit.part} on a CPU")
+    return route
 
 
 @dataclass(frozen=True)

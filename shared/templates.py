@@ -240,6 +240,13 @@ def _check_encoding(box, data: Mapping[str, Any], video: Mapping[str, Any]) -> N
         raise ValidationError("TransMode onepass needs Video.Bitrate", "TransConfig")
 
 
+def without(config: Mapping[str, Any], section: str) -> dict[str, Any]:
+    """A copy of a normalized TemplateConfig whose ``Video`` or ``Audio`` is removed."""
+    trimmed = copy.deepcopy(dict(config))
+    trimmed[section] = {**trimmed.get(section, {}), "Remove": True}
+    return trimmed
+
+
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
     """Merge ``override`` over ``base``: objects key by key, everything else replaced.
 

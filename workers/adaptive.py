@@ -15,7 +15,6 @@ that every video Representation shares.
 
 from __future__ import annotations
 
-import copy
 import logging
 import shutil
 import tempfile
@@ -25,9 +24,10 @@ from typing import Any
 
 from shared.clock import now_us, wire_time
 from shared.errors import TranscodeError
-from shared.jobstore import TERMINAL_OUTPUT_STATES, JobRecord
+from shared.jobrecord import TERMINAL_OUTPUT_STATES, JobRecord
 from shared.planning import GroupSpec, OutputSpec
 from shared.storage import parse_storage_url
+from shared.templates import without
 from workers.context import Encode, TaskContext
 from workers.filemeta import out_file_meta, output_result
 from workers.manifests import (
@@ -88,12 +88,6 @@ def _run(
     return out_dir / playlist_name(stem, group.segments)
 
 
-def _without(config: dict, section: str) -> dict:
-    trimmed = copy.deepcopy(config)
-    trimmed[section] = {**trimmed.get(section, {}), "Remove": True}
-    return trimmed
-
-
 def _dash_runs(job: JobRecord, spec: OutputSpec, enc: Encode, stem: str) -> list[tuple[str, dict]]:
     """(stem, config) of each one-stream part a DASH rendition encodes."""
     video = enc.info.video is not None and not enc.config.get("Video", {}).get("Remove")
@@ -104,12 +98,12 @@ def _dash_runs(job: JobRecord, spec: OutputSpec, enc: Encode, stem: str) -> list
         if s.group == spec.group and not s.config.get("Audio", {}).get("Remove")
     ]
     owns_audio = audio and members and members[0].index == spec.index
-    runs = [(stem, _without(enc.config, "Audio") if audio else enc.config)] if video else []
+    runs = [(stem, without(enc.config, "Audio") if audio else enc.config)] if video else []
     if owns_audio or (audio and not video):
         runs.append(
             (
                 f"{stem}-audio" if video else stem,
-                _without(enc.config, "Video") if video else enc.config,
+                without(enc.config, "Video") if video else enc.config,
             )
         )
     return runs

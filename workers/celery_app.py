@@ -24,7 +24,7 @@ from shared.stores import Stores
 from shared.worker_registry import WORKER_TTL_S
 from workers.capabilities import WorkerNotCapable, check_worker, describe_worker
 from workers.lost_messages import recover
-from workers.tasks import requeue_output
+from workers.tasks import send_unit
 from workers.watchdog import sweep_if_leader
 
 log = logging.getLogger(__name__)
@@ -149,7 +149,7 @@ class _Heartbeat(threading.Thread):
                 expired = sweep_if_leader(
                     farm.store,
                     farm.stores.heartbeats,
-                    lambda job, index: requeue_output(self.app, job, index),
+                    lambda job, unit: send_unit(self.app, job, unit),
                     worker=self.hostname,
                     timeout_s=timeout,
                     interval_s=interval,

@@ -5,16 +5,18 @@ tests can inject recording fakes (STYLE 21).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from shared.config import Settings
 from shared.events import Notifier
 from shared.heartbeats import Heartbeats
+from shared.jobrecord import JobRecord
 from shared.jobstore import JobStore
 from shared.routing import WorkerCaps
 from shared.storage import Storage
+from shared.units import Unit
 from workers.ffmpeg_run import run_ffmpeg
 from workers.probe import ProbeInfo, run_probe
 
@@ -36,7 +38,11 @@ class Prober(Protocol):
     """``workers.probe.run_probe``'s signature: ffprobe JSON of a local file."""
 
     def __call__(
-        self, src: str, settings: Settings, options: Mapping[str, str] = ...
+        self,
+        src: str,
+        settings: Settings,
+        options: Mapping[str, str] = ...,
+        show: Sequence[str] = ...,
     ) -> dict[str, Any]: ...
 
 
@@ -59,6 +65,9 @@ class TaskContext:
     gpu: WorkerCaps | None = None
     runner: Runner = run_ffmpeg
     prober: Prober = run_probe
+    #: Sends the message that runs one unit of a job (a Boost output's parts, its join, a
+    #: fallback to a whole encode): the task layer's ``send_unit``.
+    send_part: Callable[[JobRecord, Unit], None] | None = None
 
 
 @dataclass(frozen=True)

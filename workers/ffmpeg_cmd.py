@@ -15,6 +15,7 @@ https://ffmpeg.org/ffmpeg-formats.html, https://trac.ffmpeg.org/wiki/Encode/H.26
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import ffmpeg
@@ -96,12 +97,33 @@ class CpuVideo:
 CPU_VIDEO = CpuVideo()
 
 
-def _video_stream(inp, probe: ProbeInfo, video: Mapping[str, Any], path: VideoPath):
+@dataclass(frozen=True)
+class Window:
+    """Encode only some of the input's frames: one Boost chunk (``workers.chunks.Chunk``).
+
+    The input seeks coarsely to ``seek`` (seconds from the file's start, a keyframe a whole
+    GOP before the chunk), FFmpeg keeps the source's timestamps (``-copyts``), and a trim on
+    the decoded frames keeps exactly those between ``start`` and ``end`` (the source's own
+    timestamps, in seconds, each halfway between two frames); the chunk then starts at 0.
+    """
+
+    seek: float
+    start: float
+    end: float
+
+
+def _video_stream(
+    inp, probe: ProbeInfo, video: Mapping[str, Any], path: VideoPath, window: Window | None
+):
     # V (capital): the first video stream that is not cover art, as parse_probe picks it
     # (https://ffmpeg.org/ffmpeg.html#Stream-specifiers-1).
     stream = inp["V:0"]
     if video.get("Codec") == "copy":
         return stream
+    if window is not None:
+        # https://ffmpeg.org/ffmpeg-filters.html#trim, #setpts_002c-asetpts
+        stream = stream.filter("trim", start=f"{window.start:.6f}", end=f"{window.end:.6f}")
+        stream = stream.filter("setpts", "PTS-STARTPTS")
     return path.filter(stream, fps_filter_rate(probe, video), scale_size(probe, video))
 
 
@@ -213,13 +235,13 @@ def _keeps_audio(probe: ProbeInfo, config: Mapping[str, Any]) -> bool:
 
 
 def _streams_and_options(
-    inp, probe: ProbeInfo, config: Mapping[str, Any], path: VideoPath
+    inp, probe: ProbeInfo, config: Mapping[str, Any], path: VideoPath, window: Window | None
 ) -> tuple[list, dict]:
     """The mapped streams (video first) and their encoder options."""
     streams: list = []
     options: dict[str, Any] = {}
     if _keeps_video(probe, config):
-        streams.append(_video_stream(inp, probe, config.get("Video", {}), path))
+        streams.append(_video_stream(inp, probe, config.get("Video", {}), path, window))
         options |= path.options(_video_options(probe, config))
     if _keeps_audio(probe, config):
         streams.append(inp["a:0"])
@@ -270,6 +292,7 @@ def encode_streams(
     *,
     features: Mapping[str, Any] | None = None,
     video_path: VideoPath = CPU_VIDEO,
+    window: Window | None = None,
 ) -> tuple[list, dict[str, Any]]:
     """The streams an output of ``config`` maps, and every output option but the muxer's.
 
@@ -283,6 +306,7 @@ def encode_streams(
         config: a normalized TemplateConfig.
         features: see ``build_ffmpeg_args``.
         video_path: where the video is decoded, filtered and encoded (``CPU_VIDEO``).
+        window: only these frames (a Boost chunk), instead of a ``Clip``.
 
     Returns:
         ``(streams, options)``: ffmpeg-python streams, video first, and output options
@@ -292,7 +316,7 @@ def encode_streams(
         InputContentBad: the input has none of the streams the output keeps.
         InvalidJob: a clip whose End is not after its Seek.
     """
-    seek, length = _clip_span(features)
+    seek, length = _clip_span(features) if window is None else (window.seek, None)
     input_options: dict[str, Any] = dict(LOCAL_INPUT)
     input_options |= video_path.input_options()
     if seek:
@@ -300,7 +324,10 @@ def encode_streams(
         # (https://trac.ffmpeg.org/wiki/Seeking).
         input_options["ss"] = seconds(seek)
     inp = ffmpeg.input(src, **input_options)
-    streams, options = _streams_and_options(inp, probe, config, video_path)
+    streams, options = _streams_and_options(inp, probe, config, video_path, window)
+    if window is not None:
+        # The frames keep the source's timestamps, which the trim reads.
+        options["copyts"] = None
     if length is not None:
         # -t, not -to: after an input -ss the output timeline starts at 0, so -to End
         # would cut at End - Seek into the source (https://ffmpeg.org/ffmpeg.html#Main-options).

@@ -27,9 +27,11 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from shared.dispatch import TRANSCODE_OUTPUT
+from shared.dispatch import TRANSCODE_OUTPUT, TRANSCODE_PART
 from shared.heartbeats import Heartbeats
-from shared.jobstore import TERMINAL_OUTPUT_STATES, JobStore
+from shared.jobrecord import TERMINAL_OUTPUT_STATES
+from shared.jobstore import JobStore
+from shared.units import Unit
 
 log = logging.getLogger(__name__)
 
@@ -86,9 +88,10 @@ def decide(message: Unacked, output: OutputView | None) -> Action:
     """What to do with a message that no live worker holds.
 
     Args:
-        output: for a transcode message, its output in the job store; None otherwise.
+        output: for a message that runs a unit (an output, or a part of a split one), the
+            unit in the job store; None otherwise.
     """
-    if message.task != TRANSCODE_OUTPUT or output is None:
+    if message.task not in (TRANSCODE_OUTPUT, TRANSCODE_PART) or output is None:
         return Action.RESTORE  # every other farm task is idempotent: run it again
     if not output.exists or output.job_terminal or output.status in TERMINAL_OUTPUT_STATES:
         return Action.DROP
@@ -99,25 +102,29 @@ def decide(message: Unacked, output: OutputView | None) -> Action:
     return Action.RESTORE
 
 
-def output_view(store: JobStore, beats: Heartbeats, job_id: str, index: int) -> OutputView:
-    job = store.get(job_id)
+def output_view(store: JobStore, beats: Heartbeats, unit: Unit) -> OutputView:
+    job = store.get(unit.job_id)
     if job is None:
         return OutputView(exists=False)
     return OutputView(
         exists=True,
         job_terminal=job.terminal,
-        status=job.outputs.get(index, {}).get("Status", ""),
-        beating=beats.has_beat(job_id, index),
-        dispatch=store.dispatch(job_id, index),
-        taken_back=beats.is_taken_back(job_id, index),
+        status=job.detail(unit).get("Status", ""),
+        beating=beats.has_beat(*unit),
+        dispatch=store.dispatch(*unit),
+        taken_back=beats.is_taken_back(*unit),
     )
 
 
 def _view_for(store: JobStore, beats: Heartbeats, message: Unacked) -> OutputView | None:
-    if message.task != TRANSCODE_OUTPUT or len(message.args) != 2:
-        return None
-    job_id, index = message.args
-    return output_view(store, beats, str(job_id), int(index))
+    """The unit a transcode message runs: ``(job_id, index)``, or ``(job_id, index, part)``."""
+    if message.task == TRANSCODE_OUTPUT and len(message.args) == 2:
+        job_id, index = message.args
+        return output_view(store, beats, Unit(str(job_id), int(index)))
+    if message.task == TRANSCODE_PART and len(message.args) == 3:
+        job_id, index, part = message.args
+        return output_view(store, beats, Unit(str(job_id), int(index), str(part)))
+    return None
 
 
 def recover(

@@ -16,7 +16,7 @@ import json
 import math
 import re
 import subprocess
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -286,13 +286,36 @@ INPUT_DEMUXERS = ",".join(
 LOCAL_INPUT = {"format_whitelist": INPUT_DEMUXERS, "protocol_whitelist": "file"}
 #: For what the farm wrote itself (a rendition's playlist and its segments, in one folder).
 OWN_OUTPUT = {"protocol_whitelist": "file"}
+#: What ``parse_probe`` reads: the container and every stream.
+STREAMS = ("-show_format", "-show_streams")
+#: The first video stream's packets (timestamps and keyframe flags), its time base and the
+#: file's start: what a Boost chunk plan is made from (``workers.chunks.frame_times``).
+#: Packets only: nothing is decoded, so it reads a two-hour file in seconds.
+#: How many packets (frames) a file's first video stream has: a Boost chunk's check.
+FRAME_COUNT = (
+    "-select_streams",
+    "V:0",
+    "-count_packets",
+    "-show_entries",
+    "stream=nb_read_packets",
+)
+FRAME_TIMES = (
+    *("-select_streams", "V:0"),
+    *("-show_entries", "packet=pts,dts,flags:stream=time_base:format=start_time"),
+)
 
 
-def probe_argv(src: str, settings, options: Mapping[str, str] = LOCAL_INPUT) -> list[str]:
+def probe_argv(
+    src: str,
+    settings,
+    options: Mapping[str, str] = LOCAL_INPUT,
+    show: Sequence[str] = STREAMS,
+) -> list[str]:
     """The ffprobe command line for the local file ``src``.
 
     Args:
         options: input options; ``LOCAL_INPUT`` for inputs, ``OWN_OUTPUT`` for outputs.
+        show: what to print: ``STREAMS`` or ``FRAME_TIMES``.
 
     Returns:
         The argv, ready for ``subprocess``.
@@ -300,7 +323,7 @@ def probe_argv(src: str, settings, options: Mapping[str, str] = LOCAL_INPUT) -> 
     head = [settings.ffprobe_bin, "-v", "error"]
     for name, value in options.items():
         head += [f"-{name}", value]
-    return [*head, "-print_format", "json", "-show_format", "-show_streams", src]
+    return [*head, "-print_format", "json", *show, src]
 
 
 def _stderr_reason(stderr: str, src: str, lines: int = 2) -> str:
@@ -326,13 +349,19 @@ def _failure(returncode: int, stderr: str, src: str) -> TranscodeError:
     return InputContentBad(f"ffprobe cannot read the input (exit {returncode}): {reason}")
 
 
-def run_probe(src: str, settings, options: Mapping[str, str] = LOCAL_INPUT) -> dict:
+def run_probe(
+    src: str,
+    settings,
+    options: Mapping[str, str] = LOCAL_INPUT,
+    show: Sequence[str] = STREAMS,
+) -> dict:
     """Run ffprobe on ``src`` and return its decoded JSON.
 
     Args:
         src: a local file.
         settings: ``shared.config.Settings`` (``ffprobe_bin``, ``probe_timeout``).
         options: ``LOCAL_INPUT`` (an input) or ``OWN_OUTPUT`` (what the farm wrote).
+        show: what to print (``STREAMS``, or ``FRAME_TIMES`` for a chunk plan).
 
     Returns:
         The JSON document (feed it to ``parse_probe`` / ``out_file_meta``).
@@ -344,7 +373,7 @@ def run_probe(src: str, settings, options: Mapping[str, str] = LOCAL_INPUT) -> d
             (then it is killed).
         OSError: ``settings.ffprobe_bin`` cannot be started (a deployment problem).
     """
-    argv = probe_argv(src, settings, options)
+    argv = probe_argv(src, settings, options, show)
     with subprocess.Popen(
         argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     ) as proc:

@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 
 from celery import chord, shared_task
 from celery.exceptions import Reject
 from redis.exceptions import RedisError
 
-from shared.dispatch import FINALIZE_JOB, START_JOB, TRANSCODE_OUTPUT
+from shared.dispatch import FINALIZE_JOB, START_JOB, TRANSCODE_OUTPUT, TRANSCODE_PART
 from shared.errors import StorageUnavailable, TranscodeError
-from shared.jobstore import JobRecord
+from shared.jobrecord import JobRecord
 from shared.retry import RetryingStorage
-from shared.routing import Route, WorkerCaps, celery_priority, route_output
+from shared.routing import WorkerCaps, celery_priority, route_unit
+from shared.units import Unit
 from workers import transcode
 from workers.context import TaskContext
+from workers.endings import fail_output, finalize, package
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +44,7 @@ def _context(task) -> TaskContext:
         notifier=farm.notifier,
         worker=worker,
         gpu=_gpu_worker(farm, worker) if _delivered_from(task).startswith("gpu") else None,
+        send_part=lambda job, unit: send_unit(task.app, job, unit),
     )
 
 
@@ -77,10 +81,7 @@ def start_job(self, job_id: str) -> int:
     if not specs or job is None:
         return 0
     workers = self.app.farm.stores.workers.caps()
-    header = [
-        output_signature(self.app, job_id, s.index, _route(self.app, job, s.index, workers))
-        for s in specs
-    ]
+    header = [unit_signature(self.app, job, Unit(job_id, s.index), workers) for s in specs]
     body = self.app.signature(FINALIZE_JOB, args=[job_id], immutable=True).set(
         queue="cpu", priority=celery_priority(10)
     )
@@ -88,26 +89,14 @@ def start_job(self, job_id: str) -> int:
     return len(specs)
 
 
-def _route(app, job: JobRecord, index: int, workers) -> Route:
-    route = route_output(job, job.specs[index], workers, app.farm.settings.gpu_policy)
-    log.info("job %s output %d → %s (%s)", job.job_id, index, route.queue, route.reason)
-    return route
-
-
-def requeue_output(app, job: JobRecord, index: int) -> None:
-    """Send one output of ``job`` again (the watchdog took it from a silent worker), routed
-    as ``start_job`` routes it: same kind of queue for today's workers, same priority."""
-    route = _route(app, job, index, app.farm.stores.workers.caps())
-    task_id = uuid.uuid4().hex
-    # Recorded first: the old message, wherever it is, no longer runs the output.
-    app.farm.store.set_dispatch(job.job_id, index, task_id)
-    output_signature(app, job.job_id, index, route).apply_async(task_id=task_id)
-
-
-def output_signature(app, job_id: str, index: int, route: Route):
-    """The message that runs one output (chord header, or a watchdog requeue)."""
+def unit_signature(app, job: JobRecord, unit: Unit, workers: Sequence[WorkerCaps]):
+    """The message that runs one unit (an output, or a part of a split one), routed by the
+    one routing decision (``shared.routing.route_unit``)."""
+    route = route_unit(job, unit, workers, app.farm.settings.gpu_policy)
+    log.info("%s → %s (%s)", unit.member, route.queue, route.reason)
+    name, args = (TRANSCODE_PART, list(unit)) if unit.part else (TRANSCODE_OUTPUT, list(unit[:2]))
     limit = app.farm.settings.task_time_limit
-    return app.signature(TRANSCODE_OUTPUT, args=[job_id, index]).set(
+    return app.signature(name, args=args).set(
         queue=route.queue,
         priority=route.priority,
         time_limit=limit + 60,
@@ -115,36 +104,57 @@ def output_signature(app, job_id: str, index: int, route: Route):
     )
 
 
+def send_unit(app, job: JobRecord, unit: Unit) -> None:
+    """Send a unit's message: a split output's parts and join, a requeue by the watchdog.
+
+    The message's id is recorded first: an older message of the unit, wherever it is, no
+    longer runs it (``workers.lost_messages``).
+    """
+    task_id = uuid.uuid4().hex
+    app.farm.store.set_dispatch(job.job_id, unit.index, task_id, part=unit.part)
+    signature = unit_signature(app, job, unit, app.farm.stores.workers.caps())
+    signature.apply_async(task_id=task_id)
+
+
 def _fail_all(ctx: TaskContext, job_id: str, err: TranscodeError) -> None:
     job = ctx.store.get(job_id)
     for spec in job.specs if job else []:
-        transcode.fail_output(ctx, job_id, spec.index, err)
+        fail_output(ctx, job_id, spec.index, err)
 
 
-@shared_task(name=TRANSCODE_OUTPUT, **FARM_TASK)
-def transcode_output(self, job_id: str, index: int) -> dict:
-    """Encode one output; returns its ``OutputDetail``."""
-    ctx = _context(self)
+def _run_unit_task(task, unit: Unit) -> dict:
+    """Run one unit as a task: retries of transient storage errors, Redis away, crashes."""
+    ctx = _context(task)
     try:
         # A retry is the same delivery; a redelivery or a requeue is a new one.
-        return transcode.transcode_output(
-            ctx, job_id, index, new_delivery=self.request.retries == 0
-        )
+        return transcode.run(ctx, unit, new_delivery=task.request.retries == 0)
     except StorageUnavailable as err:
-        if self.request.retries < MAX_RETRIES:
-            raise self.retry(
-                exc=err, countdown=_backoff(self.request.retries), max_retries=MAX_RETRIES
+        if task.request.retries < MAX_RETRIES:
+            raise task.retry(
+                exc=err, countdown=_backoff(task.request.retries), max_retries=MAX_RETRIES
             ) from None
-        return transcode.fail_output(ctx, job_id, index, err)
+        return transcode.fail_unit(ctx, unit, err)
     except RedisError as exc:
         # Redis stayed away past MCFARM_REDIS_RETRY_WINDOW: writing a failure would fail too.
         # Hand the message back; if even that cannot reach Redis, it stays unacked and the
         # watchdog restores it (workers/lost_messages.py) once Redis is back.
         raise Reject(exc, requeue=True) from None
-    except Exception as exc:  # a bug: still end the output, so the job cannot hang
-        log.exception("job %s output %d crashed", job_id, index)
+    except Exception as exc:  # a bug: still end the unit, so the job cannot hang
+        log.exception("%s crashed", unit.member)
         err = TranscodeError(f"internal error: {type(exc).__name__}: {exc}")
-        return transcode.fail_output(ctx, job_id, index, err)
+        return transcode.fail_unit(ctx, unit, err)
+
+
+@shared_task(name=TRANSCODE_OUTPUT, **FARM_TASK)
+def transcode_output(self, job_id: str, index: int) -> dict:
+    """Encode one output; returns its ``OutputDetail``."""
+    return _run_unit_task(self, Unit(job_id, index))
+
+
+@shared_task(name=TRANSCODE_PART, **FARM_TASK)
+def transcode_part(self, job_id: str, index: int, part: str) -> dict:
+    """Encode one part of a split output (a chunk, its audio) or join them."""
+    return _run_unit_task(self, Unit(job_id, index, part))
 
 
 @shared_task(name=FINALIZE_JOB, **FARM_TASK)
@@ -154,5 +164,5 @@ def finalize_job(self, job_id: str) -> str | None:
     job = ctx.store.get(job_id)
     # Backs up packaging in case the worker that ended a group's last rendition died.
     for group in job.groups if job else []:
-        transcode.package(ctx, job_id, group.index)
-    return transcode.finalize(ctx.store, job_id, ctx.notifier)
+        package(ctx, job_id, group.index)
+    return finalize(ctx.store, job_id, ctx.notifier)

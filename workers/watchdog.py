@@ -18,12 +18,14 @@ from contextlib import contextmanager
 
 from shared.clock import now_us
 from shared.heartbeats import Heartbeats
-from shared.jobstore import JobRecord, JobStore
+from shared.jobrecord import JobRecord
+from shared.jobstore import JobStore
+from shared.units import Unit
 
 log = logging.getLogger(__name__)
 
-#: ``requeue(job, index)`` sends a new message for one output of ``job``.
-Requeue = Callable[[JobRecord, int], None]
+#: ``requeue(job, unit)`` sends a new message for one unit (output, or part) of ``job``.
+Requeue = Callable[[JobRecord, Unit], None]
 
 
 def sweep(
@@ -41,23 +43,23 @@ def sweep(
     ``MCFARM_REDIS_RETRY_WINDOW``) is tried again by the next sweep, by any worker.
 
     Returns:
-        The ``(job_id, index)`` pairs that were requeued.
+        The units that were requeued.
     """
     now = now_us() if now is None else now
-    for job_id, index in beats.stale(now - timeout_s * 1_000_000):
-        # Unconditional: the silent run loses the output, so it cannot beat for it again.
-        beats.unbeat(job_id, index)
-        job = store.get(job_id)
-        # Atomic, so an output that ended just now stays ended and is not run again.
-        if job is not None and not job.terminal and beats.take_back(job_id, index):
-            log.warning("job %s output %d: its worker stopped beating; requeued", job_id, index)
+    for unit in beats.stale(now - timeout_s * 1_000_000):
+        # Unconditional: the silent run loses the unit, so it cannot beat for it again.
+        beats.unbeat(unit.job_id, unit.index, part=unit.part)
+        job = store.get(unit.job_id)
+        # Atomic, so a unit that ended just now stays ended and is not run again.
+        if job is not None and not job.terminal and beats.take_back(*unit):
+            log.warning("%s: its worker stopped beating; requeued", unit.member)
     requeued = []
-    for job_id, index in beats.taken_back():
-        job = store.get(job_id)
+    for unit in beats.taken_back():
+        job = store.get(unit.job_id)
         if job is not None and not job.terminal:
-            requeue(job, index)
-            requeued.append((job_id, index))
-        beats.sent_back(job_id, index)
+            requeue(job, unit)
+            requeued.append(unit)
+        beats.sent_back(*unit)
     return requeued
 
 
@@ -115,18 +117,18 @@ def sweep_if_leader(
 class Run:
     """One run of an output, as the heartbeat knows it (what ``heartbeat`` yields)."""
 
-    def __init__(self, beats: Heartbeats, job_id: str, index: int, run_id: str):
-        self.beats, self.job_id, self.index, self.run_id = beats, job_id, index, run_id
+    def __init__(self, beats: Heartbeats, unit: Unit, run_id: str):
+        self.beats, self.unit, self.run_id = beats, unit, run_id
 
     def owns_output(self) -> bool:
-        """False once the watchdog gave the output to another run (e.g. check before an
+        """False once the watchdog gave the unit to another run (e.g. check before an
         upload: a run that was frozen and woke up late has nothing left to write)."""
-        return self.beats.owner(self.job_id, self.index) == self.run_id
+        return self.beats.owner(*self.unit) == self.run_id
 
 
 @contextmanager
 def heartbeat(
-    beats: Heartbeats, job_id: str, index: int, timeout_s: int, worker: str = ""
+    beats: Heartbeats, job_id: str, index: int, timeout_s: int, worker: str = "", part: str = ""
 ) -> Iterator[Run]:
     """Beat for one output while the block runs (a few beats per timeout).
 
@@ -134,30 +136,28 @@ def heartbeat(
     (this process was frozen or cut off longer than ``timeout_s``), the beats stop counting
     and the block ends without touching the heartbeat of the run that replaced it.
     """
-    stopped = threading.Event()
-    run_id = beats.start_beating(job_id, index, worker)
+    stopped, unit = threading.Event(), Unit(job_id, index, part)
+    run_id = beats.start_beating(job_id, index, worker, part)
 
     def run() -> None:
         while not stopped.wait(max(timeout_s / 4, 0.5)):
             try:
-                if not beats.beat(job_id, index, worker, run=run_id):
+                if not beats.beat(job_id, index, worker, run=run_id, part=part):
                     log.warning(
-                        "job %s output %d was requeued while this worker was silent; "
-                        "another run owns it now",
-                        job_id,
-                        index,
+                        "%s was requeued while this worker was silent; another run owns it now",
+                        unit.member,
                     )
                     return
             except Exception:  # Redis away for a moment: the next beat may get through
-                log.warning("heartbeat of job %s output %d failed", job_id, index, exc_info=True)
+                log.warning("heartbeat of %s failed", unit.member, exc_info=True)
 
-    thread = threading.Thread(target=run, name=f"beat-{job_id}-{index}", daemon=True)
+    thread = threading.Thread(target=run, name=f"beat-{unit.member}", daemon=True)
     thread.start()
     try:
-        yield Run(beats, job_id, index, run_id)
+        yield Run(beats, unit, run_id)
     finally:
         stopped.set()
         thread.join()
     # Only on success: after an error the heartbeat is left to go stale, and the watchdog
     # requeues the output if nothing ended it (Redis was away when the error was written).
-    beats.unbeat(job_id, index, run=run_id)
+    beats.unbeat(job_id, index, run=run_id, part=part)

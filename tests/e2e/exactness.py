@@ -8,9 +8,11 @@ helpers count frames exactly and find such a slip as a cliff in the per-frame PS
 from __future__ import annotations
 
 import json
+import math
 import re
 import statistics
 import subprocess
+from array import array
 from pathlib import Path
 
 
@@ -87,3 +89,34 @@ def psnr_cliffs(values: list[float], drop_db: float = 6.0, span: int = 5) -> lis
         if around and value < statistics.median(around) - drop_db:
             cliffs.append(i)
     return cliffs
+
+
+def audio_samples(path: Path, rate: int = 8000) -> array:
+    """The first audio stream decoded to mono 16-bit samples at ``rate`` Hz (edit lists and
+    encoder priming applied, as a player would)."""
+    done = subprocess.run(
+        [
+            *("ffmpeg", "-hide_banner", "-loglevel", "error", "-i", str(path)),
+            *("-map", "0:a:0", "-ac", "1", "-ar", str(rate), "-f", "s16le", "-"),
+        ],
+        check=True,
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+    )
+    return array("h", done.stdout)
+
+
+def quiet_spots(samples: array, rate: int, at: list[float], width: float = 0.05) -> list[float]:
+    """Which of the times ``at`` (seconds) fall in near silence: the RMS of ``width``
+    seconds around them is below a hundredth of the whole track's."""
+
+    def rms(values) -> float:
+        return math.sqrt(sum(v * v for v in values) / max(1, len(values)))
+
+    whole = rms(samples)
+    half = int(width * rate / 2)
+    return [
+        t
+        for t in at
+        if rms(samples[max(0, int(t * rate) - half) : int(t * rate) + half]) < whole / 100
+    ]

@@ -1,36 +1,66 @@
-"""Every source frame once, at its own time: the encode neither invents nor loses a frame.
+"""Every source frame once, at its own time, whole or in chunks (Boost).
 
 The source is what broadcast recordings look like: a 2-minute MPEG-TS, 29.97 fps H.264 with
 open GOPs and B-frames, whose audio starts before its video. FFmpeg's default frame-rate
 mode for MP4 duplicated the first frame to fill the gap before the video (one frame too
-many, every later picture a slot late); the farm keeps sync by timestamps instead.
+many, every later picture a slot late); the farm keeps sync by timestamps instead. A Boost
+encode splits the same source into chunks on two worker processes and joins them: the
+output must be the one a whole encode gives, frame for frame.
 """
 
 from __future__ import annotations
 
 import statistics
+from pathlib import Path
 
 import pytest
 
 from shared.config import Settings
 from shared.storage import StorageRef, make_storage
-from tests.e2e.conftest import MEDIA_BUCKET, wait_job
-from tests.e2e.exactness import frame_psnr, open_gop_ts, psnr_cliffs, stream_facts
+from shared.stores import Stores
+from tests.e2e.conftest import MEDIA_BUCKET, client_for, wait_job
+from tests.e2e.exactness import (
+    audio_samples,
+    frame_psnr,
+    open_gop_ts,
+    psnr_cliffs,
+    quiet_spots,
+    stream_facts,
+)
+from tests.servers.farm import farm_env, two_worker_farm
 
 pytestmark = pytest.mark.e2e
 
 SOURCE = "open-gop-2min.ts"
 SIZE = "160x90"
+FRAME = 1001 / 30000
+AAC_FRAME = 1024 / 44100
+CHUNK_SECONDS = 20
 
 
 @pytest.fixture(scope="module")
-def open_gop_source(local_farm, tmp_path_factory):
-    """The 2-minute source, generated once and stored in the local farm's media bucket."""
+def open_gop_source(tmp_path_factory) -> Path:
+    """The 2-minute source, generated once for the module."""
     path = tmp_path_factory.mktemp("open-gop") / SOURCE
     open_gop_ts(path, seconds=120)
-    storage = make_storage(Settings.from_env(local_farm.env))
-    storage.upload(path, StorageRef(kind="object", bucket=MEDIA_BUCKET, key=SOURCE))
     return path
+
+
+def _store_source(env: dict[str, str], path: Path) -> None:
+    storage = make_storage(Settings.from_env(env))
+    storage.ensure_bucket(MEDIA_BUCKET)
+    storage.upload(path, StorageRef(kind="object", bucket=MEDIA_BUCKET, key=SOURCE))
+
+
+@pytest.fixture(scope="module")
+def boost_farm(redis_base, tmp_path_factory, open_gop_source):
+    """A farm of two single-process workers (two "nodes") cutting 20 s chunks."""
+    tmp = tmp_path_factory.mktemp("farm-boost")
+    env = farm_env(f"{redis_base}/11", tmp, MCFARM_BOOST_CHUNK_SECONDS=str(CHUNK_SECONDS))
+    Stores.connect(env["MCFARM_REDIS_URL"]).jobs.redis.flushdb()
+    _store_source(env, open_gop_source)
+    with two_worker_farm(env, tmp / "logs") as farm:
+        yield farm
 
 
 def _config(output: str) -> dict:
@@ -47,18 +77,13 @@ def _config(output: str) -> dict:
     }
 
 
-def test_a_standard_encode_keeps_every_frame_and_only_those(
-    client, local_farm, open_gop_source, tmp_path
-):
-    job = wait_job(client, client.submit({"Config": _config("standard.mp4")})["JobId"], local_farm)
-    assert job["State"] == "Complete", job
-    output = local_farm.env["MCFARM_STORAGE_ROOT"] + "/results/exact/standard.mp4"
-    source, encoded = stream_facts(open_gop_source), stream_facts(output)
-    assert encoded["frames"] == source["frames"], (source, encoded)
-    frame = 1001 / 30000
-    assert abs(encoded["duration"] - source["duration"]) <= frame, (source, encoded)
-    psnr = frame_psnr(output, open_gop_source, SIZE, tmp_path)
-    assert len(psnr) == source["frames"]
+def _assert_exact(output: Path, source: Path, work: Path) -> None:
+    """``output`` has the source's frames, each in its place, and its audio, in sync."""
+    src, out = stream_facts(source), stream_facts(output)
+    assert out["frames"] == src["frames"], (src, out)
+    assert abs(out["duration"] - src["duration"]) <= FRAME, (src, out)
+    psnr = frame_psnr(output, source, SIZE, work)
+    assert len(psnr) == src["frames"]
     assert psnr_cliffs(psnr) == []
     # A slip that lasts (every later frame one slot late) is no cliff: the whole run is low
     # (about 23 dB here against 43 for the frames in their places).
@@ -66,8 +91,46 @@ def test_a_standard_encode_keeps_every_frame_and_only_those(
         min(psnr),
         statistics.median(psnr),
     )
-    audio_in, audio_out = stream_facts(open_gop_source, "a:0"), stream_facts(output, "a:0")
+    audio_in, audio_out = stream_facts(source, "a:0"), stream_facts(output, "a:0")
     # The video still starts after the audio, by about as much as in the source.
-    assert abs((encoded["start"] - audio_out["start"]) - (source["start"] - audio_in["start"])) < (
-        2 * frame
-    )
+    lead_in, lead_out = src["start"] - audio_in["start"], out["start"] - audio_out["start"]
+    assert abs(lead_out - lead_in) < 2 * FRAME, (lead_in, lead_out)
+    heard_in, heard_out = audio_samples(source), audio_samples(output)
+    assert abs(len(heard_out) - len(heard_in)) / 8000 <= AAC_FRAME, (len(heard_in), len(heard_out))
+
+
+def test_a_standard_encode_keeps_every_frame_and_only_those(
+    client, local_farm, open_gop_source, tmp_path
+):
+    _store_source(local_farm.env, open_gop_source)
+    job = wait_job(client, client.submit({"Config": _config("standard.mp4")})["JobId"], local_farm)
+    assert job["State"] == "Complete", job
+    output = Path(local_farm.env["MCFARM_STORAGE_ROOT"]) / "results/exact/standard.mp4"
+    _assert_exact(output, open_gop_source, tmp_path)
+
+
+def test_a_boost_encode_in_chunks_on_two_workers_is_the_same_film(
+    boost_farm, open_gop_source, tmp_path
+):
+    client = client_for(boost_farm)
+    pipeline = client.call("POST", "/v1/pipelines", {"Name": "fast", "Speed": "Boost"})
+    body = {"Config": _config("boost.mp4"), "PipelineId": pipeline["Pipeline"]["PipelineId"]}
+    job = wait_job(client, client.submit(body)["JobId"], boost_farm, timeout=300)
+    assert job["State"] == "Complete", job
+    detail = job["OutputDetails"][0]
+    assert detail["Boost"] == {"Split": True, "Chunks": 6, "ChunkSeconds": CHUNK_SECONDS}
+    chunks = detail["Chunks"]
+    assert [c["Status"] for c in chunks] == ["Success"] * 6
+    assert {c["Worker"].split("@")[0] for c in chunks} == {"second", boost_farm_worker(boost_farm)}
+    root = Path(boost_farm.env["MCFARM_STORAGE_ROOT"])
+    output = root / "results/exact/boost.mp4"
+    _assert_exact(output, open_gop_source, tmp_path)
+    joins = [sum(c["Frames"] for c in chunks[:n]) * FRAME for n in range(1, 6)]
+    start = stream_facts(output)["start"]
+    assert quiet_spots(audio_samples(output), 8000, [start + t for t in joins]) == []
+    assert not list((root / "results/exact/.mcfarm-scratch").rglob("*.*"))  # scratch removed
+
+
+def boost_farm_worker(farm) -> str:
+    """The node name of the farm's own worker (``running_farm`` names it)."""
+    return f"test-{farm.log_dir.parent.name}"

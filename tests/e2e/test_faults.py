@@ -27,6 +27,7 @@ from cli.client import Client
 from cli.processes import worker_argv
 from shared import keys
 from shared.stores import Stores
+from shared.units import Unit
 from tests.e2e.conftest import MEDIA_BUCKET, _seed, client_for, wait_job
 from tests.e2e.observe import HANG_S, last_at_least, log_lines
 from tests.servers.farm import (
@@ -343,7 +344,7 @@ def test_a_finished_output_is_final_and_a_superseded_run_stops_counting(redis_ba
     # The watchdog takes a running output back once, through its outbox.
     store.set_output(job, 2, Status="Running")
     assert beats.take_back(job, 2) and not beats.take_back(job, 2)
-    assert beats.taken_back() == [(job, 2)] and beats.is_taken_back(job, 2)
+    assert beats.taken_back() == [Unit(job, 2)] and beats.is_taken_back(job, 2)
     beats.sent_back(job, 2)
     assert beats.taken_back() == [] and not beats.is_taken_back(job, 2)
 
@@ -353,7 +354,7 @@ def test_a_finished_output_is_final_and_a_superseded_run_stops_counting(redis_ba
     assert not beats.beat(job, 0, "frozen@host", run=old)
     beats.unbeat(job, 0, run=old)  # the woken run ends: the successor's heartbeat stays
     assert beats.has_beat(job, 0) and beats.owner(job, 0) == new
-    assert beats.running_on() == {"rescuer@host": [(job, 0)]}
+    assert beats.running_on() == {"rescuer@host": [Unit(job, 0)]}
     assert beats.beat(job, 0, "rescuer@host", run=new)
     beats.unbeat(job, 0, run=new)
     assert not beats.has_beat(job, 0)

@@ -24,13 +24,15 @@ from tests.servers.farm import dump_logs, farm_env, running_farm, start_process,
 pytestmark = pytest.mark.e2e
 
 
-def _job(name: str, source: str, preset: str, *, priority: int = 6, **extra) -> dict:
+def _job(
+    name: str, source: str, preset: str, *, priority: int = 6, width: int = 640, **extra
+) -> dict:
     output = {
         "Name": name,
         "TemplateId": "S00000001-200010",
         "Priority": priority,
         "OutputFile": {"Media": f"oss://results/routing/{name}.mp4"},
-        "OverrideParams": {"Video": {"Preset": preset}},
+        "OverrideParams": {"Video": {"Preset": preset, "Width": width}},
     }
     inputs = [{"InputFile": {"Media": f"oss://{MEDIA_BUCKET}/{source}"}}]
     return {"Config": {"Inputs": inputs, "Outputs": [output]}, **extra}
@@ -61,9 +63,10 @@ def routing_env(redis_base, tmp_path, media) -> dict[str, str]:
 def test_a_requeued_output_of_an_urgent_pipeline_starts_before_waiting_work(routing_env, tmp_path):
     """Output Priority 1 on a Priority-10 pipeline runs at 5; the waiting work runs at 1.
 
-    Two workers: one runs the urgent output, the other a long low-priority one while two more
-    low-priority outputs wait. The urgent output's worker dies; the other worker's watchdog
-    requeues it; it must then start before both waiting outputs, as it would have had it
+    Two workers: one runs the urgent output, the other a low-priority one that keeps it busy
+    until the test cancels it (minutes of x264 placebo), while two more low-priority outputs
+    wait. The urgent output's worker dies; the busy worker's watchdog requeues it; a new
+    worker then takes the urgent output before both waiting ones, as it would have had it
     never been requeued.
     """
     env = routing_env
@@ -81,15 +84,10 @@ def test_a_requeued_output_of_an_urgent_pipeline_starts_before_waiting_work(rout
                 _job("urgent", "ten.mp4", "slower", priority=1, PipelineId=pipeline)
             )["JobId"]
             _until("the urgent output running", lambda: _status(client, urgent) == "Running", farm)
-            low = [
-                client.submit(_job(f"low{i}", src, preset, priority=1))["JobId"]
-                for i, (src, preset) in enumerate(
-                    [
-                        ("ten.mp4", "slower"),
-                        ("sample.mp4", "ultrafast"),
-                        ("sample.mp4", "ultrafast"),
-                    ]
-                )
+            busy = _job("low0", "ten.mp4", "placebo", priority=1, width=1920)
+            low = [client.submit(busy)["JobId"]] + [
+                client.submit(_job(f"low{i}", "sample.mp4", "ultrafast", priority=1))["JobId"]
+                for i in (1, 2)
             ]
             _until(
                 "one low output running and two waiting",
@@ -105,14 +103,13 @@ def test_a_requeued_output_of_an_urgent_pipeline_starts_before_waiting_work(rout
                 lambda: stores.jobs.dispatch(urgent, 0) and _status(client, urgent) == "Scheduled",
                 farm,
             )
-            assert [_status(client, j) for j in low[1:]] == ["Scheduled", "Scheduled"], (
-                "the waiting work did not wait: the test proves nothing"
-            )
+            assert [_status(client, j) for j in low] == ["Running", "Scheduled", "Scheduled"]
             spares.append(
                 start_process("rescuer", worker_argv("rescuer@%h", "cpu", 1), env, farm.log_dir)
             )
-            for job_id in [urgent, *low]:
+            for job_id in [urgent, *low[1:]]:
                 assert wait_job(client, job_id, farm, timeout=180)["State"] == "Complete"
+            client.call("POST", f"/v1/jobs/{low[0]}/cancel")  # the busy worker is free again
         finally:
             stop_processes(spares)
     restarted = stores.jobs.starts(urgent)[0]

@@ -19,11 +19,12 @@ import redis
 from shared.clock import new_job_id, now_us
 from shared.config import Settings
 from shared.errors import InputContentBad, InputMissing, JobCancelled, StorageUnavailable
-from shared.jobstore import JobRecord
+from shared.jobrecord import JobRecord
 from shared.jobview import job_percent
 from shared.planning import plan_outputs
 from shared.schemas import load_config
 from shared.stores import Stores
+from shared.units import Unit
 from tests.fakes import (
     MemoryStorage,
     RecordingNotifier,
@@ -32,9 +33,10 @@ from tests.fakes import (
     probe_json,
 )
 from workers.context import TaskContext
+from workers.endings import finalize
 from workers.probe import OWN_OUTPUT
 from workers.source_checks import DURATION_TOO_LONG
-from workers.transcode import finalize, prepare_job, transcode_output
+from workers.transcode import prepare_job, transcode_output
 from workers.watchdog import sweep
 
 pytestmark = pytest.mark.e2e
@@ -201,7 +203,7 @@ def test_a_cancel_during_the_upload_deletes_what_was_uploaded(bench):
 
 def test_a_superseded_run_writes_nothing(bench):
     job_id = _prepared(bench)
-    requeued: list[tuple[str, int]] = []
+    requeued: list[Unit] = []
     rescuer = RecordingRunner(content=b"rescuer")
 
     def frozen_then_replaced() -> None:
@@ -211,7 +213,7 @@ def test_a_superseded_run_writes_nothing(bench):
         sweep(
             bench.stores.jobs,
             bench.stores.heartbeats,
-            lambda job, index: requeued.append((job.job_id, index)),
+            lambda job, unit: requeued.append(unit),
             timeout_s=bench.settings.heartbeat_timeout,
             now=later,
         )
@@ -220,7 +222,7 @@ def test_a_superseded_run_writes_nothing(bench):
     late = RecordingRunner(content=b"late", during=frozen_then_replaced)
     detail = transcode_output(bench.ctx(late, "w1@test"), job_id, 0)
 
-    assert requeued == [(job_id, 0)]
+    assert requeued == [Unit(job_id, 0)]
     assert len(late.argvs) == 1 and len(rescuer.argvs) == 1
     assert detail == bench.job(job_id).outputs[0] and detail["Status"] == "Success"
     assert bench.storage.called("upload") == ["oss://out/o0.mp4"]  # the rescuer's, once

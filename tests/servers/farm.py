@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cli.processes import api_argv, worker_argv
+from shared.stores import Stores
 from tests.servers.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -129,3 +130,21 @@ def running_farm(env: dict[str, str], log_dir: Path, *, concurrency: int = 2) ->
 
 def dump_logs(log_dir: Path) -> str:
     return json.dumps({p.name: p.read_text()[-4000:] for p in log_dir.glob("*.log")}, indent=1)
+
+
+@contextmanager
+def two_worker_farm(env: dict[str, str], log_dir: Path) -> Iterator[FarmInfo]:
+    """``running_farm`` with one single-process worker (``worker``), plus a second one
+    (``second``): two "nodes", each running one task at a time."""
+    with running_farm(env, log_dir, concurrency=1) as farm:
+        second = start_process("second", worker_argv("second@%h", "cpu", 1), env, log_dir)
+        try:
+            workers = Stores.connect(env["MCFARM_REDIS_URL"]).workers
+            deadline = time.monotonic() + 60
+            while len(workers.alive()) < 2:
+                if second.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the second worker never came up\n{dump_logs(log_dir)}")
+                time.sleep(0.1)
+            yield FarmInfo(**{**farm.__dict__, "processes": {**farm.processes, "second": second}})
+        finally:
+            stop_processes([second])

@@ -1,0 +1,343 @@
+"""Boost: one long output split into chunks that any worker encodes, then joined.
+
+A job on a ``Speed=Boost`` pipeline, or one whose input is longer than
+``MCFARM_BOOST_MIN_SECONDS``, has each splittable output (``workers.chunks.unsplittable``)
+planned into chunks when it starts (``plan_outputs``; too short an input runs whole). The
+output's own task then sends its parts (``start_parts``), each a unit of its own
+(``shared.units``) with the watchdog, delivery cap and priority an output has:
+
+- every chunk (``c0``, ``c1``…) encodes exactly its frames into a scratch object beside the
+  output (``.mcfarm-scratch/{job}/{output}/``), and checks its frame count: a wrong count is
+  encoded again with a longer lead-in, then the output falls back to one whole encode;
+- the audio (``audio``) is encoded once, over the whole input;
+- whoever ends the last of those sends the join (``join``), which copies chunks and audio
+  into the output's container, uploads it and ends the output; the scratch objects go with
+  the output's end, whatever it is.
+
+The argv of each step is ``workers.chunk_cmd``'s; where chunks start, ``workers.chunks``'.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from shared.clock import now_us, wire_time
+from shared.containers import container
+from shared.errors import TranscodeError
+from shared.jobrecord import TERMINAL_OUTPUT_STATES, JobRecord
+from shared.planning import OutputSpec
+from shared.storage import StorageRef, parse_storage_url
+from shared.units import AUDIO, JOIN, Unit, chunk_number, chunk_part
+from workers.chunk_cmd import (
+    AUDIO_EXTENSION,
+    CHUNK_EXTENSION,
+    audio_args,
+    chunk_args,
+    concat_list,
+    join_args,
+)
+from workers.chunks import Chunk, boost_wanted, frame_times, plan_chunks, unsplittable
+from workers.context import TaskContext
+from workers.filemeta import out_file_meta, output_result
+from workers.gpu_cmd import video_path_for
+from workers.probe import FRAME_COUNT, FRAME_TIMES, LOCAL_INPUT, OWN_OUTPUT, parse_probe
+from workers.unit_run import Body, OnEnd, Superseded, prepare_encode, stage_input
+from workers.watchdog import Run
+
+log = logging.getLogger(__name__)
+
+#: A chunk whose frame count is wrong is encoded again with this much more lead-in.
+RETRY_LEAD_S = 30.0
+#: The code of a chunk that kept the wrong frame count: its output is encoded whole instead.
+FRAME_COUNT_WRONG = "BoostFrameCount"
+
+
+# --- planning, when the job starts -----------------------------------------------------------
+
+
+def plan_outputs(ctx: TaskContext, job: JobRecord, specs: Sequence[OutputSpec]) -> None:
+    """Plan the chunks of every output of ``job`` that Boost splits; say why the others run
+    whole (``Boost`` in their detail)."""
+    times: dict[int, Any] = {}
+    for spec in specs:
+        probe = ctx.store.cached_probe(job.job_id, spec.input_index) or {}
+        duration = parse_probe(probe).duration if probe else None
+        if not boost_wanted(job.pipeline_speed, duration, ctx.settings.boost_min_seconds):
+            continue
+        why = unsplittable(spec.config, spec.features)
+        if why is None and (duration or 0) < 2 * ctx.settings.boost_chunk_seconds:
+            why = "the input is shorter than two chunks"
+        if why is not None:
+            ctx.store.set_output(job.job_id, spec.index, Boost={"Split": False, "Reason": why})
+            continue
+        if spec.input_index not in times:
+            times[spec.input_index] = _frame_times(ctx, spec)
+        chunks = plan_chunks(times[spec.input_index], ctx.settings.boost_chunk_seconds)
+        plan = {
+            "chunks": [c.to_dict() for c in chunks],
+            "video_offset": _video_offset(probe),
+            "audio": _keeps_audio(spec, probe),
+        }
+        ctx.store.set_plan(job.job_id, spec.index, plan)
+        boost = {
+            "Split": True,
+            "Chunks": len(chunks),
+            "ChunkSeconds": ctx.settings.boost_chunk_seconds,
+        }
+        ctx.store.set_output(job.job_id, spec.index, Boost=boost)
+
+
+def _frame_times(ctx: TaskContext, spec: OutputSpec):
+    with tempfile.TemporaryDirectory(prefix="mcfarm-plan-", dir=ctx.settings.work_dir) as d:
+        source = stage_input(ctx, spec.input_media, spec.input_index, Path(d))
+        return frame_times(ctx.prober(str(source), ctx.settings, LOCAL_INPUT, FRAME_TIMES))
+
+
+def _start_times(probe: dict) -> dict[int, float]:
+    return {
+        int(s.get("index", -1)): float(s["start_time"])
+        for s in probe.get("streams") or []
+        if s.get("start_time") not in (None, "N/A")
+    }
+
+
+def _video_offset(probe: dict) -> float:
+    """How long after its audio the source's video starts (seconds; 0 without audio)."""
+    info, starts = parse_probe(probe), _start_times(probe)
+    if info.video is None or info.audio is None:
+        return 0.0
+    return round(starts.get(info.video.index, 0.0) - starts.get(info.audio.index, 0.0), 6)
+
+
+def _keeps_audio(spec: OutputSpec, probe: dict) -> bool:
+    return parse_probe(probe).audio is not None and not spec.config.get("Audio", {}).get("Remove")
+
+
+def _parts(plan: dict) -> list[str]:
+    chunks = [chunk_part(n) for n in range(len(plan["chunks"]))]
+    return [*chunks, AUDIO] if plan["audio"] else chunks
+
+
+# --- starting the parts ----------------------------------------------------------------------
+
+
+def start_parts(ctx: TaskContext, job: JobRecord, index: int) -> dict[str, Any]:
+    """Run a split output: mark it ``Running`` and send each part once.
+
+    A redelivered output message finds the parts sent already (a one-shot flag) and sends
+    nothing more: each part's own message and the watchdog look after it from here.
+    """
+    detail = job.outputs.get(index, {})
+    if detail.get("Status") in TERMINAL_OUTPUT_STATES or job.terminal:
+        return detail
+    detail = ctx.store.set_output(job.job_id, index, Status="Running")
+    ctx.store.transition(job.job_id, "Running", allowed_from={"Inited"})
+    if ctx.store.claim(job.job_id, f"parts:{index}"):
+        for part in _parts(job.plans[index]):
+            ctx.store.set_output(job.job_id, index, part=part, Status="Scheduled")
+            ctx.send_part(job, Unit(job.job_id, index, part))
+    return detail
+
+
+# --- the parts ------------------------------------------------------------------------------
+
+
+def part_body(ctx: TaskContext, unit: Unit) -> Body:
+    """What a part does once running (``workers.unit_run.run_unit``'s body)."""
+    number = chunk_number(unit.part)
+    if number is not None:
+        return lambda job, workdir, run: _encode_chunk(ctx, job, unit, number, workdir, run)
+    if unit.part == AUDIO:
+        return lambda job, workdir, run: _encode_audio(ctx, job, unit, workdir, run)
+    return lambda job, workdir, run: _join(ctx, job, unit, workdir, run)
+
+
+def scratch_ref(ctx: TaskContext, spec: OutputSpec, job_id: str, name: str) -> StorageRef:
+    """Where a part of a split output waits for the join: beside the output."""
+    out = parse_storage_url(spec.output_media, settings=ctx.settings, for_output=True)
+    rel = f".mcfarm-scratch/{job_id}/{spec.index}/{name}"
+    if out.kind == "object":
+        return StorageRef("object", bucket=out.bucket, key=rel)
+    return StorageRef("file", path=str(Path(out.path).parent / rel))
+
+
+def _name(part: str) -> str:
+    """The file of a part, locally and in the scratch folder."""
+    return f"{part}{AUDIO_EXTENSION if part == AUDIO else CHUNK_EXTENSION}"
+
+
+def _encode_chunk(
+    ctx: TaskContext, job: JobRecord, unit: Unit, number: int, workdir: Path, run: Run
+) -> dict[str, Any]:
+    chunk = Chunk.from_dict(job.plans[unit.index]["chunks"][number])
+    enc = prepare_encode(ctx, job, unit, workdir, run, duration=chunk.duration)
+    dst = workdir / _name(unit.part)
+    path = video_path_for(ctx.gpu, enc.info, enc.config)
+    for lead in (0.0, RETRY_LEAD_S):
+        attempt = Chunk.from_dict({**chunk.to_dict(), "seek": max(0.0, chunk.seek - lead)})
+        argv = chunk_args(
+            enc.source,
+            enc.info,
+            enc.config,
+            ctx.settings,
+            chunk=attempt,
+            dst=str(dst),
+            video_path=path,
+        )
+        enc.run(ctx, argv)
+        frames = _frames(ctx, dst)
+        if frames == chunk.frames or chunk.seek == 0:
+            break
+        log.warning(
+            "%s: %d frames, not %d; again with more lead-in", unit.member, frames, chunk.frames
+        )
+    if frames != chunk.frames:
+        raise TranscodeError(
+            f"chunk {number} has {frames} frames where the source has {chunk.frames}",
+            code=FRAME_COUNT_WRONG,
+        )
+    enc.check_owner()
+    ctx.storage.upload(dst, scratch_ref(ctx, job.specs[unit.index], job.job_id, dst.name))
+    return {"Frames": frames, "Message": enc.note}
+
+
+def _frames(ctx: TaskContext, path: Path) -> int:
+    probe = ctx.prober(str(path), ctx.settings, OWN_OUTPUT, FRAME_COUNT)
+    return int((probe.get("streams") or [{}])[0].get("nb_read_packets") or 0)
+
+
+def _encode_audio(
+    ctx: TaskContext, job: JobRecord, unit: Unit, workdir: Path, run: Run
+) -> dict[str, Any]:
+    enc = prepare_encode(ctx, job, unit, workdir, run)
+    dst = workdir / _name(AUDIO)
+    enc.run(ctx, audio_args(enc.source, enc.info, enc.config, ctx.settings, dst=str(dst)))
+    enc.check_owner()
+    ctx.storage.upload(dst, scratch_ref(ctx, job.specs[unit.index], job.job_id, dst.name))
+    return {}
+
+
+def _join(ctx: TaskContext, job: JobRecord, unit: Unit, workdir: Path, run: Run) -> dict:
+    """Join the parts into the output and upload it; nothing to do unless every part
+    succeeded (``part_ended`` ends the output from the parts' details then)."""
+    plan, parts, spec = job.plans[unit.index], job.parts.get(unit.index, {}), job.specs[unit.index]
+    names = _parts(plan)
+    if any(parts.get(part, {}).get("Status") != "Success" for part in names):
+        return {"Joined": False}
+    for name in names:
+        ctx.storage.download(scratch_ref(ctx, spec, job.job_id, _name(name)), workdir / _name(name))
+    chunks = [Chunk.from_dict(c) for c in plan["chunks"]]
+    (workdir / "chunks.txt").write_text(
+        concat_list(chunks, [_name(p) for p in names[: len(chunks)]])
+    )
+    dst = workdir / f"output{container(spec.config['Container']['Format']).extension}"
+    argv = join_args(
+        str(workdir / "chunks.txt"),
+        str(workdir / _name(AUDIO)) if plan["audio"] else None,
+        str(dst),
+        spec.config,
+        ctx.settings,
+        video_offset=plan["video_offset"],
+        features=spec.features,
+    )
+    ctx.runner(argv, timeout=ctx.settings.task_time_limit)
+    out_probe = ctx.prober(str(dst), ctx.settings, OWN_OUTPUT)
+    if not run.owns_output():
+        raise Superseded(f"{unit.member} belongs to another run now")
+    out_ref = parse_storage_url(spec.output_media, settings=ctx.settings, for_output=True)
+    ctx.storage.upload(dst, out_ref)
+    url = ctx.storage.public_url(out_ref)
+    name = Path(out_ref.key or out_ref.path).name
+    meta = out_file_meta(out_probe, file_name=name, file_url=url, file_size=dst.stat().st_size)
+    note = next((parts[p].get("Message") for p in names if parts[p].get("Message")), "")
+    return {"Joined": True, "Note": note, "Result": output_result(spec.output_media, url, meta)}
+
+
+# --- after a part ------------------------------------------------------------------------------
+
+
+def part_ended(output_ended: OnEnd) -> OnEnd:
+    """What follows a part's end: the join once every other part ended, and after the join
+    the output's end (``output_ended``), the scratch objects removed."""
+
+    def ended(ctx: TaskContext, unit: Unit, detail: dict[str, Any]) -> dict[str, Any]:
+        if unit.part != JOIN:
+            return _after_part(ctx, unit, detail)
+        job = ctx.store.get(unit.job_id)
+        if job is None:
+            return detail
+        try:
+            return _end_output(ctx, job, unit, detail, output_ended)
+        finally:
+            _remove_scratch(ctx, job, unit.index)
+
+    return ended
+
+
+def _after_part(ctx: TaskContext, unit: Unit, detail: dict[str, Any]) -> dict[str, Any]:
+    job = ctx.store.get(unit.job_id)
+    if job is None or unit.index not in job.plans:
+        return detail
+    parts = job.parts.get(unit.index, {})
+    done = all(
+        parts.get(p, {}).get("Status") in TERMINAL_OUTPUT_STATES
+        for p in _parts(job.plans[unit.index])
+    )
+    if done and ctx.store.claim(job.job_id, f"join:{unit.index}"):
+        ctx.store.set_output(job.job_id, unit.index, part=JOIN, Status="Scheduled")
+        ctx.send_part(job, Unit(job.job_id, unit.index, JOIN))
+    return detail
+
+
+def _end_output(
+    ctx: TaskContext, job: JobRecord, unit: Unit, join: dict[str, Any], output_ended: OnEnd
+) -> dict[str, Any]:
+    """End the split output from its join's and its parts' details."""
+    output = Unit(job.job_id, unit.index)
+    finish = wire_time(now_us())
+    if join.get("Joined"):
+        detail = ctx.store.set_output(
+            job.job_id,
+            unit.index,
+            Status="Success",
+            Code="",
+            Message=join.get("Note", ""),
+            Result=join["Result"],
+            FinishTime=finish,
+        )
+        return output_ended(ctx, output, detail)
+    parts = job.parts.get(unit.index, {})
+    ended = [parts.get(p, {}) for p in _parts(job.plans[unit.index])] + [join]
+    failed = next((d for d in ended if d.get("Status") == "Failed"), None)
+    if failed is not None and failed.get("Code") == FRAME_COUNT_WRONG and not job.terminal:
+        return _fall_back(ctx, job, unit.index, failed)
+    if failed is not None:
+        changes = {
+            "Status": "Failed",
+            "Code": failed.get("Code", ""),
+            "Message": failed.get("Message", ""),
+        }
+    else:
+        changes = {"Status": "Skipped", "Message": join.get("Message") or "The job ended first."}
+    detail = ctx.store.set_output(job.job_id, unit.index, FinishTime=finish, **changes)
+    return output_ended(ctx, output, detail)
+
+
+def _fall_back(ctx: TaskContext, job: JobRecord, index: int, failed: dict) -> dict[str, Any]:
+    """Encode the output whole after all: a chunk could not be made frame-exact."""
+    log.warning("job %s output %d: %s; encoding it whole", job.job_id, index, failed.get("Message"))
+    ctx.store.set_plan(job.job_id, index, None)
+    boost = {"Split": False, "Reason": f"a chunk kept a wrong frame count: {failed.get('Message')}"}
+    detail = ctx.store.set_output(job.job_id, index, Status="Scheduled", Boost=boost)
+    ctx.send_part(job, Unit(job.job_id, index))
+    return detail
+
+
+def _remove_scratch(ctx: TaskContext, job: JobRecord, index: int) -> None:
+    plan = job.plans.get(index)
+    for part in _parts(plan) if plan else []:
+        ctx.storage.delete(scratch_ref(ctx, job.specs[index], job.job_id, _name(part)))

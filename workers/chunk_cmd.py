@@ -1,0 +1,115 @@
+"""FFmpeg command lines of a split (Boost) output: its chunks, its audio, and the join (pure).
+
+- A chunk encodes exactly its frames (``ffmpeg_cmd.Window``), video only, with the output's
+  own encoder settings, into NUT: a container that keeps the encoder's time base exactly
+  and carries any codec, so nothing is rounded between the chunk and the join. x264 runs
+  with ``stitchable``, so every chunk starts its stream the same way and they concatenate
+  into one valid stream (closed GOPs and an IDR first are x264's defaults).
+- The audio is encoded once, over the whole input (per-chunk AAC would leave a gap of
+  encoder priming at every join), into MP4 (``AUDIO_EXTENSION``).
+- The join reads the chunks with the concat demuxer, each for exactly the source time it
+  spans (its ``duration``: the next chunk starts where the source's next frame does), and
+  copies them and the audio into the output's container. The video is offset against the
+  audio as in the source (a TS whose audio starts first keeps that lead, in the MP4 edit
+  list), so sync comes from timestamps, never from added or dropped frames.
+
+References: https://ffmpeg.org/ffmpeg-formats.html#concat-1, https://ffmpeg.org/ffmpeg-formats.html#nut,
+https://code.videolan.org/videolan/x264 (``--stitchable``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import ffmpeg
+
+from shared.containers import container
+from shared.templates import without
+from workers.chunks import Chunk
+from workers.ffmpeg_cmd import CPU_VIDEO, VideoPath, Window, compile_args, encode_streams
+from workers.geometry import seconds
+from workers.probe import ProbeInfo
+
+#: Chunks are written as NUT (``-f nut``), named with this extension.
+CHUNK_EXTENSION = ".nut"
+#: The audio part is written as MP4: its edit list keeps the encoder's priming out of the
+#: decoded audio, and a stream copy into the output keeps it out too (NUT drops that: an
+#: AAC part in NUT came out 34 ms longer than its source, in MP4 within one AAC frame).
+AUDIO_EXTENSION = ".m4a"
+
+
+def chunk_args(
+    src: str,
+    probe: ProbeInfo,
+    config: Mapping[str, Any],
+    settings,
+    *,
+    chunk: Chunk,
+    dst: str,
+    video_path: VideoPath = CPU_VIDEO,
+) -> list[str]:
+    """The argv that encodes one chunk's frames of ``src`` into ``dst`` (NUT, video only).
+
+    Args:
+        src, probe, config, settings: as for ``ffmpeg_cmd.build_ffmpeg_args``.
+        chunk: which frames (``workers.chunks.plan_chunks``).
+        video_path: ``CPU_VIDEO`` or a GPU path, as for a whole output.
+    """
+    window = Window(chunk.seek, chunk.start, chunk.end)
+    streams, options = encode_streams(
+        src, probe, without(config, "Audio"), video_path=video_path, window=window
+    )
+    options.pop("tag:v", None)  # the join tags HEVC for its container
+    if options.get("c:v") == "libx264":
+        options["x264-params"] = "stitchable=1"
+    return compile_args(streams, dst, {**options, "format": "nut"}, settings)
+
+
+def audio_args(
+    src: str, probe: ProbeInfo, config: Mapping[str, Any], settings, *, dst: str
+) -> list[str]:
+    """The argv that encodes the output's audio over the whole input into ``dst`` (MP4)."""
+    streams, options = encode_streams(src, probe, without(config, "Video"))
+    return compile_args(streams, dst, {**options, "format": "mp4"}, settings)
+
+
+def concat_list(chunks: Sequence[Chunk], names: Sequence[str]) -> str:
+    """The concat demuxer's list: each chunk file, for exactly the source time it spans."""
+    lines = []
+    for chunk, name in zip(chunks, names, strict=True):
+        lines += [f"file '{name}'", f"duration {chunk.duration:.6f}"]
+    return "\n".join(lines) + "\n"
+
+
+def join_args(
+    listing: str,
+    audio: str | None,
+    dst: str,
+    config: Mapping[str, Any],
+    settings,
+    *,
+    video_offset: float = 0.0,
+    features: Mapping[str, Any] | None = None,
+) -> list[str]:
+    """The argv that copies the chunks (``listing``, a ``concat_list`` file) and the audio
+    part into the output's container at ``dst``.
+
+    Args:
+        audio: the audio part, or None when the output has no audio.
+        video_offset: how long after the audio the video starts in the source (seconds;
+            negative when it starts first).
+        features: the output's ``Metadata``, written as for a whole output.
+    """
+    lead = {"itsoffset": seconds(video_offset)} if video_offset > 0 else {}
+    # The list names our own chunk files, beside it (https://ffmpeg.org/ffmpeg-formats.html#Options).
+    video = ffmpeg.input(listing, f="concat", safe=0, protocol_whitelist="file", **lead)
+    streams = [video["v:0"]]
+    if audio is not None:
+        late = {"itsoffset": seconds(-video_offset)} if video_offset < 0 else {}
+        streams.append(ffmpeg.input(audio, protocol_whitelist="file", **late)["a:0"])
+    box = container(config["Container"]["Format"])
+    options: dict[str, Any] = {"c": "copy", "format": box.muxer, **box.muxer_options}
+    if box.iso_bmff and config.get("Video", {}).get("Codec") == "H.265":
+        options["tag:v"] = "hvc1"  # Apple players refuse HEVC in MP4 under FFmpeg's hev1 tag
+    return compile_args(streams, dst, options, settings, features=features)

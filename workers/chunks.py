@@ -1,0 +1,180 @@
+"""Boost: which outputs are split into chunks, and where each chunk starts and ends (pure).
+
+A split output is encoded as chunks of about ``MCFARM_BOOST_CHUNK_SECONDS`` each, every
+chunk its own task on any worker, then joined by stream copy (``workers.boost``). A chunk
+is a run of whole source frames, in presentation order, chosen from the source's packet
+timestamps:
+
+- chunk ``k`` starts at the first frame at or after ``k × chunk_seconds`` from the first
+  frame, so no frame is in two chunks and none is in none;
+- its encode seeks the input (coarsely, by keyframe) to the last keyframe at or before its
+  first frame. Decoding from there gives every frame from that keyframe on, open GOPs
+  included: the frames of an open GOP that refer back past its keyframe come before it in
+  presentation order (and so belong to an earlier chunk), or after it within the same GOP;
+- it keeps exactly its frames by trimming on the decoded frames' own timestamps, halfway
+  between two frames, so rounding can never take one frame too many or too few;
+- it spans, for the join, the source time from its first frame to the next chunk's.
+
+The encode checks each chunk's frame count against ``Chunk.frames``.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+from shared.containers import Kind, container
+from shared.records import Plain
+
+#: A seek aims this much past the keyframe it wants: FFmpeg lands on the last keyframe at or
+#: before the position, so rounding of the position cannot make it land a GOP earlier.
+SEEK_MARGIN_S = 0.0005
+
+
+@dataclass(frozen=True)
+class Chunk(Plain):
+    """One chunk of a split output.
+
+    Attributes:
+        number: its place in the output, from 0.
+        first: the index of its first frame among the source's frames (presentation order).
+        frames: how many source frames it encodes.
+        seek: the input ``-ss``, seconds from the file's start (0: no seek): just past the
+            last keyframe at or before its first frame.
+        start, end: the trim window on the source's own timestamps (seconds, with
+            ``-copyts``), each halfway between two frames.
+        duration: the source time it spans, to the next chunk's first frame (seconds).
+    """
+
+    number: int
+    first: int
+    frames: int
+    seek: float
+    start: float
+    end: float
+    duration: float
+
+
+@dataclass(frozen=True)
+class FrameTimes:
+    """The video stream's frames as its packets say: what a plan is made from.
+
+    Attributes:
+        pts: every frame's presentation timestamp, in ``time_base`` units, sorted.
+        keyframes: the keyframes' timestamps, sorted.
+        time_base: seconds per timestamp unit.
+        file_start: the file's start time (seconds): ``-ss`` counts from it.
+    """
+
+    pts: tuple[int, ...]
+    keyframes: tuple[int, ...]
+    time_base: Fraction
+    file_start: float
+
+    def seconds(self, ticks: float) -> float:
+        return float(ticks * self.time_base)
+
+
+def frame_times(probe_json: Mapping[str, Any]) -> FrameTimes:
+    """``FrameTimes`` from ffprobe's JSON with ``workers.probe.FRAME_TIMES``.
+
+    A packet without a presentation timestamp counts at its decoding timestamp; one with
+    neither is not a frame FFmpeg could place, and is left out.
+
+    Raises:
+        ValueError: the stream has no time base or no timed packet.
+    """
+    stream = (probe_json.get("streams") or [{}])[0]
+    time_base = Fraction(stream.get("time_base") or "0")
+    pts, keyframes = [], []
+    for packet in probe_json.get("packets") or []:
+        stamp = packet.get("pts", packet.get("dts"))
+        if stamp is None:
+            continue
+        pts.append(int(stamp))
+        if "K" in packet.get("flags", ""):
+            keyframes.append(int(stamp))
+    if not time_base or not pts or not keyframes:
+        raise ValueError("the video stream has no timed packets or no keyframe")
+    start = float((probe_json.get("format") or {}).get("start_time") or 0)
+    return FrameTimes(tuple(sorted(pts)), tuple(sorted(keyframes)), time_base, start)
+
+
+def plan_chunks(times: FrameTimes, chunk_seconds: float) -> list[Chunk]:
+    """Cut the frames into chunks of ``chunk_seconds`` (see the module docstring).
+
+    Returns:
+        The chunks, in order; one chunk (the whole input) when it is shorter than two.
+    """
+    pts = times.pts
+    bounds = _boundaries(times, chunk_seconds)
+    last_step = pts[-1] - pts[-2] if len(pts) > 1 else 1 / times.time_base / 25
+    chunks = []
+    for number, (first, after) in enumerate(zip(bounds, bounds[1:], strict=False)):
+        begin = pts[first] - (pts[first] - pts[first - 1]) / 2 if first else pts[0] - 1
+        stop = pts[after] if after < len(pts) else pts[-1] + last_step
+        chunks.append(
+            Chunk(
+                number=number,
+                first=first,
+                frames=after - first,
+                seek=_seek(times, first),
+                start=round(times.seconds(begin), 6),
+                end=round(times.seconds(pts[after - 1] + (stop - pts[after - 1]) / 2), 6),
+                duration=round(times.seconds(stop - pts[first]), 6),
+            )
+        )
+    return chunks
+
+
+def _boundaries(times: FrameTimes, chunk_seconds: float) -> list[int]:
+    """Frame indexes where chunks start, and the frame count at the end."""
+    step = Fraction(chunk_seconds) / times.time_base
+    bounds, wanted = [0], step
+    for index, ticks in enumerate(times.pts):
+        if ticks - times.pts[0] >= wanted:
+            bounds.append(index)
+            wanted = (ticks - times.pts[0]) // step * step + step
+    return [*bounds, len(times.pts)]
+
+
+def _seek(times: FrameTimes, first: int) -> float:
+    """The input seek of a chunk starting at frame ``first`` (0 for the first chunk)."""
+    if first == 0:
+        return 0.0
+    preceding = bisect.bisect_right(times.keyframes, times.pts[first]) - 1
+    keyframe = times.keyframes[max(0, preceding)]
+    return max(0.0, round(times.seconds(keyframe) - times.file_start + SEEK_MARGIN_S, 6))
+
+
+# --- which outputs are split ---------------------------------------------------------------
+
+
+def unsplittable(config: Mapping[str, Any], features: Mapping[str, Any] | None) -> str | None:
+    """Why an output cannot be split into chunks, or None when it can.
+
+    An output whose video is copied, removed or absent has nothing to encode in chunks; a
+    clipped output (``Clip.TimeSpan``) and a segmented rendition are not split yet.
+    """
+    box = container(config["Container"]["Format"])
+    video = config.get("Video", {})
+    if box.kind is Kind.AUDIO or video.get("Remove"):
+        return "it has no video to encode"
+    if video.get("Codec") == "copy":
+        return "its video is copied, not encoded"
+    if box.kind is Kind.SEGMENTED:
+        return "segmented renditions are not split yet"
+    if ((features or {}).get("Clip") or {}).get("TimeSpan"):
+        return "a clipped output is not split yet"
+    return None
+
+
+def boost_wanted(speed: str, duration: float | None, min_seconds: int) -> bool:
+    """Whether a job's outputs should be split: its pipeline runs at ``Boost`` speed, or its
+    input is longer than ``MCFARM_BOOST_MIN_SECONDS`` (0: off)."""
+    if speed == "Boost":
+        return True
+    return bool(min_seconds) and duration is not None and duration > min_seconds
