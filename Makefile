@@ -43,11 +43,15 @@ format: install ## Reformat the code with ruff
 ##@ Benchmarks
 
 .PHONY: bench
-bench: bench-scale bench-flood ## Run every benchmark
+bench: bench-scale bench-flood bench-boost ## Run every benchmark
 
 .PHONY: bench-scale
 bench-scale: install ## Benchmark: the same jobs with 1 and 2 worker processes (jobs/min and speed-up)
 	$(BIN)/python -m bench.scale
+
+.PHONY: bench-boost
+bench-boost: install ## Benchmark: one long output on 1 worker (Standard) and in chunks on every core (Boost)
+	$(BIN)/python -m bench.boost
 
 .PHONY: soak
 soak: install ## Soak: 50 jobs while workers are SIGKILLed every 10 s and Redis restarts; nothing lost

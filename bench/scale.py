@@ -19,20 +19,24 @@ import shutil
 import subprocess
 import sys
 import time
-import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bench.common import BenchFailed, arg_parser, in_temp_dir, write_results
+from bench.common import (
+    BUCKET,
+    BenchFailed,
+    arg_parser,
+    in_temp_dir,
+    pinned_farm,
+    seed,
+    write_results,
+)
 from cli.client import Client
-from cli.processes import api_argv, worker_argv
-from shared.config import Settings
-from shared.storage import StorageRef, make_storage
-from tests.servers.farm import dump_logs, farm_env, start_process, stop_processes
+from tests.servers.farm import dump_logs
 from tests.servers.redis import redis_server
 
 TEMPLATE = "S00000001-200010"  # MP4 H.264 640 wide, 400 kb/s
-BUCKET, CLIP = "media", "clip.mp4"
+CLIP = "clip.mp4"
 TERMINAL = {"Complete", "Error", "Cancelled"}
 POLL_S = 0.1
 
@@ -77,11 +81,6 @@ def format_table(runs: list[RunResult]) -> str:
     return "\n".join(lines)
 
 
-def pinned(argv: list[str], core: int, taskset: str | None) -> list[str]:
-    """``argv`` run on CPU ``core`` only (its children inherit the affinity), if we can."""
-    return [taskset, "-c", str(core), *argv] if taskset else list(argv)
-
-
 def job_body(label: str, index: int) -> dict:
     """One job: the clip to one H.264 MP4, x264 preset medium (a second or two per encode)."""
     output = {
@@ -105,33 +104,6 @@ def make_clip(path: Path, seconds: float) -> None:
     argv += ["-f", "lavfi", "-i", audio, "-c:v", "libx264", "-preset", "ultrafast"]
     argv += ["-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(path)]
     subprocess.run(argv, check=True, stdin=subprocess.DEVNULL)
-
-
-def seed(env: dict[str, str], clip: Path) -> None:
-    storage = make_storage(Settings.from_env(env))
-    storage.ensure_bucket(BUCKET)
-    storage.upload(clip, StorageRef(kind="object", bucket=BUCKET, key=CLIP))
-
-
-def _get_json(url: str) -> dict | None:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as resp:
-            return json.loads(resp.read())
-    except OSError:
-        return None
-
-
-def wait_ready(base: str, procs: list[subprocess.Popen], workers: int, log_dir: Path) -> None:
-    """Until ``/readyz`` lists ``workers`` live workers (each has booted and checked FFmpeg)."""
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if any(proc.poll() is not None for proc in procs):
-            raise BenchFailed(f"a farm process exited during start-up\n{dump_logs(log_dir)}")
-        doc = _get_json(f"{base}/readyz")
-        if doc and len(doc.get("Workers", [])) >= workers:
-            return
-        time.sleep(0.2)
-    raise BenchFailed(f"{workers} worker(s) not ready after 90 s\n{dump_logs(log_dir)}")
 
 
 def wait_all(client: Client, job_ids: list[str], log_dir: Path, timeout: float) -> None:
@@ -174,31 +146,16 @@ def run_batch(
 ) -> RunResult:
     """Start the API and ``workers`` pinned workers on ``redis_url``, run the batch, stop all.
 
-    ``args.warmup`` jobs per worker run first, untimed: the first job of an account creates
-    its queue and every worker must start consuming it (a broadcast, ~1 s here), a one-off
-    start-up latency that would otherwise count as lost throughput.
+    ``args.warmup`` jobs per worker run first, untimed: a worker's first job pays one-off
+    costs (imports, FFmpeg's first start, the input cache's first fill) that would
+    otherwise count as lost throughput.
     """
-    env = farm_env(redis_url, tmp)
-    seed(env, clip)
-    log_dir, taskset = tmp / "logs", shutil.which("taskset")
-    cores = sorted(os.sched_getaffinity(0))
-    procs: list[subprocess.Popen] = []
-    try:
-        procs.append(start_process("api", api_argv(env["MCFARM_API_BIND"], 1), env, log_dir))
-        for n in range(workers):
-            argv = worker_argv(f"bench{workers}-{n}@%h", "cpu", 1)
-            argv = pinned(argv, cores[n % len(cores)], taskset)
-            procs.append(start_process(f"worker{n}", argv, env, log_dir))
-        base = f"http://{env['MCFARM_API_BIND']}"
-        wait_ready(base, procs, workers, log_dir)
-        key_id, secret = env["MCFARM_ACCESS_KEYS"].split(",")[0].split(":")[:2]
-        client = Client(base, key_id, secret)
+    with pinned_farm(redis_url, tmp, workers) as (client, env, log_dir):
+        seed(env, clip, CLIP)
         if args.warmup:
             timed_batch(client, f"warmup{workers}", args.warmup * workers, log_dir, args.timeout)
         seconds = timed_batch(client, f"w{workers}", args.jobs, log_dir, args.timeout)
         return RunResult(workers, args.jobs, seconds)
-    finally:
-        stop_processes(procs)
 
 
 def save(runs: list[RunResult], args: argparse.Namespace, taskset: str | None, load: float) -> None:

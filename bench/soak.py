@@ -35,8 +35,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.common import arg_parser, in_temp_dir
-from bench.scale import make_clip, seed, wait_ready
+from bench.common import arg_parser, in_temp_dir, seed, wait_ready
+from bench.scale import CLIP, make_clip
 from cli.client import ApiCallFailed, Client
 from cli.processes import api_argv, worker_argv
 from shared.stores import Stores
@@ -234,7 +234,7 @@ def run_soak(args: argparse.Namespace, tmp: Path) -> Summary:
     farm = Farm(env, tmp / "logs", rng)
     try:
         server.start()
-        seed(env, clip)
+        seed(env, clip, CLIP)
         client = farm.start()
         say(f"farm up: API and {WORKERS} workers; submitting {args.jobs} jobs", started)
         ids = [client.submit(job_body(n))["JobId"] for n in range(args.jobs)]

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from bench.scale import RunResult, format_table, job_body, jobs_per_minute, pinned, speed_up
+from bench.common import pinned
+from bench.scale import RunResult, format_table, job_body, jobs_per_minute, speed_up
 
 
 def test_jobs_per_minute():
