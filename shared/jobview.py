@@ -72,7 +72,7 @@ def _group_details(rec: JobRecord) -> list[dict[str, Any]]:
     groups = rec.doc["Config"].get("OutputGroups", [])
     result = []
     for g, group in enumerate(groups):
-        details = [rec.outputs[s.index] for s in rec.specs if s.group == g]
+        details = [output_detail(rec, s.index) for s in rec.specs if s.group == g]
         failed = next((d for d in details if d.get("Status") == "Failed"), {})
         finish = [d["FinishTime"] for d in details if d.get("FinishTime")]
         status = _group_status(details)

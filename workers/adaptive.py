@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -64,47 +65,38 @@ def _upload(ctx: TaskContext, folder_media: str, files: list[Path]) -> int:
     return sum(path.stat().st_size for path in files)
 
 
-def _run(
-    ctx: TaskContext,
-    enc: Encode,
-    spec: OutputSpec,
-    config: dict,
-    out_dir: Path,
-    stem: str,
-    group: GroupSpec,
-) -> Path:
-    out_dir.mkdir()
-    argv = segment_args(
-        enc.source,
-        enc.info,
-        config,
-        ctx.settings,
-        out_dir=out_dir,
-        stem=stem,
-        features=spec.features,
-        segments=group.segments,
-    )
-    enc.run(ctx, argv)
-    return out_dir / playlist_name(stem, group.segments)
+#: Writes one run of a rendition: (its config, a new local folder, its stem) → the path of
+#: the playlist (or MPD) it wrote there beside its segments.
+Write = Callable[[dict, Path, str], Path]
 
 
-def _dash_runs(job: JobRecord, spec: OutputSpec, enc: Encode, stem: str) -> list[tuple[str, dict]]:
-    """(stem, config) of each one-stream part a DASH rendition encodes."""
-    video = enc.info.video is not None and not enc.config.get("Video", {}).get("Remove")
-    audio = enc.info.audio is not None and not enc.config.get("Audio", {}).get("Remove")
+def rendition_runs(
+    job: JobRecord, spec: OutputSpec, config: dict, video: bool, audio: bool
+) -> list[tuple[str, dict]]:
+    """(stem, config) of each run a rendition writes: one, or for DASH one per stream.
+
+    A DASH Representation carries one stream: the video run is video-only, and the group's
+    first rendition that keeps audio also writes the audio (``<stem>-audio``).
+
+    Args:
+        config: the rendition's TemplateConfig; video, audio: whether its source has them.
+    """
+    group = next(g for g in job.groups if g.index == spec.group)
+    stem = _split(spec.output_media)[1]
+    if group.type != "Dash":
+        return [(stem, config)]
+    video = video and not config.get("Video", {}).get("Remove")
+    audio = audio and not config.get("Audio", {}).get("Remove")
     members = [
         s
         for s in job.specs
         if s.group == spec.group and not s.config.get("Audio", {}).get("Remove")
     ]
     owns_audio = audio and members and members[0].index == spec.index
-    runs = [(stem, without(enc.config, "Audio") if audio else enc.config)] if video else []
+    runs = [(stem, without(config, "Audio") if audio else config)] if video else []
     if owns_audio or (audio and not video):
         runs.append(
-            (
-                f"{stem}-audio" if video else stem,
-                without(enc.config, "Video") if video else enc.config,
-            )
+            (f"{stem}-audio" if video else stem, without(config, "Video") if video else config)
         )
     return runs
 
@@ -114,15 +106,50 @@ def encode_rendition(
 ) -> dict[str, Any]:
     """Encode, upload and measure one rendition; returns its ``Result``."""
     group = next(g for g in job.groups if g.index == spec.group)
-    folder_media, stem = _split(spec.output_media)
-    runs = _dash_runs(job, spec, enc, stem) if group.type == "Dash" else [(stem, enc.config)]
+
+    def write(config: dict, out_dir: Path, stem: str) -> Path:
+        argv = segment_args(
+            enc.source,
+            enc.info,
+            config,
+            ctx.settings,
+            out_dir=out_dir,
+            stem=stem,
+            features=spec.features,
+            segments=group.segments,
+        )
+        enc.run(ctx, argv)
+        return out_dir / playlist_name(stem, group.segments)
+
+    runs = rendition_runs(
+        job, spec, enc.config, enc.info.video is not None, enc.info.audio is not None
+    )
+    return write_rendition(ctx, job, spec, workdir, runs, write, enc.check_owner)
+
+
+def write_rendition(
+    ctx: TaskContext,
+    job: JobRecord,
+    spec: OutputSpec,
+    workdir: Path,
+    runs: list[tuple[str, dict]],
+    write: Write,
+    check_owner: Callable[[], None],
+) -> dict[str, Any]:
+    """Write each of a rendition's ``runs`` (``rendition_runs``) with ``write``, then
+    upload and measure it; returns its ``Result``. ``check_owner`` raises when this run
+    lost the rendition (``workers.unit_run``): nothing is uploaded then."""
+    group = next(g for g in job.groups if g.index == spec.group)
+    folder_media = _split(spec.output_media)[0]
     measures: dict[str, Any] = {"files": [], "parts": []}
     total, main = 0, None
     for i, (part_stem, config) in enumerate(runs):
-        playlist = _run(ctx, enc, spec, config, workdir / f"part{i}", part_stem, group)
+        out_dir = workdir / f"part{i}"
+        out_dir.mkdir()
+        playlist = write(config, out_dir, part_stem)
         files = rendition_files(playlist.parent)
         probe = ctx.prober(str(playlist), ctx.settings, OWN_OUTPUT)
-        enc.check_owner()
+        check_owner()
         total += _upload(ctx, folder_media, files)
         measures["files"] += [f.name for f in files]
         _measure(measures, group, spec, playlist, files, probe)

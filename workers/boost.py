@@ -6,13 +6,15 @@ planned into chunks when it starts (``plan_outputs``; too short an input runs wh
 output's own task then sends its parts (``start_parts``), each a unit of its own
 (``shared.units``) with the watchdog, delivery cap and priority an output has:
 
-- every chunk (``c0``, ``c1``…) encodes exactly its frames into a scratch object beside the
-  output (``.mcfarm-scratch/{job}/{output}/``), and checks its frame count: a wrong count is
-  encoded again with a longer lead-in, then the output falls back to one whole encode;
+- every chunk (``c0``, ``c1``…) encodes exactly its frames into a scratch object
+  (``.mcfarm-scratch/{job}/{output}/`` in the output's bucket) and checks its frame count:
+  a wrong count is encoded again with a longer lead-in, then the output is encoded whole;
+  a segmented rendition's chunks also force a keyframe at each of their segments' starts;
 - the audio (``audio``) is encoded once, over the whole input;
 - whoever ends the last of those sends the join (``join``), which copies chunks and audio
-  into the output's container, uploads it and ends the output; the scratch objects go with
-  the output's end, whatever it is.
+  into the output's container (or into a rendition's segments and playlist, numbered on
+  across the joins, as a whole encode writes them), uploads it and ends the output; the
+  scratch objects go with the output's end, whatever it is.
 
 The argv of each step is ``workers.chunk_cmd``'s; where chunks start, ``workers.chunks``'.
 """
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,7 @@ from shared.jobrecord import TERMINAL_OUTPUT_STATES, JobRecord
 from shared.planning import OutputSpec
 from shared.storage import StorageRef, parse_storage_url
 from shared.units import AUDIO, JOIN, Unit, chunk_number, chunk_part
+from workers import adaptive
 from workers.chunk_cmd import (
     AUDIO_EXTENSION,
     CHUNK_EXTENSION,
@@ -39,17 +42,28 @@ from workers.chunk_cmd import (
     chunk_args,
     concat_list,
     join_args,
+    join_segments_args,
 )
-from workers.chunks import Chunk, boost_wanted, frame_times, plan_chunks, unsplittable
+from workers.chunks import (
+    Chunk,
+    boost_wanted,
+    chunk_length,
+    frame_times,
+    plan_chunks,
+    unsplittable,
+)
 from workers.context import TaskContext
-from workers.filemeta import out_file_meta, output_result
+from workers.geometry import fps_filter_rate
 from workers.gpu_cmd import video_path_for
 from workers.probe import FRAME_COUNT, FRAME_TIMES, LOCAL_INPUT, OWN_OUTPUT, parse_probe
-from workers.unit_run import Body, OnEnd, Superseded, prepare_encode, stage_input
+from workers.segmenting import playlist_name, segment_seconds
+from workers.unit_run import Body, OnEnd, Superseded, prepare_encode, stage_input, upload_file
 from workers.watchdog import Run
 
 log = logging.getLogger(__name__)
 
+#: The prefix of the parts' files, waiting for their join (``scratch_ref``).
+SCRATCH = ".mcfarm-scratch"
 #: A chunk whose frame count is wrong is encoded again with this much more lead-in.
 RETRY_LEAD_S = 30.0
 #: The code of a chunk that kept the wrong frame count: its output is encoded whole instead.
@@ -68,27 +82,33 @@ def plan_outputs(ctx: TaskContext, job: JobRecord, specs: Sequence[OutputSpec]) 
         duration = parse_probe(probe).duration if probe else None
         if not boost_wanted(job.pipeline_speed, duration, ctx.settings.boost_min_seconds):
             continue
-        why = unsplittable(spec.config, spec.features)
-        if why is None and (duration or 0) < 2 * ctx.settings.boost_chunk_seconds:
-            why = "the input is shorter than two chunks"
+        segment = segment_seconds(spec.config) if spec.segmented else None
+        length = chunk_length(ctx.settings.boost_chunk_seconds, segment)
+        why = _why_whole(spec, probe, duration, length)
         if why is not None:
             ctx.store.set_output(job.job_id, spec.index, Boost={"Split": False, "Reason": why})
             continue
         if spec.input_index not in times:
             times[spec.input_index] = _frame_times(ctx, spec)
-        chunks = plan_chunks(times[spec.input_index], ctx.settings.boost_chunk_seconds)
+        chunks = plan_chunks(times[spec.input_index], ctx.settings.boost_chunk_seconds, segment)
         plan = {
             "chunks": [c.to_dict() for c in chunks],
             "video_offset": _video_offset(probe),
-            "audio": _keeps_audio(spec, probe),
+            "audio": _needs_audio(job, spec, probe),
         }
         ctx.store.set_plan(job.job_id, spec.index, plan)
-        boost = {
-            "Split": True,
-            "Chunks": len(chunks),
-            "ChunkSeconds": ctx.settings.boost_chunk_seconds,
-        }
+        boost = {"Split": True, "Chunks": len(chunks), "ChunkSeconds": length}
         ctx.store.set_output(job.job_id, spec.index, Boost=boost)
+
+
+def _why_whole(spec: OutputSpec, probe: dict, duration: float | None, length: int) -> str | None:
+    """Why a Boost job's output runs whole, or None to split it."""
+    why = unsplittable(spec.config, spec.features)
+    if why is None and fps_filter_rate(parse_probe(probe), spec.config.get("Video", {})):
+        why = "its frame rate is converted (Video.Fps, or a source above 60 fps)"
+    if why is None and (duration or 0) < 2 * length:
+        why = "the input is shorter than two chunks"
+    return why
 
 
 def _frame_times(ctx: TaskContext, spec: OutputSpec):
@@ -113,8 +133,14 @@ def _video_offset(probe: dict) -> float:
     return round(starts.get(info.video.index, 0.0) - starts.get(info.audio.index, 0.0), 6)
 
 
-def _keeps_audio(spec: OutputSpec, probe: dict) -> bool:
-    return parse_probe(probe).audio is not None and not spec.config.get("Audio", {}).get("Remove")
+def _needs_audio(job: JobRecord, spec: OutputSpec, probe: dict) -> bool:
+    """Whether the output has an audio part: it keeps the source's audio (for a DASH
+    rendition: it is the one that writes the group's audio Representation)."""
+    audio = parse_probe(probe).audio is not None
+    if not spec.segmented:
+        return audio and not spec.config.get("Audio", {}).get("Remove")
+    runs = adaptive.rendition_runs(job, spec, spec.config, True, audio)
+    return audio and any(not config.get("Audio", {}).get("Remove") for _, config in runs)
 
 
 def _parts(plan: dict) -> list[str]:
@@ -157,9 +183,11 @@ def part_body(ctx: TaskContext, unit: Unit) -> Body:
 
 
 def scratch_ref(ctx: TaskContext, spec: OutputSpec, job_id: str, name: str) -> StorageRef:
-    """Where a part of a split output waits for the join: beside the output."""
+    """Where a part of a split output waits for the join: under ``SCRATCH``, at the root
+    of the output's bucket (one prefix for a lifecycle rule to sweep), or beside a local
+    output file."""
     out = parse_storage_url(spec.output_media, settings=ctx.settings, for_output=True)
-    rel = f".mcfarm-scratch/{job_id}/{spec.index}/{name}"
+    rel = f"{SCRATCH}/{job_id}/{spec.index}/{name}"
     if out.kind == "object":
         return StorageRef("object", bucket=out.bucket, key=rel)
     return StorageRef("file", path=str(Path(out.path).parent / rel))
@@ -231,30 +259,75 @@ def _join(ctx: TaskContext, job: JobRecord, unit: Unit, workdir: Path, run: Run)
     for name in names:
         ctx.storage.download(scratch_ref(ctx, spec, job.job_id, _name(name)), workdir / _name(name))
     chunks = [Chunk.from_dict(c) for c in plan["chunks"]]
-    (workdir / "chunks.txt").write_text(
-        concat_list(chunks, [_name(p) for p in names[: len(chunks)]])
-    )
+    listing = workdir / "chunks.txt"
+    listing.write_text(concat_list(chunks, [_name(p) for p in names[: len(chunks)]]))
+    audio = str(workdir / _name(AUDIO)) if plan["audio"] else None
+
+    def check_owner() -> None:
+        if not run.owns_output():
+            raise Superseded(f"{unit.member} belongs to another run now")
+
+    if spec.segmented:
+        write = _segments_writer(ctx, job, spec, str(listing), audio)
+        runs = adaptive.rendition_runs(job, spec, spec.config, True, audio is not None)
+        result = adaptive.write_rendition(ctx, job, spec, workdir, runs, write, check_owner)
+    else:
+        result = _join_file(ctx, job, spec, str(listing), audio, workdir, check_owner)
+    note = next((parts[p].get("Message") for p in names if parts[p].get("Message")), "")
+    return {"Joined": True, "Note": note, "Result": result}
+
+
+def _join_file(
+    ctx: TaskContext,
+    job: JobRecord,
+    spec: OutputSpec,
+    listing: str,
+    audio: str | None,
+    workdir: Path,
+    check_owner: Callable[[], None],
+) -> dict[str, Any]:
+    """Copy the chunks and the audio part into the output's file; upload it."""
     dst = workdir / f"output{container(spec.config['Container']['Format']).extension}"
     argv = join_args(
-        str(workdir / "chunks.txt"),
-        str(workdir / _name(AUDIO)) if plan["audio"] else None,
+        listing,
+        audio,
         str(dst),
         spec.config,
         ctx.settings,
-        video_offset=plan["video_offset"],
+        video_offset=job.plans[spec.index]["video_offset"],
         features=spec.features,
     )
     ctx.runner(argv, timeout=ctx.settings.task_time_limit)
-    out_probe = ctx.prober(str(dst), ctx.settings, OWN_OUTPUT)
-    if not run.owns_output():
-        raise Superseded(f"{unit.member} belongs to another run now")
-    out_ref = parse_storage_url(spec.output_media, settings=ctx.settings, for_output=True)
-    ctx.storage.upload(dst, out_ref)
-    url = ctx.storage.public_url(out_ref)
-    name = Path(out_ref.key or out_ref.path).name
-    meta = out_file_meta(out_probe, file_name=name, file_url=url, file_size=dst.stat().st_size)
-    note = next((parts[p].get("Message") for p in names if parts[p].get("Message")), "")
-    return {"Joined": True, "Note": note, "Result": output_result(spec.output_media, url, meta)}
+    return upload_file(ctx, spec, dst, check_owner)
+
+
+def _segments_writer(
+    ctx: TaskContext, job: JobRecord, spec: OutputSpec, listing: str, audio: str | None
+) -> adaptive.Write:
+    """How the join writes each run of a segmented rendition: a copy of the chunks and/or
+    the audio part into segments (``chunk_cmd.join_segments_args``)."""
+    group = next(g for g in job.groups if g.index == spec.group)
+    offset = job.plans[spec.index]["video_offset"]
+
+    def write(config: dict, out_dir: Path, stem: str) -> Path:
+        def keeps(section: str) -> bool:
+            return not config.get(section, {}).get("Remove")
+
+        argv = join_segments_args(
+            listing if keeps("Video") else None,
+            audio if keeps("Audio") else None,
+            spec.config,
+            ctx.settings,
+            out_dir=out_dir,
+            stem=stem,
+            segments=group.segments,
+            video_offset=offset,
+            features=spec.features,
+        )
+        ctx.runner(argv, timeout=ctx.settings.task_time_limit)
+        return out_dir / playlist_name(stem, group.segments)
+
+    return write
 
 
 # --- after a part ------------------------------------------------------------------------------

@@ -20,16 +20,25 @@ https://code.videolan.org/videolan/x264 (``--stitchable``).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import ffmpeg
 
-from shared.containers import container
+from shared.containers import Kind, container
 from shared.templates import without
 from workers.chunks import Chunk
-from workers.ffmpeg_cmd import CPU_VIDEO, VideoPath, Window, compile_args, encode_streams
+from workers.ffmpeg_cmd import (
+    CPU_VIDEO,
+    VideoPath,
+    Window,
+    compile_args,
+    encode_streams,
+    hvc1_tag,
+)
 from workers.geometry import seconds
 from workers.probe import ProbeInfo
+from workers.segmenting import keyframe_options, muxer_options, playlist_name, segment_seconds
 
 #: Chunks are written as NUT (``-f nut``), named with this extension.
 CHUNK_EXTENSION = ".nut"
@@ -61,6 +70,9 @@ def chunk_args(
         src, probe, without(config, "Audio"), video_path=video_path, window=window
     )
     options.pop("tag:v", None)  # the join tags HEVC for its container
+    if container(config["Container"]["Format"]).kind is Kind.SEGMENTED:
+        seconds = segment_seconds(config)
+        options |= keyframe_options(probe, config, options, seconds, at=chunk.keyframes)
     if options.get("c:v") == "libx264":
         options["x264-params"] = "stitchable=1"
     return compile_args(streams, dst, {**options, "format": "nut"}, settings)
@@ -82,6 +94,32 @@ def concat_list(chunks: Sequence[Chunk], names: Sequence[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _copied_video_tag(config: Mapping[str, Any]) -> dict[str, str]:
+    """The tag of the chunks' video copied into the output: ``hvc1`` for HEVC in ISO BMFF
+    (``ffmpeg_cmd.hvc1_tag``), ``avc1`` for H.264 there, whose NUT tag (``H264``) the dash
+    muxer's MP4 refuses."""
+    if config.get("Video", {}).get("Codec") == "H.265":
+        return hvc1_tag(config, True)
+    return {"tag:v": "avc1"} if container(config["Container"]["Format"]).iso_bmff else {}
+
+
+def _joined_streams(listing: str | None, audio: str | None, video_offset: float) -> list:
+    """The chunks' video (``listing``, a ``concat_list`` file) and the audio part, each
+    offset as in the source: ``video_offset`` is how long after the audio the video starts
+    (seconds; negative when it starts first)."""
+    streams = []
+    if listing is not None:
+        lead = {"itsoffset": seconds(video_offset)} if video_offset > 0 else {}
+        # The list names our own chunk files, beside it
+        # (https://ffmpeg.org/ffmpeg-formats.html#Options).
+        video = ffmpeg.input(listing, f="concat", safe=0, protocol_whitelist="file", **lead)
+        streams.append(video["v:0"])
+    if audio is not None:
+        late = {"itsoffset": seconds(-video_offset)} if video_offset < 0 else {}
+        streams.append(ffmpeg.input(audio, protocol_whitelist="file", **late)["a:0"])
+    return streams
+
+
 def join_args(
     listing: str,
     audio: str | None,
@@ -101,15 +139,36 @@ def join_args(
             negative when it starts first).
         features: the output's ``Metadata``, written as for a whole output.
     """
-    lead = {"itsoffset": seconds(video_offset)} if video_offset > 0 else {}
-    # The list names our own chunk files, beside it (https://ffmpeg.org/ffmpeg-formats.html#Options).
-    video = ffmpeg.input(listing, f="concat", safe=0, protocol_whitelist="file", **lead)
-    streams = [video["v:0"]]
-    if audio is not None:
-        late = {"itsoffset": seconds(-video_offset)} if video_offset < 0 else {}
-        streams.append(ffmpeg.input(audio, protocol_whitelist="file", **late)["a:0"])
+    streams = _joined_streams(listing, audio, video_offset)
     box = container(config["Container"]["Format"])
     options: dict[str, Any] = {"c": "copy", "format": box.muxer, **box.muxer_options}
-    if box.iso_bmff and config.get("Video", {}).get("Codec") == "H.265":
-        options["tag:v"] = "hvc1"  # Apple players refuse HEVC in MP4 under FFmpeg's hev1 tag
+    options |= _copied_video_tag(config)
+    return compile_args(streams, dst, options, settings, features=features)
+
+
+def join_segments_args(
+    listing: str | None,
+    audio: str | None,
+    config: Mapping[str, Any],
+    settings,
+    *,
+    out_dir: Path,
+    stem: str,
+    segments: str,
+    video_offset: float = 0.0,
+    features: Mapping[str, Any] | None = None,
+) -> list[str]:
+    """The argv that copies the chunks and/or the audio part into one segmented rendition
+    in ``out_dir``, as ``segmenting.segment_args`` would have encoded it: the chunks'
+    forced keyframes are where its segments start.
+
+    Args:
+        listing, audio: as for ``join_args``; either may be None (a DASH Representation
+            carries one stream).
+        out_dir, stem, segments: as for ``segmenting.segment_args``.
+    """
+    streams = _joined_streams(listing, audio, video_offset)
+    options = {"c": "copy", **muxer_options(segments, out_dir, stem, segment_seconds(config))}
+    options |= _copied_video_tag(config) if listing is not None else {}
+    dst = str(out_dir / playlist_name(stem, segments))
     return compile_args(streams, dst, options, settings, features=features)

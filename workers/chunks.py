@@ -21,6 +21,7 @@ The encode checks each chunk's frame count against ``Chunk.frames``.
 from __future__ import annotations
 
 import bisect
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
@@ -47,6 +48,9 @@ class Chunk(Plain):
         start, end: the trim window on the source's own timestamps (seconds, with
             ``-copyts``), each halfway between two frames.
         duration: the source time it spans, to the next chunk's first frame (seconds).
+        keyframes: for a segmented output, where its encode forces a keyframe: the start
+            of each segment in it, seconds from its own first frame (each a little before
+            the frame, so rounding cannot move it to the next one). Empty for a file.
     """
 
     number: int
@@ -56,6 +60,11 @@ class Chunk(Plain):
     start: float
     end: float
     duration: float
+    keyframes: tuple[float, ...] = ()
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> Chunk:
+        return cls(**{**raw, "keyframes": tuple(raw.get("keyframes", ()))})
 
 
 @dataclass(frozen=True)
@@ -103,14 +112,30 @@ def frame_times(probe_json: Mapping[str, Any]) -> FrameTimes:
     return FrameTimes(tuple(sorted(pts)), tuple(sorted(keyframes)), time_base, start)
 
 
-def plan_chunks(times: FrameTimes, chunk_seconds: float) -> list[Chunk]:
-    """Cut the frames into chunks of ``chunk_seconds`` (see the module docstring).
+def chunk_length(chunk_seconds: int, segment_seconds: int | None) -> int:
+    """The chunk length a plan uses: ``chunk_seconds``, or for a segmented output the
+    nearest whole number of segments (at least one), so every join is a segment boundary."""
+    if not segment_seconds:
+        return chunk_seconds
+    return segment_seconds * max(1, math.floor(chunk_seconds / segment_seconds + 0.5))
+
+
+def plan_chunks(
+    times: FrameTimes, chunk_seconds: int, segment_seconds: int | None = None
+) -> list[Chunk]:
+    """Cut the frames into chunks of ``chunk_length(chunk_seconds, segment_seconds)``
+    (see the module docstring).
+
+    A segmented output's segments start, in every chunk, at the first frame at or after
+    each multiple of ``segment_seconds`` from the first frame: the same frames in every
+    rendition of the source, and the chunk boundaries among them.
 
     Returns:
         The chunks, in order; one chunk (the whole input) when it is shorter than two.
     """
     pts = times.pts
-    bounds = _boundaries(times, chunk_seconds)
+    bounds = _boundaries(times, chunk_length(chunk_seconds, segment_seconds))
+    segments = _boundaries(times, segment_seconds)[:-1] if segment_seconds else []
     last_step = pts[-1] - pts[-2] if len(pts) > 1 else 1 / times.time_base / 25
     chunks = []
     for number, (first, after) in enumerate(zip(bounds, bounds[1:], strict=False)):
@@ -125,9 +150,21 @@ def plan_chunks(times: FrameTimes, chunk_seconds: float) -> list[Chunk]:
                 start=round(times.seconds(begin), 6),
                 end=round(times.seconds(pts[after - 1] + (stop - pts[after - 1]) / 2), 6),
                 duration=round(times.seconds(stop - pts[first]), 6),
+                keyframes=tuple(
+                    _forced_at(times, first, frame) for frame in segments if first <= frame < after
+                ),
             )
         )
     return chunks
+
+
+def _forced_at(times: FrameTimes, first: int, frame: int) -> float:
+    """When, from the chunk's first frame, to force the keyframe of frame ``frame``: a
+    quarter of a frame early (the encoder forces the first frame at or after it)."""
+    if frame == first:
+        return 0.0
+    pts = times.pts
+    return round(times.seconds(pts[frame] - pts[first] - (pts[frame] - pts[frame - 1]) / 4), 6)
 
 
 def _boundaries(times: FrameTimes, chunk_seconds: float) -> list[int]:
@@ -157,7 +194,7 @@ def unsplittable(config: Mapping[str, Any], features: Mapping[str, Any] | None) 
     """Why an output cannot be split into chunks, or None when it can.
 
     An output whose video is copied, removed or absent has nothing to encode in chunks; a
-    clipped output (``Clip.TimeSpan``) and a segmented rendition are not split yet.
+    clipped output (``Clip.TimeSpan``) is not split yet.
     """
     box = container(config["Container"]["Format"])
     video = config.get("Video", {})
@@ -165,8 +202,6 @@ def unsplittable(config: Mapping[str, Any], features: Mapping[str, Any] | None) 
         return "it has no video to encode"
     if video.get("Codec") == "copy":
         return "its video is copied, not encoded"
-    if box.kind is Kind.SEGMENTED:
-        return "segmented renditions are not split yet"
     if ((features or {}).get("Clip") or {}).get("TimeSpan"):
         return "a clipped output is not split yet"
     return None

@@ -195,9 +195,13 @@ def _encoder_options(probe: ProbeInfo, config: Mapping[str, Any]) -> dict:
 def _video_options(probe: ProbeInfo, config: Mapping[str, Any]) -> dict:
     codec = config.get("Video", {}).get("Codec", "H.264")
     args = {"c:v": "copy"} if codec == "copy" else _encoder_options(probe, config)
-    if container(config["Container"]["Format"]).iso_bmff and _is_hevc(probe, codec):
-        args["tag:v"] = "hvc1"  # Apple players refuse HEVC in MP4 under FFmpeg's hev1 tag
-    return args
+    return args | hvc1_tag(config, _is_hevc(probe, codec))
+
+
+def hvc1_tag(config: Mapping[str, Any], hevc: bool) -> dict[str, str]:
+    """The video tag option of an output whose video is HEVC (``hevc``): ``hvc1`` in ISO
+    BMFF (MP4, fMP4 segments), where Apple players refuse FFmpeg's default ``hev1``."""
+    return {"tag:v": "hvc1"} if hevc and container(config["Container"]["Format"]).iso_bmff else {}
 
 
 def _audio_options(probe: ProbeInfo, config: Mapping[str, Any]) -> dict:

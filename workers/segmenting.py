@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -82,10 +82,15 @@ def _gop(probe: ProbeInfo, config: Mapping[str, Any], asked: int | None, seconds
     return min(asked, per_segment) if asked else per_segment
 
 
-def _keyframe_options(
-    probe: ProbeInfo, config: Mapping[str, Any], options: Mapping[str, Any], seconds: int
+def keyframe_options(
+    probe: ProbeInfo,
+    config: Mapping[str, Any],
+    options: Mapping[str, Any],
+    seconds: int,
+    at: Sequence[float] | None = None,
 ) -> dict[str, Any]:
-    """Encoder options that put an IDR frame at every multiple of ``seconds``, and only there.
+    """Encoder options that put an IDR frame at every multiple of ``seconds``, and only there
+    (or, given ``at``, at those times: the segment starts of a Boost chunk).
 
     shaka-streamer does the same (GOP = segment × fps, no scene-cut keyframes), and Apple's
     HLS authoring spec asks for keyframes aligned across variants
@@ -94,10 +99,11 @@ def _keyframe_options(
     encoder = options.get("c:v")
     if encoder not in ("libx264", "libx265"):  # no video, or a copy: nothing to force
         return {}
+    # A keyframe on the first frame at or after each boundary n*D, whatever the rate, or at
+    # each of the times listed (https://ffmpeg.org/ffmpeg.html#Advanced-Video-options).
+    when = f"expr:gte(t,n_forced*{seconds})" if at is None else ",".join(f"{t:.6f}" for t in at)
     forced = {
-        # A keyframe on the first frame at or after each boundary n*D, whatever the rate
-        # (https://ffmpeg.org/ffmpeg.html#Advanced-Video-options, -force_key_frames expr).
-        "force_key_frames": f"expr:gte(t,n_forced*{seconds})",
+        "force_key_frames": when,
         # The GOP cap is a segment long, so the encoder adds no keyframe of its own in between.
         "g": _gop(probe, config, options.get("g"), seconds),
         # Forced frames as IDR, not plain I frames: a segment must decode on its own
@@ -159,6 +165,14 @@ def _dash_options(stem: str, seconds: int) -> dict[str, Any]:
     }
 
 
+def muxer_options(kind: str, out_dir: Path, stem: str, seconds: int) -> dict[str, Any]:
+    """The muxer and its options that write a ``kind`` rendition named ``stem`` into
+    ``out_dir`` in segments of ``seconds``."""
+    if kind == "dash":
+        return _dash_options(stem, seconds)
+    return _hls_options(out_dir, stem, seconds, fmp4=kind == "fmp4")
+
+
 def segment_args(
     src: str,
     probe: ProbeInfo,
@@ -203,11 +217,8 @@ def segment_args(
             "a DASH rendition carries one stream: set Audio.Remove on video renditions "
             "and Video.Remove on audio renditions"
         )
-    options |= _keyframe_options(probe, config, options, seconds)
-    if kind == "dash":
-        options |= _dash_options(stem, seconds)
-    else:
-        options |= _hls_options(out_dir, stem, seconds, fmp4=kind == "fmp4")
+    options |= keyframe_options(probe, config, options, seconds)
+    options |= muxer_options(kind, out_dir, stem, seconds)
     dst = str(out_dir / playlist_name(stem, kind))
     return compile_args(streams, dst, options, settings, features=features)
 

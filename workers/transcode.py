@@ -29,10 +29,15 @@ from workers import adaptive, boost
 from workers.context import TaskContext
 from workers.endings import fail_output, finish_output
 from workers.ffmpeg_cmd import build_ffmpeg_args
-from workers.filemeta import out_file_meta, output_result
 from workers.gpu_cmd import video_path_for
-from workers.probe import OWN_OUTPUT
-from workers.unit_run import end_unit, failed, prepare_encode, probe_input, run_unit
+from workers.unit_run import (
+    end_unit,
+    failed,
+    prepare_encode,
+    probe_input,
+    run_unit,
+    upload_file,
+)
 from workers.watchdog import Run
 
 
@@ -80,7 +85,6 @@ def _encode(ctx: TaskContext, job: JobRecord, workdir: Path, run: Run, index: in
             "Message": enc.note,
             "Result": adaptive.encode_rendition(ctx, job, spec, workdir, enc),
         }
-    out_ref = parse_storage_url(spec.output_media, settings=ctx.settings, for_output=True)
     dst = workdir / f"output{container(enc.config['Container']['Format']).extension}"
     argv = build_ffmpeg_args(
         enc.source,
@@ -92,17 +96,7 @@ def _encode(ctx: TaskContext, job: JobRecord, workdir: Path, run: Run, index: in
         video_path=video_path_for(ctx.gpu, enc.info, enc.config),
     )
     enc.run(ctx, argv)
-    out_probe = ctx.prober(str(dst), ctx.settings, OWN_OUTPUT)
-    enc.check_owner()
-    ctx.storage.upload(dst, out_ref)
-    url = ctx.storage.public_url(out_ref)
-    meta = out_file_meta(
-        out_probe,
-        file_name=Path(out_ref.key or out_ref.path).name,
-        file_url=url,
-        file_size=dst.stat().st_size,
-    )
-    return {"Message": enc.note, "Result": output_result(spec.output_media, url, meta)}
+    return {"Message": enc.note, "Result": upload_file(ctx, spec, dst, enc.check_owner)}
 
 
 def _uploaded(ctx: TaskContext, job: JobRecord, workdir: Path, run: Run, index: int) -> dict:

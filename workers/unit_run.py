@@ -29,12 +29,14 @@ from typing import Any
 from shared.clock import now_us, wire_time
 from shared.errors import JobCancelled, TranscodeError
 from shared.jobrecord import TERMINAL_OUTPUT_STATES, JobRecord
+from shared.planning import OutputSpec
 from shared.storage import parse_storage_url
 from shared.units import Unit
 from workers.context import Encode, TaskContext
 from workers.ffmpeg_cmd import output_duration
+from workers.filemeta import out_file_meta, output_result
 from workers.inputs import Stager
-from workers.probe import parse_probe
+from workers.probe import OWN_OUTPUT, parse_probe
 from workers.source_checks import apply_source_checks, check_input_limits
 from workers.watchdog import Run, heartbeat
 
@@ -194,3 +196,18 @@ def _run(ctx: TaskContext, job: JobRecord, unit: Unit, body: Body, on_end: OnEnd
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return end_unit(ctx, unit, on_end, Status="Success", Code="", **changes)
+
+
+def upload_file(
+    ctx: TaskContext, spec: OutputSpec, dst: Path, check_owner: Callable[[], None]
+) -> dict[str, Any]:
+    """Upload a file output written at ``dst``, unless ``check_owner`` raises (this run
+    lost the unit); returns its ``Result``, measured from the file."""
+    out_probe = ctx.prober(str(dst), ctx.settings, OWN_OUTPUT)
+    check_owner()
+    out_ref = parse_storage_url(spec.output_media, settings=ctx.settings, for_output=True)
+    ctx.storage.upload(dst, out_ref)
+    url = ctx.storage.public_url(out_ref)
+    name = Path(out_ref.key or out_ref.path).name
+    meta = out_file_meta(out_probe, file_name=name, file_url=url, file_size=dst.stat().st_size)
+    return output_result(spec.output_media, url, meta)

@@ -3,18 +3,16 @@ and FFmpeg decodes the whole package over HTTP."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from urllib.parse import urlencode
 
 import boto3
 import m3u8
 import pytest
 
 from tests.e2e.conftest import MEDIA_BUCKET, client_for, wait_job
-from tests.servers.browser import StaticServer, is_blank, play_in_chromium
+from tests.e2e.playback import keyframes, plays_in_chromium
 from tests.servers.seaweed import PUBLIC_BUCKET
 
 pytestmark = pytest.mark.e2e
@@ -49,28 +47,6 @@ def _download(s3, prefix: str, dest: Path) -> list[str]:
     return [k[len(prefix) :] for k in keys]
 
 
-def _keyframes(path: Path) -> list[float]:
-    out = subprocess.run(
-        [
-            "ffprobe",
-            "-v",
-            "error",
-            "-select_streams",
-            "v:0",
-            "-show_entries",
-            "packet=pts_time,flags",
-            "-of",
-            "json",
-            str(path),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    packets = json.loads(out.stdout)["packets"]
-    return [round(float(p["pts_time"]), 3) for p in packets if "K" in p.get("flags", "")]
-
-
 def _decode_over_http(url: str) -> None:
     done = subprocess.run(
         ["ffmpeg", "-v", "error", "-i", url, "-f", "null", "-"],
@@ -79,23 +55,6 @@ def _decode_over_http(url: str) -> None:
         timeout=120,
     )
     assert done.returncode == 0 and done.stderr.strip() == "", done.stderr[-2000:]
-
-
-# hls.js reports stalls on a slow machine as non-fatal errors; they say nothing of the package.
-STALL_WARNINGS = ("hls.js mediaError/bufferStalledError", "hls.js mediaError/bufferNudgeOnStall")
-
-
-def _plays_in_chromium(
-    root: Path, mode: str, manifest: str, assets: Path, screenshot: Path
-) -> None:
-    """hls.js / dash.js in headless Chromium play the package for 3 s, no error, not blank."""
-    with StaticServer(root, mounts={"/player/": assets}) as server:
-        page = server.url("/player/player.html?" + urlencode({"mode": mode, "src": manifest}))
-        result = play_in_chromium(page, seconds=3.0, timeout=45, screenshot=screenshot)
-    assert result.error is None, (result.errors, server.requests[-10:])
-    assert [e for e in result.errors if not e.startswith(STALL_WARNINGS)] == []
-    assert result.played_seconds >= 3.0 and result.audio_decoded_bytes > 0
-    assert result.screenshot is not None and not is_blank(result.screenshot)
 
 
 def _rendition(name: str, height: int, template: str, **hls) -> dict:
@@ -181,7 +140,7 @@ def test_hls_ladder_with_an_audio_group(s3_farm, seaweed, s3, tmp_path, assets):
         ("aud", "English", "en", "YES")
     ]
 
-    keyframes = []
+    cuts = []
     for uri in [p.uri for p in master.playlists] + [audio[0].uri]:
         playlist = m3u8.load(str(tmp_path / uri))
         folder = str(Path(uri).parent)
@@ -189,10 +148,10 @@ def test_hls_ladder_with_an_audio_group(s3_farm, seaweed, s3, tmp_path, assets):
         total = sum(seg.duration for seg in playlist.segments)
         assert abs(total - SOURCE_SECONDS) <= FRAME + 0.03, (uri, total)
         if uri.startswith("video/"):
-            keyframes.append(_keyframes(tmp_path / uri))
-    assert keyframes[0] == keyframes[1] == keyframes[2] and len(keyframes[0]) >= 5
+            cuts.append(keyframes(tmp_path / uri))
+    assert cuts[0] == cuts[1] == cuts[2] and len(cuts[0]) >= 5
     _decode_over_http(f"{seaweed.endpoint}/{PUBLIC_BUCKET}/{base}master.m3u8")
-    _plays_in_chromium(tmp_path, "hls", "/master.m3u8", assets, tmp_path / "hls.png")
+    plays_in_chromium(tmp_path, "hls", "/master.m3u8", assets, tmp_path / "hls.png")
 
 
 def test_dash_ladder(s3_farm, seaweed, s3, tmp_path, assets):
@@ -245,10 +204,10 @@ def test_dash_ladder(s3_farm, seaweed, s3, tmp_path, assets):
         names = [media.replace("$Number%05d$", f"{n:05d}") for n in range(first, first + count)]
         assert all(name in files for name in names), (names, sorted(files))
     stems = sorted(f for f in files if f.endswith(".mpd") and "/" in f and "-audio" not in f)
-    keyframes = [_keyframes(tmp_path / stem) for stem in stems]
-    assert len(keyframes) == 3 and keyframes[0] == keyframes[1] == keyframes[2]
+    cuts = [keyframes(tmp_path / stem) for stem in stems]
+    assert len(cuts) == 3 and cuts[0] == cuts[1] == cuts[2]
     _decode_over_http(f"{seaweed.endpoint}/{PUBLIC_BUCKET}/{base}manifest.mpd")
-    _plays_in_chromium(tmp_path, "dash", "/manifest.mpd", assets, tmp_path / "dash.png")
+    plays_in_chromium(tmp_path, "dash", "/manifest.mpd", assets, tmp_path / "dash.png")
 
 
 def test_a_failed_rendition_fails_its_group_and_the_job(s3_farm):

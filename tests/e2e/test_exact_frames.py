@@ -27,7 +27,9 @@ from tests.e2e.exactness import (
     quiet_spots,
     stream_facts,
 )
+from tests.e2e.observe import wait_until
 from tests.servers.farm import farm_env, two_worker_farm
+from workers.boost import SCRATCH
 
 pytestmark = pytest.mark.e2e
 
@@ -115,20 +117,23 @@ def test_a_boost_encode_in_chunks_on_two_workers_is_the_same_film(
     client = client_for(boost_farm)
     pipeline = client.call("POST", "/v1/pipelines", {"Name": "fast", "Speed": "Boost"})
     body = {"Config": _config("boost.mp4"), "PipelineId": pipeline["Pipeline"]["PipelineId"]}
-    job = wait_job(client, client.submit(body)["JobId"], boost_farm, timeout=300)
+    job_id = client.submit(body)["JobId"]
+    root = Path(boost_farm.env["MCFARM_STORAGE_ROOT"])
+    scratch = root / "results" / SCRATCH / job_id
+    wait_until(lambda: list(scratch.rglob("c*.nut")), "a chunk waiting in the scratch folder")
+    job = wait_job(client, job_id, boost_farm, timeout=300)
     assert job["State"] == "Complete", job
     detail = job["OutputDetails"][0]
     assert detail["Boost"] == {"Split": True, "Chunks": 6, "ChunkSeconds": CHUNK_SECONDS}
     chunks = detail["Chunks"]
     assert [c["Status"] for c in chunks] == ["Success"] * 6
     assert {c["Worker"].split("@")[0] for c in chunks} == {"second", boost_farm_worker(boost_farm)}
-    root = Path(boost_farm.env["MCFARM_STORAGE_ROOT"])
     output = root / "results/exact/boost.mp4"
     _assert_exact(output, open_gop_source, tmp_path)
     joins = [sum(c["Frames"] for c in chunks[:n]) * FRAME for n in range(1, 6)]
     start = stream_facts(output)["start"]
     assert quiet_spots(audio_samples(output), 8000, [start + t for t in joins]) == []
-    assert not list((root / "results/exact/.mcfarm-scratch").rglob("*.*"))  # scratch removed
+    assert not [p for p in scratch.rglob("*") if p.is_file()]  # the scratch removed
 
 
 def boost_farm_worker(farm) -> str:

@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 
 import pytest
 
+from tests.e2e.playback import STALL_WARNINGS
 from tests.servers.browser import (
     StaticServer,
     is_blank,
@@ -29,7 +30,6 @@ pytestmark = pytest.mark.e2e
 PLAY_SECONDS = 3.0
 # hls.js reports a stall as a non-fatal error when the machine decodes slowly; that says nothing
 # about the package, unlike every other non-fatal error (parsing, timestamp gaps, retries).
-STALL_WARNINGS = ("hls.js mediaError/bufferStalledError", "hls.js mediaError/bufferNudgeOnStall")
 # x264 GOP of 2 s at 25 fps, no scene-cut keyframes: every 2 s segment starts on an IDR, as
 # both HLS (RFC 8216 section 3) and DASH segment templates need.
 # https://trac.ffmpeg.org/wiki/Encode/H.264

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 
 import pytest
 
-from workers.chunks import FrameTimes, boost_wanted, plan_chunks, unsplittable
+from workers.chunks import Chunk, FrameTimes, boost_wanted, chunk_length, plan_chunks, unsplittable
 
 TB = Fraction(1, 90000)
 NTSC = 3003  # ticks per frame at 30000/1001 fps
@@ -63,6 +64,32 @@ def test_variable_frame_rate_cuts_at_times_not_counts():
         assert times.pts[chunk.first - 1] * TB < 10 * chunk.number
 
 
+@pytest.mark.parametrize(
+    ("chunk", "segment", "length"), [(20, None, 20), (20, 6, 18), (20, 8, 24), (3, 10, 10)]
+)
+def test_a_segmented_output_cuts_chunks_of_whole_segments(chunk, segment, length):
+    assert chunk_length(chunk, segment) == length
+
+
+def test_segments_start_at_the_same_frames_in_every_chunk_and_the_joins_among_them():
+    times = cfr(3596)  # 29.97 fps: a 4 s segment is 119.88 frames
+    chunks = plan_chunks(times, 10, segment_seconds=4)  # 12 s chunks: 3 segments each
+    assert [c.first for c in chunks][:3] == [0, 360, 720]  # 359.64 → frame 360
+    assert chunks[0].keyframes == (0.0, 3.995658, 7.999658)  # frames 120 and 240, ¼ early
+    assert chunks[1].keyframes == (0.0, 3.995658, 7.999658)  # frames 480 and 600
+    assert chunks[-1].keyframes[0] == 0.0
+    # Every segment start, over all chunks: the first frame at or after each k × 4 s.
+    starts = [c.first + round((t * 90000 + NTSC / 4) / NTSC) for c in chunks for t in c.keyframes]
+    wanted = [math.ceil(k * 4 * 90000 / NTSC) for k in range(len(starts))]
+    assert starts == wanted and len(starts) == math.ceil(3596 * NTSC / 90000 / 4)
+    assert plan_chunks(times, 10)[0].keyframes == ()  # a file output forces nothing
+
+
+def test_a_chunk_goes_through_its_stored_form():
+    chunk = plan_chunks(cfr(900), 10, segment_seconds=5)[1]
+    assert Chunk.from_dict(chunk.to_dict()) == chunk  # keyframes come back as a tuple
+
+
 def test_a_short_input_is_one_chunk():
     chunks = plan_chunks(cfr(100), 10)
     assert len(chunks) == 1 and chunks[0].frames == 100 and chunks[0].seek == 0
@@ -76,7 +103,8 @@ def test_a_short_input_is_one_chunk():
         ({"Container": {"Format": "mp3"}}, None, "it has no video to encode"),
         ({"Container": {"Format": "mp4"}, "Video": {"Remove": True}}, None, "no video"),
         ({"Container": {"Format": "mp4"}, "Video": {"Codec": "copy"}}, None, "copied"),
-        ({"Container": {"Format": "m3u8"}}, None, "segmented"),
+        ({"Container": {"Format": "m3u8"}}, None, None),
+        ({"Container": {"Format": "mpd"}, "Video": {"Remove": True}}, None, "no video"),
         ({"Container": {"Format": "mp4"}}, {"Clip": {"TimeSpan": {"Seek": 1}}}, "clipped"),
     ],
 )
