@@ -9,7 +9,8 @@
   the same output in chunks of ``S`` seconds (every ``--chunk-seconds`` given, one run each).
 
 It prints the wall times (submit to Complete), the speed-up of each Boost run over
-Standard and the speed-up per core, checks that every output has the source's frames, and
+Standard, the speed-up per core, how many chunks were encoded again (a wrong frame
+count) and the median chunk's input read as a share of the source (its piece), checks that every output has the source's frames, and
 writes ``bench-results/boost.json``. Exit status 1 if a job fails, a frame count differs, or
 the best speed-up per core is below ``--min-per-core`` (0.9).
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -36,6 +38,7 @@ from bench.common import (
     write_results,
 )
 from cli.client import Client
+from tests.e2e.observe import log_lines
 from tests.servers.farm import dump_logs
 from tests.servers.redis import redis_server
 
@@ -50,6 +53,10 @@ class BoostRun:
     chunk_seconds: int | None
     seconds: float
     frames: int
+    #: chunks whose frame count was wrong and were encoded again (each costs a chunk)
+    reencoded: int = 0
+    #: the median chunk's input read (its piece), as a share of the source's size
+    piece_share: float | None = None
 
 
 def per_core(standard: BoostRun, boost: BoostRun) -> tuple[float, float]:
@@ -59,17 +66,16 @@ def per_core(standard: BoostRun, boost: BoostRun) -> tuple[float, float]:
 
 
 def format_report(standard: BoostRun, boosts: list[BoostRun]) -> str:
-    lines = [
-        f"{'mode':<9} {'workers':>7} {'chunk s':>7} {'seconds':>8} {'speed-up':>8} {'/core':>6}"
-    ]
+    head = f"{'mode':<9} {'workers':>7} {'chunk s':>7} {'seconds':>8} {'speed-up':>8} {'/core':>6}"
+    lines = [f"{head} {'again':>5} {'read':>6}"]
     lines.append(
-        f"{'standard':<9} {1:>7} {'-':>7} {standard.seconds:>8.1f} {'1.00':>8} {'1.00':>6}"
+        f"{'standard':<9} {1:>7} {'-':>7} {standard.seconds:>8.1f} {'1.00':>8} {'1.00':>6} {'-':>5}"
     )
     for run in boosts:
         speed, core = per_core(standard, run)
         lines.append(
             f"{'boost':<9} {run.workers:>7} {run.chunk_seconds:>7} {run.seconds:>8.1f} "
-            f"{speed:>8.2f} {core:>6.2f}"
+            f"{speed:>8.2f} {core:>6.2f} {run.reencoded:>5} {run.piece_share or 0:>6.4f}"
         )
     return "\n".join(lines)
 
@@ -110,7 +116,8 @@ def _job(label: str, pipeline: str | None) -> dict:
     return {**body, "PipelineId": pipeline} if pipeline else body
 
 
-def _timed(client: Client, body: dict, log_dir: Path, timeout: float) -> float:
+def _timed(client: Client, body: dict, log_dir: Path, timeout: float) -> tuple[float, dict]:
+    """Submit ``body`` and wait for its job; returns the seconds it took and the job."""
     started = time.monotonic()
     job_id = client.submit(body)["JobId"]
     while (job := client.get(job_id))["State"] not in ("Complete", "Error", "Cancelled"):
@@ -119,7 +126,7 @@ def _timed(client: Client, body: dict, log_dir: Path, timeout: float) -> float:
         time.sleep(0.5)
     if job["State"] != "Complete":
         raise BenchFailed(f"job ended {job['State']}: {json.dumps(job)}\n{dump_logs(log_dir)}")
-    return time.monotonic() - started
+    return time.monotonic() - started, job
 
 
 def one_run(
@@ -138,10 +145,13 @@ def one_run(
             made = client.call("POST", "/v1/pipelines", {"Name": "boost", "Speed": "Boost"})
             pipeline = made["Pipeline"]["PipelineId"]
         label = f"boost-{chunk}s" if chunk else "standard"
-        seconds = _timed(client, _job(label, pipeline), log_dir, timeout)
+        seconds, job = _timed(client, _job(label, pipeline), log_dir, timeout)
+        read = [c.get("InputBytes", 0) for c in job["OutputDetails"][0].get("Chunks", [])]
         output = Path(env["MCFARM_STORAGE_ROOT"]) / "results" / "boost" / f"{label}.mp4"
         mode = "boost" if chunk else "standard"
-        return BoostRun(mode, workers, chunk, round(seconds, 2), _frames(output))
+        again = sum(len(log_lines(p, "more lead-in")) for p in log_dir.glob("*.log"))
+        piece = round(statistics.median(read) / source.stat().st_size, 4) if read else None
+        return BoostRun(mode, workers, chunk, round(seconds, 2), _frames(output), again, piece)
 
 
 def bench(args: argparse.Namespace, tmp: Path) -> tuple[BoostRun, list[BoostRun]]:

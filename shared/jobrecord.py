@@ -37,6 +37,8 @@ class JobRecord:
     #: Outputs split for Boost: their chunk plan (``plan:{i}``), their parts' details
     #: (``part:{i}:{part}``) and progress (``pct:{i}:{part}``).
     plans: dict[int, dict[str, Any]] = field(default_factory=dict)
+    #: The pieces each input (by index) was cut into for its chunks (``pieces:{i}``).
+    pieces: dict[int, dict[str, Any]] = field(default_factory=dict)
     parts: dict[int, dict[str, dict[str, Any]]] = field(default_factory=dict)
     part_progress: dict[int, dict[str, int]] = field(default_factory=dict)
 

@@ -148,6 +148,7 @@ class JobStore:
             group_states=fields["grp"],
             renditions=fields["rend"],
             plans=fields["plan"],
+            pieces=fields["pieces"],
             parts=fields["part"],
             part_progress=fields["ppct"],
         )
@@ -333,6 +334,10 @@ class JobStore:
         else:
             self.redis.hset(keys.job(job_id), name, json.dumps(plan))
 
+    def set_pieces(self, job_id: str, input_index: int, pieces: Mapping[str, Any]) -> None:
+        """Record the pieces a Boost job's input was cut into (``workers.boost_plan``)."""
+        self.redis.hset(keys.job(job_id), f"pieces:{input_index}", json.dumps(pieces))
+
     def ping(self) -> bool:
         """One PING, not retried: health checks answer at once while Redis is away."""
         return ping_once(self.redis)
@@ -341,7 +346,7 @@ class JobStore:
 #: The job hash's per-output fields ``{kind}:{index}`` (``{kind}:{index}:{part}`` for the
 #: parts of a split output, read into ``part`` and ``ppct``), and how their values read.
 _PER_OUTPUT = {"out": json.loads, "pct": int, "grp": json.loads, "rend": json.loads}
-_PER_OUTPUT |= {"plan": json.loads, "part": json.loads, "ppct": int}
+_PER_OUTPUT |= {"plan": json.loads, "part": json.loads, "ppct": int, "pieces": json.loads}
 
 
 def _per_output(raw: Mapping[str, str]) -> dict[str, dict]:

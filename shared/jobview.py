@@ -37,7 +37,8 @@ def job_percent(rec: JobRecord) -> int:
 
 def output_detail(rec: JobRecord, index: int) -> dict[str, Any]:
     """An output's ``OutputDetail``; a split output's lists its chunks too (ours:
-    ``Chunks``, each with its ``Status``, the ``Worker`` that ran it and its ``Frames``)."""
+    ``Chunks``, each with its ``Status``, the ``Worker`` that ran it, its ``Frames`` and,
+    once encoded, the ``InputBytes`` it read: its piece of the input)."""
     detail = rec.outputs[index]
     plan = rec.plans.get(index)
     if not plan:
@@ -50,9 +51,14 @@ def output_detail(rec: JobRecord, index: int) -> dict[str, Any]:
             "Worker": parts.get(chunk_part(number), {}).get("Worker", ""),
             "Frames": chunk["frames"],
         }
+        | _input_bytes(parts.get(chunk_part(number), {}))
         for number, chunk in enumerate(plan["chunks"])
     ]
     return {**detail, "Chunks": chunks}
+
+
+def _input_bytes(part: dict[str, Any]) -> dict[str, int]:
+    return {"InputBytes": part["InputBytes"]} if "InputBytes" in part else {}
 
 
 def _group_status(details: list[dict[str, Any]]) -> str:

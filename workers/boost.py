@@ -2,11 +2,13 @@
 
 A job on a ``Speed=Boost`` pipeline, or one whose input is longer than
 ``MCFARM_BOOST_MIN_SECONDS``, has each splittable output (``workers.chunks.unsplittable``)
-planned into chunks when it starts (``plan_outputs``; too short an input runs whole). The
-output's own task then sends its parts (``start_parts``), each a unit of its own
+planned into chunks when it starts (``workers.boost_plan``, which also cuts the input into
+the pieces the chunks read; too short an input runs whole). The output's own task then
+sends its parts (``start_parts``), each a unit of its own
 (``shared.units``) with the watchdog, delivery cap and priority an output has:
 
-- every chunk (``c0``, ``c1``…) encodes exactly its frames into a scratch object
+- every chunk (``c0``, ``c1``…) encodes exactly its frames, read from its piece of the
+  input, into a scratch object
   (``.mcfarm-scratch/{job}/{output}/`` in the output's bucket) and checks its frame count:
   a wrong count is encoded again with a longer lead-in, then the output is encoded whole;
   a segmented rendition's chunks also force a keyframe at each of their segments' starts;
@@ -21,9 +23,9 @@ The argv of each step is ``workers.chunk_cmd``'s; where chunks start, ``workers.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +34,9 @@ from shared.containers import container
 from shared.errors import TranscodeError
 from shared.jobrecord import TERMINAL_OUTPUT_STATES, JobRecord
 from shared.planning import OutputSpec
-from shared.storage import StorageRef, parse_storage_url
 from shared.units import AUDIO, JOIN, Unit, chunk_number, chunk_part
 from workers import adaptive
+from workers.boost_plan import part_ref, piece_for, piece_ref
 from workers.chunk_cmd import (
     AUDIO_EXTENSION,
     CHUNK_EXTENSION,
@@ -46,101 +48,27 @@ from workers.chunk_cmd import (
 )
 from workers.chunks import (
     Chunk,
-    boost_wanted,
-    chunk_length,
-    frame_times,
-    plan_chunks,
-    unsplittable,
 )
 from workers.context import TaskContext
-from workers.geometry import fps_filter_rate
 from workers.gpu_cmd import video_path_for
-from workers.probe import FRAME_COUNT, FRAME_TIMES, LOCAL_INPUT, OWN_OUTPUT, parse_probe
-from workers.segmenting import playlist_name, segment_seconds
-from workers.unit_run import Body, OnEnd, Superseded, prepare_encode, stage_input, upload_file
+from workers.probe import FRAME_COUNT, OWN_OUTPUT
+from workers.segmenting import playlist_name
+from workers.unit_run import (
+    Body,
+    OnEnd,
+    Superseded,
+    end_unit,
+    prepare_encode,
+    upload_file,
+)
 from workers.watchdog import Run
 
 log = logging.getLogger(__name__)
 
-#: The prefix of the parts' files, waiting for their join (``scratch_ref``).
-SCRATCH = ".mcfarm-scratch"
 #: A chunk whose frame count is wrong is encoded again with this much more lead-in.
 RETRY_LEAD_S = 30.0
 #: The code of a chunk that kept the wrong frame count: its output is encoded whole instead.
 FRAME_COUNT_WRONG = "BoostFrameCount"
-
-
-# --- planning, when the job starts -----------------------------------------------------------
-
-
-def plan_outputs(ctx: TaskContext, job: JobRecord, specs: Sequence[OutputSpec]) -> None:
-    """Plan the chunks of every output of ``job`` that Boost splits; say why the others run
-    whole (``Boost`` in their detail)."""
-    times: dict[int, Any] = {}
-    for spec in specs:
-        probe = ctx.store.cached_probe(job.job_id, spec.input_index) or {}
-        duration = parse_probe(probe).duration if probe else None
-        if not boost_wanted(job.pipeline_speed, duration, ctx.settings.boost_min_seconds):
-            continue
-        segment = segment_seconds(spec.config) if spec.segmented else None
-        length = chunk_length(ctx.settings.boost_chunk_seconds, segment)
-        why = _why_whole(spec, probe, duration, length)
-        if why is not None:
-            ctx.store.set_output(job.job_id, spec.index, Boost={"Split": False, "Reason": why})
-            continue
-        if spec.input_index not in times:
-            times[spec.input_index] = _frame_times(ctx, spec)
-        chunks = plan_chunks(times[spec.input_index], ctx.settings.boost_chunk_seconds, segment)
-        plan = {
-            "chunks": [c.to_dict() for c in chunks],
-            "video_offset": _video_offset(probe),
-            "audio": _needs_audio(job, spec, probe),
-        }
-        ctx.store.set_plan(job.job_id, spec.index, plan)
-        boost = {"Split": True, "Chunks": len(chunks), "ChunkSeconds": length}
-        ctx.store.set_output(job.job_id, spec.index, Boost=boost)
-
-
-def _why_whole(spec: OutputSpec, probe: dict, duration: float | None, length: int) -> str | None:
-    """Why a Boost job's output runs whole, or None to split it."""
-    why = unsplittable(spec.config, spec.features)
-    if why is None and fps_filter_rate(parse_probe(probe), spec.config.get("Video", {})):
-        why = "its frame rate is converted (Video.Fps, or a source above 60 fps)"
-    if why is None and (duration or 0) < 2 * length:
-        why = "the input is shorter than two chunks"
-    return why
-
-
-def _frame_times(ctx: TaskContext, spec: OutputSpec):
-    with tempfile.TemporaryDirectory(prefix="mcfarm-plan-", dir=ctx.settings.work_dir) as d:
-        source = stage_input(ctx, spec.input_media, spec.input_index, Path(d))
-        return frame_times(ctx.prober(str(source), ctx.settings, LOCAL_INPUT, FRAME_TIMES))
-
-
-def _start_times(probe: dict) -> dict[int, float]:
-    return {
-        int(s.get("index", -1)): float(s["start_time"])
-        for s in probe.get("streams") or []
-        if s.get("start_time") not in (None, "N/A")
-    }
-
-
-def _video_offset(probe: dict) -> float:
-    """How long after its audio the source's video starts (seconds; 0 without audio)."""
-    info, starts = parse_probe(probe), _start_times(probe)
-    if info.video is None or info.audio is None:
-        return 0.0
-    return round(starts.get(info.video.index, 0.0) - starts.get(info.audio.index, 0.0), 6)
-
-
-def _needs_audio(job: JobRecord, spec: OutputSpec, probe: dict) -> bool:
-    """Whether the output has an audio part: it keeps the source's audio (for a DASH
-    rendition: it is the one that writes the group's audio Representation)."""
-    audio = parse_probe(probe).audio is not None
-    if not spec.segmented:
-        return audio and not spec.config.get("Audio", {}).get("Remove")
-    runs = adaptive.rendition_runs(job, spec, spec.config, True, audio)
-    return audio and any(not config.get("Audio", {}).get("Remove") for _, config in runs)
 
 
 def _parts(plan: dict) -> list[str]:
@@ -151,15 +79,20 @@ def _parts(plan: dict) -> list[str]:
 # --- starting the parts ----------------------------------------------------------------------
 
 
-def start_parts(ctx: TaskContext, job: JobRecord, index: int) -> dict[str, Any]:
+def start_parts(ctx: TaskContext, job: JobRecord, index: int, *, on_end: OnEnd) -> dict[str, Any]:
     """Run a split output: mark it ``Running`` and send each part once.
 
     A redelivered output message finds the parts sent already (a one-shot flag) and sends
-    nothing more: each part's own message and the watchdog look after it from here.
+    nothing more: each part's own message and the watchdog look after it from here. An
+    output whose job ended first ends ``Skipped`` here (``on_end`` follows, as for a whole
+    output).
     """
     detail = job.outputs.get(index, {})
-    if detail.get("Status") in TERMINAL_OUTPUT_STATES or job.terminal:
+    if detail.get("Status") in TERMINAL_OUTPUT_STATES:
         return detail
+    if job.terminal:
+        message = f"The job ended ({job.state}) before this started."
+        return end_unit(ctx, Unit(job.job_id, index), on_end, Status="Skipped", Message=message)
     detail = ctx.store.set_output(job.job_id, index, Status="Running")
     ctx.store.transition(job.job_id, "Running", allowed_from={"Inited"})
     if ctx.store.claim(job.job_id, f"parts:{index}"):
@@ -182,17 +115,6 @@ def part_body(ctx: TaskContext, unit: Unit) -> Body:
     return lambda job, workdir, run: _join(ctx, job, unit, workdir, run)
 
 
-def scratch_ref(ctx: TaskContext, spec: OutputSpec, job_id: str, name: str) -> StorageRef:
-    """Where a part of a split output waits for the join: under ``SCRATCH``, at the root
-    of the output's bucket (one prefix for a lifecycle rule to sweep), or beside a local
-    output file."""
-    out = parse_storage_url(spec.output_media, settings=ctx.settings, for_output=True)
-    rel = f"{SCRATCH}/{job_id}/{spec.index}/{name}"
-    if out.kind == "object":
-        return StorageRef("object", bucket=out.bucket, key=rel)
-    return StorageRef("file", path=str(Path(out.path).parent / rel))
-
-
 def _name(part: str) -> str:
     """The file of a part, locally and in the scratch folder."""
     return f"{part}{AUDIO_EXTENSION if part == AUDIO else CHUNK_EXTENSION}"
@@ -201,25 +123,38 @@ def _name(part: str) -> str:
 def _encode_chunk(
     ctx: TaskContext, job: JobRecord, unit: Unit, number: int, workdir: Path, run: Run
 ) -> dict[str, Any]:
+    """Encode one chunk from its piece of the input (or the whole input, when the input
+    was not cut), check its frame count, and store it for the join.
+
+    A wrong count is encoded again from the whole input with a longer lead-in (an open GOP
+    whose first frames need more than the piece held); still wrong, the chunk fails with
+    ``FRAME_COUNT_WRONG`` and the output is encoded whole.
+    """
     chunk = Chunk.from_dict(job.plans[unit.index]["chunks"][number])
-    enc = prepare_encode(ctx, job, unit, workdir, run, duration=chunk.duration)
+    spec = job.specs[unit.index]
+    piece = piece_for(job, spec.input_index, chunk)
+    first = (piece_ref(ctx, job, spec.input_index, piece), 0.0) if piece else (None, 0.0)
     dst = workdir / _name(unit.part)
-    path = video_path_for(ctx.gpu, enc.info, enc.config)
-    for lead in (0.0, RETRY_LEAD_S):
-        attempt = Chunk.from_dict({**chunk.to_dict(), "seek": max(0.0, chunk.seek - lead)})
+    for n, (source, lead) in enumerate((first, (None, RETRY_LEAD_S))):
+        (workdir / f"try{n}").mkdir()
+        enc = prepare_encode(
+            ctx, job, unit, workdir / f"try{n}", run, duration=chunk.duration, source=source
+        )
+        # A piece starts at the chunk's keyframe and keeps the source's timestamps.
+        seek = 0.0 if source is not None else max(0.0, chunk.seek - lead)
         argv = chunk_args(
             enc.source,
             enc.info,
             enc.config,
             ctx.settings,
-            chunk=attempt,
+            chunk=dataclasses.replace(chunk, seek=seek),
             dst=str(dst),
-            video_path=path,
+            video_path=video_path_for(ctx.gpu, enc.info, enc.config),
         )
         enc.run(ctx, argv)
         frames = _frames(ctx, dst)
-        if frames == chunk.frames or chunk.seek == 0:
-            break
+        if frames == chunk.frames or (source is None and chunk.seek == 0):
+            break  # right, or read from the input's start: more lead-in cannot help
         log.warning(
             "%s: %d frames, not %d; again with more lead-in", unit.member, frames, chunk.frames
         )
@@ -229,8 +164,8 @@ def _encode_chunk(
             code=FRAME_COUNT_WRONG,
         )
     enc.check_owner()
-    ctx.storage.upload(dst, scratch_ref(ctx, job.specs[unit.index], job.job_id, dst.name))
-    return {"Frames": frames, "Message": enc.note}
+    ctx.storage.upload(dst, part_ref(ctx, spec, job.job_id, dst.name))
+    return {"Frames": frames, "InputBytes": Path(enc.source).stat().st_size, "Message": enc.note}
 
 
 def _frames(ctx: TaskContext, path: Path) -> int:
@@ -245,7 +180,7 @@ def _encode_audio(
     dst = workdir / _name(AUDIO)
     enc.run(ctx, audio_args(enc.source, enc.info, enc.config, ctx.settings, dst=str(dst)))
     enc.check_owner()
-    ctx.storage.upload(dst, scratch_ref(ctx, job.specs[unit.index], job.job_id, dst.name))
+    ctx.storage.upload(dst, part_ref(ctx, job.specs[unit.index], job.job_id, dst.name))
     return {}
 
 
@@ -257,7 +192,7 @@ def _join(ctx: TaskContext, job: JobRecord, unit: Unit, workdir: Path, run: Run)
     if any(parts.get(part, {}).get("Status") != "Success" for part in names):
         return {"Joined": False}
     for name in names:
-        ctx.storage.download(scratch_ref(ctx, spec, job.job_id, _name(name)), workdir / _name(name))
+        ctx.storage.download(part_ref(ctx, spec, job.job_id, _name(name)), workdir / _name(name))
     chunks = [Chunk.from_dict(c) for c in plan["chunks"]]
     listing = workdir / "chunks.txt"
     listing.write_text(concat_list(chunks, [_name(p) for p in names[: len(chunks)]]))
@@ -413,4 +348,4 @@ def _fall_back(ctx: TaskContext, job: JobRecord, index: int, failed: dict) -> di
 def _remove_scratch(ctx: TaskContext, job: JobRecord, index: int) -> None:
     plan = job.plans.get(index)
     for part in _parts(plan) if plan else []:
-        ctx.storage.delete(scratch_ref(ctx, job.specs[index], job.job_id, _name(part)))
+        ctx.storage.delete(part_ref(ctx, job.specs[index], job.job_id, _name(part)))

@@ -5,6 +5,8 @@
   and carries any codec, so nothing is rounded between the chunk and the join. x264 runs
   with ``stitchable``, so every chunk starts its stream the same way and they concatenate
   into one valid stream (closed GOPs and an IDR first are x264's defaults).
+- A chunk reads its own piece of the input (``piece_args``): a stream copy of the span it
+  decodes, cut once when the job starts, so no chunk task fetches the whole input.
 - The audio is encoded once, over the whole input (per-chunk AAC would leave a gap of
   encoder priming at every join), into MP4 (``AUDIO_EXTENSION``).
 - The join reads the chunks with the concat demuxer, each for exactly the source time it
@@ -37,7 +39,7 @@ from workers.ffmpeg_cmd import (
     hvc1_tag,
 )
 from workers.geometry import seconds
-from workers.probe import ProbeInfo
+from workers.probe import LOCAL_INPUT, ProbeInfo
 from workers.segmenting import keyframe_options, muxer_options, playlist_name, segment_seconds
 
 #: Chunks are written as NUT (``-f nut``), named with this extension.
@@ -76,6 +78,23 @@ def chunk_args(
     if options.get("c:v") == "libx264":
         options["x264-params"] = "stitchable=1"
     return compile_args(streams, dst, {**options, "format": "nut"}, settings)
+
+
+def piece_args(src: str, chunk: Chunk, dst: str, settings) -> list[str]:
+    """The argv that copies the piece of ``src`` a chunk reads into ``dst`` (NUT, its video
+    only): from the keyframe it seeks to, ``chunk.reads`` seconds, every packet as it is
+    and at its own timestamps, so the chunk's trim finds its frames where they were.
+
+    The input is cut once, when the job starts; each chunk task then fetches its piece
+    instead of the whole input.
+    """
+    options: dict[str, Any] = dict(LOCAL_INPUT)
+    if chunk.seek:
+        options["ss"] = seconds(chunk.seek)
+    if chunk.reads:
+        options["t"] = seconds(chunk.reads)
+    video = ffmpeg.input(src, **options)["V:0"]
+    return compile_args([video], dst, {"c": "copy", "copyts": None, "format": "nut"}, settings)
 
 
 def audio_args(

@@ -48,6 +48,9 @@ class Chunk(Plain):
         start, end: the trim window on the source's own timestamps (seconds, with
             ``-copyts``), each halfway between two frames.
         duration: the source time it spans, to the next chunk's first frame (seconds).
+        reads: how much of the input (seconds from ``seek``) its piece holds: through the
+            second keyframe after its last frame, so every packet its frames need is in
+            it (0: to the input's end). See ``workers.chunk_cmd.piece_args``.
         keyframes: for a segmented output, where its encode forces a keyframe: the start
             of each segment in it, seconds from its own first frame (each a little before
             the frame, so rounding cannot move it to the next one). Empty for a file.
@@ -60,7 +63,13 @@ class Chunk(Plain):
     start: float
     end: float
     duration: float
+    reads: float = 0.0
     keyframes: tuple[float, ...] = ()
+
+    @property
+    def piece(self) -> str:
+        """The name of its piece of the input: chunks that read the same span share it."""
+        return f"piece-{round(self.seek * 1000)}-{round(self.reads * 1000)}.nut"
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> Chunk:
@@ -141,12 +150,14 @@ def plan_chunks(
     for number, (first, after) in enumerate(zip(bounds, bounds[1:], strict=False)):
         begin = pts[first] - (pts[first] - pts[first - 1]) / 2 if first else pts[0] - 1
         stop = pts[after] if after < len(pts) else pts[-1] + last_step
+        seek = _seek(times, first)
         chunks.append(
             Chunk(
                 number=number,
                 first=first,
                 frames=after - first,
-                seek=_seek(times, first),
+                seek=seek,
+                reads=_reads(times, seek, pts[after - 1]),
                 start=round(times.seconds(begin), 6),
                 end=round(times.seconds(pts[after - 1] + (stop - pts[after - 1]) / 2), 6),
                 duration=round(times.seconds(stop - pts[first]), 6),
@@ -156,6 +167,22 @@ def plan_chunks(
             )
         )
     return chunks
+
+
+#: A piece reads this much past the keyframe it needs: ``-t`` ends on packet timestamps.
+READ_MARGIN_S = 1.0
+
+
+def _reads(times: FrameTimes, seek: float, last: int) -> float:
+    """The ``reads`` of a chunk seeking to ``seek`` whose last frame is at ``last`` (ticks).
+
+    Two keyframes past the last frame: an open GOP's first frames in decode order may show
+    before its keyframe, so up to the next keyframe after that one every packet counts.
+    """
+    later = times.keyframes[bisect.bisect_right(times.keyframes, last) :]
+    if len(later) < 2:
+        return 0.0
+    return round(times.seconds(later[1]) - times.file_start - seek + READ_MARGIN_S, 6)
 
 
 def _forced_at(times: FrameTimes, first: int, frame: int) -> float:

@@ -327,6 +327,11 @@ def encode_streams(
         # As an input option -ss seeks by the index, then decodes to the exact frame
         # (https://trac.ffmpeg.org/wiki/Seeking).
         input_options["ss"] = seconds(seek)
+    if seek and window is not None:
+        # A chunk's seek lands on the keyframe it wants, a hair before the position: keep
+        # every decoded frame from there (the trim picks the chunk's own), where the exact
+        # seek would drop that keyframe's picture, the chunk's first when it starts on it.
+        input_options["noaccurate_seek"] = None
     inp = ffmpeg.input(src, **input_options)
     streams, options = _streams_and_options(inp, probe, config, video_path, window)
     if window is not None:

@@ -25,7 +25,7 @@ from shared.jobrecord import JobRecord
 from shared.planning import OutputSpec
 from shared.storage import parse_storage_url
 from shared.units import Unit
-from workers import adaptive, boost
+from workers import adaptive, boost, boost_plan
 from workers.context import TaskContext
 from workers.endings import fail_output, finish_output
 from workers.ffmpeg_cmd import build_ffmpeg_args
@@ -69,7 +69,7 @@ def prepare_job(ctx: TaskContext, job_id: str) -> list[OutputSpec]:
     runnable = [s for s in job.specs if s.input_index not in failures]
     for spec in runnable:
         ctx.store.set_output(job_id, spec.index, Status="Scheduled")
-    boost.plan_outputs(ctx, job, runnable)
+    boost_plan.plan_outputs(ctx, job, runnable)
     for spec in job.specs:
         if spec.input_index in failures:
             fail_output(ctx, job_id, spec.index, failures[spec.input_index])
@@ -109,7 +109,11 @@ def _uploaded(ctx: TaskContext, job: JobRecord, workdir: Path, run: Run, index: 
 
 
 def output_ended(ctx: TaskContext, unit: Unit, detail: dict[str, Any]) -> dict[str, Any]:
-    """After a whole output's unit ended: its progress, event, group and job."""
+    """After an output ended (whole or joined): its input's Boost pieces once no output
+    reads them, its progress, event, group and job."""
+    job = ctx.store.get(unit.job_id)
+    if job is not None and job.pieces:
+        boost_plan.drop_pieces(ctx, job, job.specs[unit.index].input_index)
     if detail.get("Status") == "Skipped":
         return detail  # its job ended first: no event, nothing left to finish
     if detail.get("Status") == "Success":
@@ -124,7 +128,7 @@ def transcode_output(
     (``workers.unit_run.run_unit``); a split output starts its parts instead."""
     job = ctx.store.get(job_id)
     if job is not None and index in job.plans:
-        return boost.start_parts(ctx, job, index)
+        return boost.start_parts(ctx, job, index, on_end=output_ended)
 
     def body(job: JobRecord, workdir: Path, run: Run) -> dict[str, Any]:
         return _uploaded(ctx, job, workdir, run, index)

@@ -30,7 +30,7 @@ from shared.clock import now_us, wire_time
 from shared.errors import JobCancelled, TranscodeError
 from shared.jobrecord import TERMINAL_OUTPUT_STATES, JobRecord
 from shared.planning import OutputSpec
-from shared.storage import parse_storage_url
+from shared.storage import StorageRef, parse_storage_url
 from shared.units import Unit
 from workers.context import Encode, TaskContext
 from workers.ffmpeg_cmd import output_duration
@@ -91,16 +91,24 @@ def prepare_encode(
     workdir: Path,
     run: Run,
     duration: float | None = None,
+    source: StorageRef | None = None,
 ) -> Encode:
     """Stage and probe a unit's input and check its config against the source.
 
     Args:
         duration: the seconds its FFmpeg run encodes, for progress (a chunk's); by default
             the output's.
+        source: what to read instead of the whole input: a piece of it (a Boost chunk's);
+            the input's own probe still describes it.
     """
     spec = job.specs[unit.index]
-    source = stage_input(ctx, spec.input_media, spec.input_index, workdir)
-    info = parse_probe(probe_input(ctx, job, spec.input_index, spec.input_media, source))
+    if source is None:
+        staged = stage_input(ctx, spec.input_media, spec.input_index, workdir)
+        probe = probe_input(ctx, job, spec.input_index, spec.input_media, staged)
+    else:
+        staged = Stager(ctx.storage, ctx.settings, workdir, "a piece of the input").stage(source)
+        probe = probe_input(ctx, job, spec.input_index, spec.input_media)
+    info = parse_probe(probe)
     checked = apply_source_checks(spec.config, info)
 
     def check_owner() -> None:
@@ -116,7 +124,7 @@ def prepare_encode(
             raise JobCancelled("The job ended while this output was encoding.")
 
     return Encode(
-        source=str(source),
+        source=str(staged),
         info=info,
         config=checked.config,
         note=checked.note,

@@ -26,7 +26,7 @@ from tests.e2e.exactness import stream_facts
 from tests.e2e.observe import wait_until
 from tests.e2e.playback import keyframes, plays_in_chromium
 from tests.servers.farm import FarmInfo, farm_env, two_worker_farm
-from workers.boost import SCRATCH
+from workers.boost_plan import SCRATCH
 
 pytestmark = pytest.mark.e2e
 

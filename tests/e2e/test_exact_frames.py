@@ -27,9 +27,9 @@ from tests.e2e.exactness import (
     quiet_spots,
     stream_facts,
 )
-from tests.e2e.observe import wait_until
+from tests.e2e.observe import log_lines, wait_until
 from tests.servers.farm import farm_env, two_worker_farm
-from workers.boost import SCRATCH
+from workers.boost_plan import SCRATCH
 
 pytestmark = pytest.mark.e2e
 
@@ -128,12 +128,22 @@ def test_a_boost_encode_in_chunks_on_two_workers_is_the_same_film(
     chunks = detail["Chunks"]
     assert [c["Status"] for c in chunks] == ["Success"] * 6
     assert {c["Worker"].split("@")[0] for c in chunks} == {"second", boost_farm_worker(boost_farm)}
+    # Each chunk read its own piece of the input: its 20 s and a few GOPs around them.
+    size = open_gop_source.stat().st_size
+    assert all(0 < c["InputBytes"] < size / 3 for c in chunks), (size, chunks)
     output = root / "results/exact/boost.mp4"
     _assert_exact(output, open_gop_source, tmp_path)
     joins = [sum(c["Frames"] for c in chunks[:n]) * FRAME for n in range(1, 6)]
     start = stream_facts(output)["start"]
     assert quiet_spots(audio_samples(output), 8000, [start + t for t in joins]) == []
     assert not [p for p in scratch.rglob("*") if p.is_file()]  # the scratch removed
+    # Each chunk came out exact on its first encode (here every chunk starts on a keyframe,
+    # whose picture an exact seek once dropped: found by the count, encoded twice).
+    assert not [
+        line
+        for log in boost_farm.log_dir.glob("*.log")
+        for line in log_lines(log, job_id, "more lead-in")
+    ]
 
 
 def boost_farm_worker(farm) -> str:
