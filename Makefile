@@ -75,8 +75,8 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 .PHONY: system-deps
-system-deps: ## Install FFmpeg and redis-server with apt-get when missing (as root)
-	@$(call apt_tools,ffmpeg:ffmpeg ffprobe:ffmpeg redis-server:redis-server)
+system-deps: ## Install FFmpeg, redis-server and iproute2 (ip, for the node tests) with apt-get when missing (as root)
+	@$(call apt_tools,ffmpeg:ffmpeg ffprobe:ffmpeg redis-server:redis-server ip:iproute2)
 
 .PHONY: test-deps
 test-deps: install $(PLAYER_JS) ## Also Chromium, npm, hls.js and dash.js for the playback tests

@@ -19,22 +19,29 @@ class RedisServer:
 
     A restart keeps the port and the directory, so clients reconnect to the same URL and
     find what the AOF kept (``stop`` is a graceful SIGTERM: Redis flushes the AOF first).
+    ``bind`` is the one address it listens on: loopback by default, another local address
+    (a bridge's) for clients in other network namespaces, which cannot reach the host's
+    loopback.
     """
 
-    def __init__(self, tmp_dir: Path, port: int | None = None):
+    def __init__(self, tmp_dir: Path, port: int | None = None, bind: str = "127.0.0.1"):
         self.binary = shutil.which("redis-server")
         if self.binary is None:
             raise RuntimeError("redis-server is not installed (make test installs it)")
         self.tmp_dir = tmp_dir
+        self.bind = bind
         self.port = port or free_port()
-        self.url = f"redis://127.0.0.1:{self.port}"
+        self.url = f"redis://{bind}:{self.port}"
         self.proc: subprocess.Popen | None = None
 
     def _argv(self) -> list[str]:
+        # Redis refuses clients from other addresses unless told not to; only a test server
+        # listening on a private test network (bind not loopback) needs that.
+        protected = [] if self.bind == "127.0.0.1" else ["--protected-mode", "no"]
         return [
             self.binary,
             "--bind",
-            "127.0.0.1",
+            self.bind,
             "--port",
             str(self.port),
             "--dir",
@@ -48,6 +55,7 @@ class RedisServer:
             "32",
             "--logfile",
             str(self.tmp_dir / "redis.log"),
+            *protected,
         ]
 
     def start(self, timeout: float = 10) -> str:
@@ -64,6 +72,7 @@ class RedisServer:
                 except (redis.ConnectionError, redis.BusyLoadingError):
                     if self.proc.poll() is not None or time.monotonic() > deadline:
                         log = (self.tmp_dir / "redis.log").read_text()[-2000:]
+                        self.stop()  # a server that never answered is not left running
                         raise RuntimeError(f"redis-server did not start: {log}") from None
                     time.sleep(0.05)
         finally:

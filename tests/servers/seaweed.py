@@ -38,7 +38,7 @@ class SeaweedInfo:
     """How to reach a running SeaweedFS S3 gateway.
 
     Attributes:
-        endpoint: the S3 endpoint, ``http://127.0.0.1:PORT``.
+        endpoint: the S3 endpoint, ``http://IP:PORT`` (``127.0.0.1`` unless told otherwise).
         access_key: an access key with admin rights on every bucket.
         secret_key: its secret.
         region: the signing region clients should use (SeaweedFS accepts any).
@@ -93,7 +93,7 @@ def _socket_flags(tmp_dir: Path) -> list[str]:
     return flags
 
 
-def _command(data_dir: Path, config: Path, s3_port: int) -> list[str]:
+def _command(data_dir: Path, config: Path, s3_port: int, ip: str) -> list[str]:
     ports = {
         "master.port": free_port(),
         "master.port.grpc": free_port(),
@@ -110,8 +110,8 @@ def _command(data_dir: Path, config: Path, s3_port: int) -> list[str]:
         weed_binary(),
         "mini",
         f"-dir={data_dir}",
-        "-ip=127.0.0.1",
-        "-ip.bind=127.0.0.1",
+        f"-ip={ip}",
+        f"-ip.bind={ip}",
         *flags,
         *_socket_flags(config.parent),
         # Turn off what tests do not use, and whatever would open more ports.
@@ -174,10 +174,13 @@ class Seaweed:
 
     Args:
         tmp_dir: a private folder for data, the S3 config and ``weed.log``.
+        ip: the one local address every weed server listens on and announces: loopback by
+            default, a bridge's address for clients in other network namespaces.
     """
 
-    def __init__(self, tmp_dir: Path) -> None:
+    def __init__(self, tmp_dir: Path, ip: str = "127.0.0.1") -> None:
         self.tmp_dir = tmp_dir
+        self.ip = ip
         access_key, secret_key = "TEST" + secrets.token_hex(8).upper(), secrets.token_hex(20)
         tmp_dir.mkdir(parents=True, exist_ok=True)
         self.config = tmp_dir / "s3.json"
@@ -217,8 +220,8 @@ class Seaweed:
             data_dir = self.tmp_dir / f"weed-data-{attempt}"
             data_dir.mkdir(parents=True, exist_ok=True)
             s3_port = free_port()
-            argv = _command(data_dir, self.config, s3_port)
-            endpoint = f"http://127.0.0.1:{s3_port}"
+            argv = _command(data_dir, self.config, s3_port, self.ip)
+            endpoint = f"http://{self.ip}:{s3_port}"
             if self._spawn(argv, endpoint):
                 self._argv = argv
                 self.info = dataclasses.replace(self.info, endpoint=endpoint)
@@ -232,8 +235,8 @@ class Seaweed:
 
 
 @contextmanager
-def seaweed_server(tmp_dir: Path) -> Iterator[SeaweedInfo]:
-    """Run ``weed mini`` under ``tmp_dir`` for the duration of the ``with`` block.
+def seaweed_server(tmp_dir: Path, ip: str = "127.0.0.1") -> Iterator[SeaweedInfo]:
+    """Run ``weed mini`` under ``tmp_dir``, listening on ``ip``, for the ``with`` block.
 
     Yields:
         The endpoint and the credentials generated for this run.
@@ -241,7 +244,7 @@ def seaweed_server(tmp_dir: Path) -> Iterator[SeaweedInfo]:
     Raises:
         RuntimeError: see ``Seaweed.start``.
     """
-    weed = Seaweed(tmp_dir)
+    weed = Seaweed(tmp_dir, ip)
     info = weed.start()
     try:
         yield info
