@@ -135,7 +135,7 @@ def _cut_pieces(
 ) -> None:
     """Cut ``source`` into the pieces ``chunks`` read and store them; record them (with
     ``home``, the output that locates them) unless one cannot be cut."""
-    wanted = {chunk.piece: chunk for chunk in chunks}
+    wanted = {chunk.piece: chunk for chunk in chunks if chunk.piece is not None}
     cut: list[StorageRef] = []
     for name, chunk in wanted.items():
         try:

@@ -51,6 +51,8 @@ class Chunk(Plain):
         reads: how much of the input (seconds from ``seek``) its piece holds: through the
             second keyframe after its last frame, so every packet its frames need is in
             it (0: to the input's end). See ``workers.chunk_cmd.piece_args``.
+        whole: it reads the whole input, never a piece: its frames need packets an MP4
+            edit list hides, which a stream copy does not carry over.
         keyframes: for a segmented output, where its encode forces a keyframe: the start
             of each segment in it, seconds from its own first frame (each a little before
             the frame, so rounding cannot move it to the next one). Empty for a file.
@@ -65,10 +67,14 @@ class Chunk(Plain):
     duration: float
     reads: float = 0.0
     keyframes: tuple[float, ...] = ()
+    whole: bool = False
 
     @property
-    def piece(self) -> str:
-        """The name of its piece of the input: chunks that read the same span share it."""
+    def piece(self) -> str | None:
+        """The name of its piece of the input (chunks that read the same span share it), or
+        None when it reads the whole input."""
+        if self.whole:
+            return None
         return f"piece-{round(self.seek * 1000)}-{round(self.reads * 1000)}.nut"
 
     @classmethod
@@ -85,12 +91,14 @@ class FrameTimes:
         keyframes: the keyframes' timestamps, sorted.
         time_base: seconds per timestamp unit.
         file_start: the file's start time (seconds): ``-ss`` counts from it.
+        hidden: the timestamps of packets an edit list hides (decoded, never shown).
     """
 
     pts: tuple[int, ...]
     keyframes: tuple[int, ...]
     time_base: Fraction
     file_start: float
+    hidden: tuple[int, ...] = ()
 
     def seconds(self, ticks: float) -> float:
         return float(ticks * self.time_base)
@@ -100,17 +108,22 @@ def frame_times(probe_json: Mapping[str, Any]) -> FrameTimes:
     """``FrameTimes`` from ffprobe's JSON with ``workers.probe.FRAME_TIMES``.
 
     A packet without a presentation timestamp counts at its decoding timestamp; one with
-    neither is not a frame FFmpeg could place, and is left out.
+    neither is not a frame FFmpeg could place, and is left out. One flagged ``D`` (before
+    an MP4 edit list's start: decoded for its references, never shown) is no frame of the
+    output either: it is kept apart, in ``hidden``.
 
     Raises:
         ValueError: the stream has no time base or no timed packet.
     """
     stream = (probe_json.get("streams") or [{}])[0]
     time_base = Fraction(stream.get("time_base") or "0")
-    pts, keyframes = [], []
+    pts, keyframes, hidden = [], [], []
     for packet in probe_json.get("packets") or []:
         stamp = packet.get("pts", packet.get("dts"))
         if stamp is None:
+            continue
+        if "D" in packet.get("flags", ""):
+            hidden.append(int(stamp))  # outside the edit list: decoded, never shown
             continue
         pts.append(int(stamp))
         if "K" in packet.get("flags", ""):
@@ -118,7 +131,9 @@ def frame_times(probe_json: Mapping[str, Any]) -> FrameTimes:
     if not time_base or not pts or not keyframes:
         raise ValueError("the video stream has no timed packets or no keyframe")
     start = float((probe_json.get("format") or {}).get("start_time") or 0)
-    return FrameTimes(tuple(sorted(pts)), tuple(sorted(keyframes)), time_base, start)
+    return FrameTimes(
+        tuple(sorted(pts)), tuple(sorted(keyframes)), time_base, start, tuple(sorted(hidden))
+    )
 
 
 def chunk_length(chunk_seconds: int, segment_seconds: int | None) -> int:
@@ -158,6 +173,7 @@ def plan_chunks(
                 frames=after - first,
                 seek=seek,
                 reads=_reads(times, seek, pts[after - 1]),
+                whole=_needs_hidden(times, first, pts[after - 1]),
                 start=round(times.seconds(begin), 6),
                 end=round(times.seconds(pts[after - 1] + (stop - pts[after - 1]) / 2), 6),
                 duration=round(times.seconds(stop - pts[first]), 6),
@@ -183,6 +199,16 @@ def _reads(times: FrameTimes, seek: float, last: int) -> float:
     if len(later) < 2:
         return 0.0
     return round(times.seconds(later[1]) - times.file_start - seek + READ_MARGIN_S, 6)
+
+
+def _needs_hidden(times: FrameTimes, first: int, last: int) -> bool:
+    """Whether a chunk from frame ``first`` to timestamp ``last`` decodes a hidden packet:
+    one between the keyframe it seeks to (the file's start for the first chunk) and its
+    last frame."""
+    if first == 0:
+        return bool(times.hidden) and times.hidden[0] <= last
+    keyframe = times.keyframes[max(0, bisect.bisect_right(times.keyframes, times.pts[first]) - 1)]
+    return any(keyframe <= stamp <= last for stamp in times.hidden)
 
 
 def _forced_at(times: FrameTimes, first: int, frame: int) -> float:

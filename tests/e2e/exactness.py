@@ -120,3 +120,56 @@ def quiet_spots(samples: array, rate: int, at: list[float], width: float = 0.05)
         for t in at
         if rms(samples[max(0, int(t * rate) - half) : int(t * rate) + half]) < whole / 100
     ]
+
+
+def shown_frame_times(path: Path) -> list[float]:
+    """When each frame of the video is shown (seconds from the first, decoded frames: an
+    MP4 edit list's hidden frames are not among them)."""
+    done = subprocess.run(
+        [
+            *("ffprobe", "-v", "error", "-select_streams", "v:0"),
+            *("-show_entries", "frame=pts_time", "-of", "csv=p=0", str(path)),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    stamps = [t.strip(",") for t in done.stdout.split()]
+    times = sorted(float(t) for t in stamps if t not in ("", "N/A"))
+    return [round(t - times[0], 4) for t in times]
+
+
+def odd_source(kind: str, path: Path, seconds: int = 60) -> None:
+    """A small H.264 source of one awkward ``kind``: ``vfr`` (30 fps for a third, then 15),
+    ``interlaced`` (top field first, coded as fields, in MPEG-TS) or ``edit-list`` (an MP4
+    cut by stream copy, so its first frames are decoded for reference but never shown)."""
+    video = f"testsrc2=size=160x96:rate=30:duration={seconds}"
+    x264 = ("-c:v", "libx264", "-preset", "ultrafast", "-g", "60", "-pix_fmt", "yuv420p")
+    if kind == "vfr":
+        third = seconds * 10
+        # whole ticks of 1/30 s: a float expression truncates some stamps onto their neighbour
+        spacing = f"settb=1/30,setpts='if(lt(N,{third}),N,2*N-{third})'"
+        _ffmpeg(
+            "-f", "lavfi", "-i", video, "-vf", spacing, "-fps_mode", "passthrough", *x264, str(path)
+        )
+    elif kind == "interlaced":
+        _ffmpeg(
+            "-f",
+            "lavfi",
+            "-i",
+            video,
+            "-vf",
+            "setfield=tff",
+            "-flags",
+            "+ildct+ilme",
+            *x264,
+            "-x264-params",
+            "tff=1:bframes=2",
+            "-f",
+            "mpegts",
+            str(path),
+        )
+    else:
+        whole = path.with_suffix(".whole.mp4")
+        _ffmpeg("-f", "lavfi", "-i", video, *x264, "-bf", "2", str(whole))
+        _ffmpeg("-ss", "1.3", "-i", str(whole), "-c", "copy", str(path))

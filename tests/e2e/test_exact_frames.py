@@ -22,9 +22,11 @@ from tests.e2e.conftest import MEDIA_BUCKET, client_for, wait_job
 from tests.e2e.exactness import (
     audio_samples,
     frame_psnr,
+    odd_source,
     open_gop_ts,
     psnr_cliffs,
     quiet_spots,
+    shown_frame_times,
     stream_facts,
 )
 from tests.e2e.observe import log_lines, wait_until
@@ -48,10 +50,10 @@ def open_gop_source(tmp_path_factory) -> Path:
     return path
 
 
-def _store_source(env: dict[str, str], path: Path) -> None:
+def _store_source(env: dict[str, str], path: Path, key: str = SOURCE) -> None:
     storage = make_storage(Settings.from_env(env))
     storage.ensure_bucket(MEDIA_BUCKET)
-    storage.upload(path, StorageRef(kind="object", bucket=MEDIA_BUCKET, key=SOURCE))
+    storage.upload(path, StorageRef(kind="object", bucket=MEDIA_BUCKET, key=key))
 
 
 @pytest.fixture(scope="module")
@@ -65,9 +67,9 @@ def boost_farm(redis_base, tmp_path_factory, open_gop_source):
         yield farm
 
 
-def _config(output: str) -> dict:
+def _config(output: str, source: str = SOURCE) -> dict:
     return {
-        "Inputs": [{"InputFile": {"Type": "OSS", "Media": f"oss://{MEDIA_BUCKET}/{SOURCE}"}}],
+        "Inputs": [{"InputFile": {"Type": "OSS", "Media": f"oss://{MEDIA_BUCKET}/{source}"}}],
         "Outputs": [
             {
                 "Name": "exact",
@@ -139,13 +141,44 @@ def test_a_boost_encode_in_chunks_on_two_workers_is_the_same_film(
     assert not [p for p in scratch.rglob("*") if p.is_file()]  # the scratch removed
     # Each chunk came out exact on its first encode (here every chunk starts on a keyframe,
     # whose picture an exact seek once dropped: found by the count, encoded twice).
-    assert not [
-        line
-        for log in boost_farm.log_dir.glob("*.log")
-        for line in log_lines(log, job_id, "more lead-in")
-    ]
+    assert _encoded_again(boost_farm, job_id) == []
 
 
 def boost_farm_worker(farm) -> str:
     """The node name of the farm's own worker (``running_farm`` names it)."""
     return f"test-{farm.log_dir.parent.name}"
+
+
+def _encoded_again(farm, job_id: str) -> list[str]:
+    """The worker log lines of chunks of ``job_id`` that were encoded twice."""
+    return [
+        line
+        for log in farm.log_dir.glob("*.log")
+        for line in log_lines(log, job_id, "more lead-in")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("kind", "name"),
+    [("vfr", "vfr.mp4"), ("interlaced", "interlaced.ts"), ("edit-list", "edit-list.mp4")],
+)
+def test_awkward_sources_come_out_of_chunks_frame_for_frame(boost_farm, tmp_path, kind, name):
+    """Variable frame rate, interlaced, and an edit list that hides the first frames: the
+    Boost output shows every shown source frame once, each at its source time."""
+    source = tmp_path / name
+    odd_source(kind, source)
+    _store_source(boost_farm.env, source, name)
+    client = client_for(boost_farm)
+    pipeline = client.call("POST", "/v1/pipelines", {"Name": kind, "Speed": "Boost"})
+    body = {
+        "Config": _config(f"{kind}.mp4", name),
+        "PipelineId": pipeline["Pipeline"]["PipelineId"],
+    }
+    job = wait_job(client, client.submit(body)["JobId"], boost_farm, timeout=300)
+    assert job["State"] == "Complete", job
+    assert job["OutputDetails"][0]["Boost"]["Split"] is True, job["OutputDetails"][0]
+    output = Path(boost_farm.env["MCFARM_STORAGE_ROOT"]) / f"results/exact/{kind}.mp4"
+    wanted, got = shown_frame_times(source), shown_frame_times(output)
+    assert len(got) == len(wanted), (len(wanted), len(got))
+    assert max(abs(a - b) for a, b in zip(wanted, got, strict=True)) < 0.002
+    assert _encoded_again(boost_farm, job["JobId"]) == []

@@ -7,7 +7,15 @@ from fractions import Fraction
 
 import pytest
 
-from workers.chunks import Chunk, FrameTimes, boost_wanted, chunk_length, plan_chunks, unsplittable
+from workers.chunks import (
+    Chunk,
+    FrameTimes,
+    boost_wanted,
+    chunk_length,
+    frame_times,
+    plan_chunks,
+    unsplittable,
+)
 
 TB = Fraction(1, 90000)
 NTSC = 3003  # ticks per frame at 30000/1001 fps
@@ -125,3 +133,39 @@ def test_what_can_be_split(config, features, why):
 )
 def test_when_boost_is_wanted(speed, duration, minimum, wanted):
     assert boost_wanted(speed, duration, minimum) is wanted
+
+
+def test_frame_times_are_the_shown_frames_in_presentation_order():
+    probe = {
+        "streams": [{"time_base": "1/12800"}],
+        "format": {"start_time": "0.000000"},
+        "packets": [
+            {"pts": -1024, "dts": -1536, "flags": "KD"},  # before the edit list: never shown
+            {"pts": -512, "dts": -1024, "flags": "_D"},
+            {"pts": 0, "dts": -512, "flags": "K__"},
+            {"pts": 1536, "dts": 0, "flags": "___"},  # B-frames: decode order ≠ display
+            {"pts": 512, "dts": 512, "flags": "___"},
+            {"pts": 1024, "dts": 1024, "flags": "___"},
+            {"dts": 1536, "flags": "___"},  # no pts: placed at its dts
+            {"flags": "___"},  # neither: left out
+        ],
+    }
+    times = frame_times(probe)
+    assert times.pts == (0, 512, 1024, 1536, 1536) and times.keyframes == (0,)
+    assert times.time_base == Fraction(1, 12800) and times.file_start == 0.0
+    assert times.hidden == (-1024, -512)
+    with pytest.raises(ValueError):
+        frame_times({"streams": [{"time_base": "1/25"}], "packets": [{"flags": "KD", "pts": 0}]})
+
+
+def test_a_chunk_that_decodes_hidden_frames_reads_the_whole_input():
+    """A stream-copied piece loses what an edit list hides; the chunks needing it read whole."""
+    shown = cfr(1190)  # four chunks
+    before = tuple(shown.pts[0] - NTSC * n for n in (3, 2, 1))  # hidden, before the first frame
+    times = FrameTimes(shown.pts, (before[0], *shown.keyframes[1:]), TB, 1.412033, before)
+    chunks = plan_chunks(times, 10)
+    assert [c.whole for c in chunks] == [True, False, False, False]
+    assert chunks[0].piece is None and (chunks[1].piece or "").startswith("piece-")
+    middle = FrameTimes(shown.pts, shown.keyframes, TB, 1.412033, (shown.pts[700] + 1,))
+    assert [c.whole for c in plan_chunks(middle, 10)] == [False, False, True, False]
+    assert [c.whole for c in plan_chunks(shown, 10)] == [False] * 4
