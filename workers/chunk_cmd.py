@@ -83,7 +83,8 @@ def chunk_args(
 def piece_args(src: str, chunk: Chunk, dst: str, settings) -> list[str]:
     """The argv that copies the piece of ``src`` a chunk reads into ``dst`` (NUT, its video
     only): from the keyframe it seeks to, ``chunk.reads`` seconds, every packet as it is
-    and at its own timestamps, so the chunk's trim finds its frames where they were.
+    and at its own timestamps (none shifted), so the chunk's trim finds its frames where
+    they were.
 
     The input is cut once, when the job starts; each chunk task then fetches its piece
     instead of the whole input.
@@ -94,7 +95,10 @@ def piece_args(src: str, chunk: Chunk, dst: str, settings) -> list[str]:
     if chunk.reads:
         options["t"] = seconds(chunk.reads)
     video = ffmpeg.input(src, **options)["V:0"]
-    return compile_args([video], dst, {"c": "copy", "copyts": None, "format": "nut"}, settings)
+    # A source whose B-frames start decoding before 0 (an MP4 from x264) would otherwise
+    # have every timestamp shifted later by that much, and the trim would miss its frames.
+    copy = {"c": "copy", "copyts": None, "avoid_negative_ts": "disabled", "format": "nut"}
+    return compile_args([video], dst, copy, settings)
 
 
 def audio_args(

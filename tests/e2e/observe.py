@@ -63,6 +63,14 @@ def log_lines(path: Path, *needles: str) -> list[str]:
     return [line for line in text.splitlines() if all(n in line for n in needles)]
 
 
+def encoded_again(log_dir: Path, job_id: str) -> list[str]:
+    """The worker log lines of Boost chunks of ``job_id`` encoded a second time because their
+    first encode had the wrong frame count (``workers.boost``)."""
+    return [
+        line for log in log_dir.glob("*.log") for line in log_lines(log, job_id, "more lead-in")
+    ]
+
+
 @cache
 def farm_stores(redis_url: str) -> Stores:
     """The stores of a running farm (one client per farm for the whole session)."""

@@ -23,7 +23,7 @@ from shared.config import Settings
 from shared.storage import StorageRef, make_storage
 from tests.e2e.conftest import MEDIA_BUCKET, _ffmpeg, client_for, wait_job
 from tests.e2e.exactness import stream_facts
-from tests.e2e.observe import wait_until
+from tests.e2e.observe import encoded_again, wait_until
 from tests.e2e.playback import keyframes, plays_in_chromium
 from tests.servers.farm import FarmInfo, farm_env, two_worker_farm
 from workers.boost_plan import SCRATCH
@@ -43,6 +43,7 @@ def source(tmp_path_factory) -> Path:
         *("-f", "lavfi", "-i", f"testsrc2=size=640x360:rate={FPS}:duration={SECONDS}"),
         *("-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={SECONDS}"),
         *("-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac"),
+        *("-bf", "2"),  # B-frames: decoding starts before 0, as in most MP4s from x264
         str(path),
     )
     return path
@@ -131,6 +132,7 @@ def test_a_worker_killed_mid_chunk_costs_that_chunk_only(farm, tmp_path):
     runs = _runs(farm, job_id)
     lost = f"c{victim['Chunk']}"
     assert runs == Counter({part: 2 if part == lost else 1 for part in PARTS}), runs
+    assert encoded_again(farm.log_dir, job_id) == []  # and each run encoded its chunk once
     assert "stopped beating; requeued" in (farm.log_dir / "second.log").read_text()
     output = Path(farm.env["MCFARM_STORAGE_ROOT"]) / "results/boost/killed.mp4"
     assert stream_facts(output)["frames"] == SECONDS * FPS

@@ -29,7 +29,7 @@ from tests.e2e.exactness import (
     shown_frame_times,
     stream_facts,
 )
-from tests.e2e.observe import log_lines, wait_until
+from tests.e2e.observe import encoded_again, wait_until
 from tests.servers.farm import farm_env, two_worker_farm
 from workers.boost_plan import SCRATCH
 
@@ -141,21 +141,12 @@ def test_a_boost_encode_in_chunks_on_two_workers_is_the_same_film(
     assert not [p for p in scratch.rglob("*") if p.is_file()]  # the scratch removed
     # Each chunk came out exact on its first encode (here every chunk starts on a keyframe,
     # whose picture an exact seek once dropped: found by the count, encoded twice).
-    assert _encoded_again(boost_farm, job_id) == []
+    assert encoded_again(boost_farm.log_dir, job_id) == []
 
 
 def boost_farm_worker(farm) -> str:
     """The node name of the farm's own worker (``running_farm`` names it)."""
     return f"test-{farm.log_dir.parent.name}"
-
-
-def _encoded_again(farm, job_id: str) -> list[str]:
-    """The worker log lines of chunks of ``job_id`` that were encoded twice."""
-    return [
-        line
-        for log in farm.log_dir.glob("*.log")
-        for line in log_lines(log, job_id, "more lead-in")
-    ]
 
 
 @pytest.mark.parametrize(
@@ -181,4 +172,4 @@ def test_awkward_sources_come_out_of_chunks_frame_for_frame(boost_farm, tmp_path
     wanted, got = shown_frame_times(source), shown_frame_times(output)
     assert len(got) == len(wanted), (len(wanted), len(got))
     assert max(abs(a - b) for a, b in zip(wanted, got, strict=True)) < 0.002
-    assert _encoded_again(boost_farm, job["JobId"]) == []
+    assert encoded_again(boost_farm.log_dir, job["JobId"]) == []
