@@ -2,9 +2,9 @@
 
 - A chunk encodes exactly its frames (``ffmpeg_cmd.Window``), video only, with the output's
   own encoder settings, into NUT: a container that keeps the encoder's time base exactly
-  and carries any codec, so nothing is rounded between the chunk and the join. x264 runs
-  with ``stitchable``, so every chunk starts its stream the same way and they concatenate
-  into one valid stream (closed GOPs and an IDR first are x264's defaults).
+  and carries any codec, so nothing is rounded between the chunk and the join. Every chunk
+  is a stream of its own, starting on an IDR (closed GOPs), with rate control that holds
+  across joins (``join_rate_control``).
 - A chunk reads its own piece of the input (``piece_args``): a stream copy of the span it
   decodes, cut once when the job starts, so no chunk task fetches the whole input.
 - The audio is encoded once, over the whole input (per-chunk AAC would leave a gap of
@@ -75,9 +75,33 @@ def chunk_args(
     if container(config["Container"]["Format"]).kind is Kind.SEGMENTED:
         seconds = segment_seconds(config)
         options |= keyframe_options(probe, config, options, seconds, at=chunk.keyframes)
-    if options.get("c:v") == "libx264":
-        options["x264-params"] = "stitchable=1"
+    options |= join_rate_control(options)
     return compile_args(streams, dst, {**options, "format": "nut"}, settings)
+
+
+#: How full a chunk's VBV buffer is when it starts and (x265) when it ends: x264's default
+#: start, the same at every join.
+VBV_AT_JOIN = 0.9
+
+
+def join_rate_control(options: Mapping[str, Any]) -> dict[str, str]:
+    """The encoder options that keep rate control consistent across the joins of chunks
+    encoded with ``options``.
+
+    x264 runs ``stitchable`` (every chunk's stream starts with the same headers, so they
+    concatenate into one). With a VBV buffer (a ``Maxrate`` or CBR), each chunk starts with
+    it ``VBV_AT_JOIN`` full, and x265 also ends each chunk that full (``vbv-end``), so the
+    buffer a decoder holds at a join is the one the next chunk was encoded for. x264 has no
+    end target: its chunks share the start fullness only.
+    """
+    vbv = "bufsize" in options
+    if options.get("c:v") == "libx264":
+        params = ["stitchable=1", *([f"vbv-init={VBV_AT_JOIN}"] if vbv else [])]
+        return {"x264-params": ":".join(params)}
+    if options.get("c:v") == "libx265" and vbv:
+        params = [options.get("x265-params"), f"vbv-init={VBV_AT_JOIN}", f"vbv-end={VBV_AT_JOIN}"]
+        return {"x265-params": ":".join(p for p in params if p)}
+    return {}
 
 
 def piece_args(src: str, chunk: Chunk, dst: str, settings) -> list[str]:

@@ -227,8 +227,11 @@ def test_an_hls_group_in_chunks_is_one_aligned_package_that_plays(farm, tmp_path
 
 
 def test_hevc_chunks_join_into_one_clean_stream(farm):
+    """x265 chunks with a VBV buffer (a Maxrate): each starts and ends it equally full."""
     client = client_for(farm)
-    job_id = _submit(client, "hevc.mp4", "S00000001-110021", Width=320, Preset="ultrafast")
+    job_id = _submit(
+        client, "hevc.mp4", "S00000001-110021", Width=320, Preset="ultrafast", Maxrate=800
+    )
     job = wait_job(client, job_id, farm, timeout=300)
     assert job["State"] == "Complete", job
     assert job["OutputDetails"][0]["Boost"]["Split"] is True

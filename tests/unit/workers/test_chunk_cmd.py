@@ -8,7 +8,14 @@ import pytest
 
 from shared.config import Settings
 from tests.unit.workers.canned import FULL_HD, HEAD
-from workers.chunk_cmd import audio_args, chunk_args, concat_list, join_args, join_segments_args
+from workers.chunk_cmd import (
+    audio_args,
+    chunk_args,
+    concat_list,
+    join_args,
+    join_rate_control,
+    join_segments_args,
+)
 from workers.chunks import Chunk
 
 #: What a join's argv starts with (it reads our own files: no demuxer whitelist).
@@ -126,3 +133,30 @@ def test_a_dash_video_representation_is_tagged_for_mp4(settings):
     # NUT tags H.264 "H264", which the MP4 inside FFmpeg's dash muxer refuses.
     assert argv[argv.index("-map") :][:6] == ["-map", "0:v:0", "-f", "dash", "-c", "copy"]
     assert argv[argv.index("-tag:v") + 1] == "avc1" and argv[-1] == "out/720p.mpd"
+
+
+@pytest.mark.parametrize(
+    ("options", "wanted"),
+    [
+        ({"c:v": "libx264", "crf": "23"}, {"x264-params": "stitchable=1"}),
+        (
+            {"c:v": "libx264", "b:v": "2000k", "maxrate": "2000k", "bufsize": "4000k"},
+            {"x264-params": "stitchable=1:vbv-init=0.9"},
+        ),
+        (
+            {
+                "c:v": "libx265",
+                "maxrate": "2000k",
+                "bufsize": "4000k",
+                "x265-params": "log-level=error",
+            },
+            {"x265-params": "log-level=error:vbv-init=0.9:vbv-end=0.9"},
+        ),
+        ({"c:v": "libx265", "crf": "28", "x265-params": "log-level=error"}, {}),
+        ({"c:v": "h264_nvenc", "maxrate": "2000k", "bufsize": "4000k"}, {}),
+    ],
+)
+def test_rate_control_holds_across_joins(options, wanted):
+    """x264 chunks are stitchable; with a VBV buffer every chunk starts it equally full, and
+    x265 chunks also end it that full, so each join hands the next chunk the buffer it expects."""
+    assert join_rate_control(options) == wanted
