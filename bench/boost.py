@@ -10,8 +10,8 @@
 
 It prints the wall times (submit to Complete), the speed-up of each Boost run over
 Standard, the speed-up per core, how many chunks were encoded again (a wrong frame
-count) and the median chunk's input read as a share of the source (its piece), checks that every output has the source's frames, and
-writes ``bench-results/boost.json``. Exit status 1 if a job fails, a frame count differs, or
+count) and the median chunk's input read as a share of the source (its piece), checks
+that every output has the source's frames, and writes ``bench-results/boost.json``. Exit status 1 if a job fails, a frame count differs, or
 the best speed-up per core is below ``--min-per-core`` (0.9).
 """
 

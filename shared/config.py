@@ -168,6 +168,8 @@ class Settings:
     #: Split outputs of inputs longer than this (seconds) into chunks; 0: only on Boost
     #: pipelines (``workers.boost``).
     boost_min_seconds: int = 0
+    #: Chunk length (seconds): measured by ``make bench-boost`` (README "Benchmark"): 10 s
+    #: costs 4 % more, 30 s gains nothing, 20 s spreads a long output over more workers.
     boost_chunk_seconds: int = 20
     flower_port: int = 5555
     flower_basic_auth: str | None = None
