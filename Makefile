@@ -79,7 +79,8 @@ system-deps: ## Install FFmpeg, redis-server and iproute2 (ip, for the node test
 	@$(call apt_tools,ffmpeg:ffmpeg ffprobe:ffmpeg redis-server:redis-server ip:iproute2)
 
 .PHONY: test-deps
-test-deps: install $(PLAYER_JS) ## Also Chromium, npm, hls.js and dash.js for the playback tests
+test-deps: install $(PLAYER_JS) ## Also Chromium, npm, hls.js and dash.js for the playback tests, promtool for the metrics tests
+	@$(call apt_tools,promtool:prometheus)
 $(PLAYER_JS): tests/servers/browser.py | $(STAMP)
 	@$(call apt_tools,chromium:chromium npm:npm)
 	$(BIN)/python -c 'from tests.servers.browser import player_assets; player_assets()'

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from flask import Flask, g, request
 
-from api import callbacks, health, jobs, openapi, resources, rpc
+from api import callbacks, health, jobs, metrics, openapi, resources, rpc
 from api.auth import authenticate_basic, check_ram
 from api.errors import register_error_handlers
 from api.operations import declared_operations, rule_operations
@@ -23,7 +23,7 @@ from shared.stores import Stores
 
 def register_blueprints(app: Flask) -> None:
     """Add every route of the API to ``app``."""
-    for module in (health, jobs, resources, callbacks, openapi, rpc):
+    for module in (health, jobs, resources, callbacks, openapi, rpc, metrics):
         app.register_blueprint(module.blp)
 
 
@@ -46,6 +46,8 @@ def create_app(settings: Settings | None = None, *, farm: Farm | None = None) ->
     app.extensions["mcfarm.failure_delay"] = FailureDelay.for_threads(
         settings.auth_failure_delay_ms / 1000, settings.api_threads
     )
+
+    metrics.instrument(app)  # first: its clock starts before authentication
 
     @app.before_request
     def _authenticate():

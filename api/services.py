@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from shared import metrics
 from shared.clock import new_job_id, now_us
 from shared.config import Settings
 from shared.dispatch import Dispatcher
@@ -129,7 +130,8 @@ def submit_job(
 
 
 def _start_or_hold(farm: Farm, pipeline: Pipeline, job: JobRecord) -> None:
-    """Start a new job, or hold it while its pipeline is paused."""
+    """Start a new job, or hold it while its pipeline is paused; count it submitted."""
+    metrics.job_submitted(job)
     if pipeline.status != "Paused":
         farm.dispatcher.start_job(job)
         return
@@ -232,5 +234,6 @@ def cancel_job(farm: Farm, owner: str, job_id: str) -> JobRecord:
         )
     farm.stores.pipelines.unhold(owner, job.doc.get("PipelineId", ""), job_id)
     job = farm.stores.jobs.get(job_id)
+    metrics.job_ended(job)
     emit_job_complete(farm.notifier, farm.stores.jobs, job)
     return job

@@ -46,6 +46,8 @@ def cmd_worker(args, settings: Settings) -> int:
         raise SystemExit(f"mcfarm worker: {err}") from None
     name = f"{args.queues.replace(',', '-')}-{os.getpid()}@%h"
     argv = worker_argv(name, args.queues, args.concurrency, args.loglevel)
+    if args.metrics_port:
+        os.environ["MCFARM_WORKER_METRICS_PORT"] = str(args.metrics_port)
     return _exec(argv)
 
 
@@ -189,6 +191,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--concurrency", type=int, default=0, help="processes (default: one per core)"
     )
     worker.add_argument("--loglevel", default="INFO")
+    worker.add_argument(
+        "--metrics-port",
+        type=int,
+        default=0,
+        help="serve this node's Prometheus metrics on this port (MCFARM_WORKER_METRICS_ADDRESS, "
+        "default 127.0.0.1; bearer MCFARM_METRICS_TOKEN when set)",
+    )
     worker.set_defaults(func=cmd_worker)
     flower = sub.add_parser(
         "flower", help="run the Flower dashboard (needs MCFARM_FLOWER_BASIC_AUTH)"

@@ -34,6 +34,8 @@ def api_argv(bind: str, workers: int = 2, threads: int = 32) -> list[str]:
         str(threads),
         "--access-logfile",
         "-",
+        "-c",
+        "python:shared.gunicorn_conf",  # metrics across its processes (shared.metrics)
         "api:create_app()",
     ]
 

@@ -14,6 +14,7 @@ from kombu import Queue
 
 from shared.config import Settings
 from shared.fair_share import slot_queues
+from shared.queue_depth import PRIORITY_SEP, PRIORITY_STEPS
 from shared.redis_conn import publish_retry_policy
 from shared.routing import KINDS, celery_priority
 
@@ -53,8 +54,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             # Longer than the longest task, else Redis redelivers work still running.
             "visibility_timeout": settings.task_time_limit + 3600,
             # Real priorities on Redis (measured in DESIGN "Engine facts").
-            "priority_steps": list(range(10)),
-            "sep": ":",
+            "priority_steps": list(PRIORITY_STEPS),
+            "sep": PRIORITY_SEP,
             # Round robin over queues, and every account has its own slot (fair_share):
             # BRPOP lists keys priority-first, then queues in rotation, so the highest
             # priority still wins and, within one priority, accounts take turns.

@@ -173,6 +173,11 @@ class Settings:
     boost_chunk_seconds: int = 20
     flower_port: int = 5555
     flower_basic_auth: str | None = None
+    #: Bearer token of ``/metrics`` and the workers' metrics port; unset: ``/metrics`` is off.
+    metrics_token: str | None = None
+    #: A worker node's metrics port (``mcfarm worker --metrics-port``); 0: none.
+    worker_metrics_port: int = 0
+    worker_metrics_address: str = "127.0.0.1"
 
     @property
     def s3_enabled(self) -> bool:
@@ -218,6 +223,9 @@ def _places(cls: type[Settings], env: Mapping[str, str]) -> dict[str, Any]:
         "input_cache_dir": Path(cache_dir) if cache_dir else None,
         "flower_port": _int(env, "MCFARM_FLOWER_PORT", cls.flower_port),
         "flower_basic_auth": env.get("MCFARM_FLOWER_BASIC_AUTH") or None,
+        "metrics_token": env.get("MCFARM_METRICS_TOKEN") or None,
+        "worker_metrics_port": _int(env, "MCFARM_WORKER_METRICS_PORT", 0, 0),
+        "worker_metrics_address": env.get("MCFARM_WORKER_METRICS_ADDRESS") or "127.0.0.1",
     }
 
 

@@ -242,6 +242,12 @@ class EventStore:
             found.append(delivery.summary())
         return found
 
+    def dead_count(self) -> int:
+        """How many deliveries are dead-lettered now (every owner's, not yet expired)."""
+        return int(
+            self.redis.zcount(keys.dead_letters(), clock_now_us() - DEAD_TTL_S * 1_000_000, "+inf")
+        )
+
 
 class Notifier:
     """Turns one event into deliveries and hands each to ``send`` (the delivery task)."""

@@ -28,6 +28,8 @@ class JobRecord:
     code: str = ""
     message: str = ""
     finish_us: int | None = None
+    #: When its first output or chunk began running (``JobStore.first_run``).
+    run_us: int | None = None
     outputs: dict[int, dict[str, Any]] = field(default_factory=dict)
     progress: dict[int, int] = field(default_factory=dict)
     #: Hls/Dash groups, their packaging state (``grp:{g}``) and their renditions' measures.

@@ -4,7 +4,7 @@ Layout (key names in ``shared.keys``):
 
 - ``job:{id}`` hash — ``owner``, ``doc`` (the submitted JobId/Config/UserData/… as JSON),
   ``specs`` (the planned ``OutputSpec`` list), ``create_us``, ``state``, ``code``,
-  ``message``, ``finish_us``; per output ``out:{i}`` (its ``OutputDetail`` as JSON) and
+  ``message``, ``finish_us``, ``run_us`` (when its first output or chunk began); per output ``out:{i}`` (its ``OutputDetail`` as JSON) and
   ``pct:{i}`` (its progress), ``deliveries:{i}``, ``dispatch:{i}`` (the task id of its
   newest message, after a watchdog requeue), ``start:{i}`` (when and where it began); per
   input ``probe:{i}`` (cached ffprobe JSON); one-shot ``flag:{name}`` fields.
@@ -142,6 +142,7 @@ class JobStore:
             code=raw.get("code", ""),
             message=raw.get("message", ""),
             finish_us=int(raw["finish_us"]) if raw.get("finish_us") else None,
+            run_us=int(raw["run_us"]) if raw.get("run_us") else None,
             outputs=fields["out"],
             progress=fields["pct"],
             groups=[GroupSpec.from_dict(g) for g in json.loads(raw.get("groups") or "[]")],
@@ -281,6 +282,11 @@ class JobStore:
     def set_rendition(self, job_id: str, index: int, info: Mapping[str, Any]) -> None:
         """What packaging needs of a finished rendition (bitrates, codecs, size, files)."""
         self.redis.hset(keys.job(job_id), f"rend:{index}", json.dumps(info))
+
+    def first_run(self, job_id: str, at_us: int) -> bool:
+        """Record that the job's first output or chunk began at ``at_us``; True for the one
+        call that recorded it (later ones find it set)."""
+        return bool(self.redis.hsetnx(keys.job(job_id), "run_us", at_us))
 
     def mark_started(self, job_id: str, index: int, worker: str = "") -> None:
         """When and where an output's encode began (scheduling tests and /v1/workers read it)."""

@@ -14,6 +14,7 @@ from shared.guards import NonceStore, RateCounter
 from shared.heartbeats import Heartbeats
 from shared.jobstore import JobStore
 from shared.pipelines import PipelineStore
+from shared.queue_depth import QueueDepth
 from shared.redis_conn import connect
 from shared.template_store import TemplateStore
 from shared.worker_registry import WorkerRegistry
@@ -30,6 +31,7 @@ class Stores:
     fair_share: FairShare
     nonces: NonceStore
     rates: RateCounter
+    queues: QueueDepth
 
     @classmethod
     def connect(cls, url: str, retry_window_s: float = 20) -> Stores:
@@ -45,4 +47,5 @@ class Stores:
             fair_share=FairShare(client),
             nonces=NonceStore(client),
             rates=RateCounter(client),
+            queues=QueueDepth(client),
         )

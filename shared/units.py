@@ -45,6 +45,13 @@ class Unit(NamedTuple):
         return f"{kind}:{self.index}" + (f":{self.part}" if self.part else "")
 
     @property
+    def kind(self) -> str:
+        """``output`` (a whole one), ``chunk``, ``audio`` or ``join``."""
+        if not self.part:
+            return "output"
+        return "chunk" if chunk_number(self.part) is not None else self.part
+
+    @property
     def detail_field(self) -> str:
         """Where its detail lives: an output's ``out:{i}``, a part's ``part:{i}:{part}``."""
         return self.field("part") if self.part else self.field("out")

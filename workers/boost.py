@@ -29,6 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from shared import metrics
 from shared.clock import now_us, wire_time
 from shared.containers import container
 from shared.errors import TranscodeError
@@ -158,6 +159,7 @@ def _encode_chunk(
         log.warning(
             "%s: %d frames, not %d; again with more lead-in", unit.member, frames, chunk.frames
         )
+        metrics.CHUNKS_AGAIN.inc()
     if frames != chunk.frames:
         raise TranscodeError(
             f"chunk {number} has {frames} frames where the source has {chunk.frames}",

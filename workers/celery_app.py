@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from functools import cached_property
 
 from celery import Celery
-from celery.signals import celeryd_after_setup, worker_ready, worker_shutdown
+from celery.signals import (
+    celeryd_after_setup,
+    worker_process_shutdown,
+    worker_ready,
+    worker_shutdown,
+)
 from celery.worker import state as worker_state
 
+from shared import metrics
 from shared.celery_config import celery_config
 from shared.config import Settings
 from shared.dispatch import Dispatcher
@@ -24,6 +31,7 @@ from shared.stores import Stores
 from shared.worker_registry import WORKER_TTL_S
 from workers.capabilities import WorkerNotCapable, check_worker, describe_worker
 from workers.lost_messages import recover
+from workers.metrics_server import serve_metrics
 from workers.tasks import send_unit
 from workers.watchdog import sweep_if_leader
 
@@ -186,6 +194,12 @@ def _start_heartbeat(sender, **kwargs) -> None:
     beat = _Heartbeat(app, sender.hostname, info)
     _heartbeats[sender.hostname] = beat
     beat.start()
+    serve_metrics(settings)
+
+
+@worker_process_shutdown.connect
+def _pool_process_ended(pid=None, **kwargs) -> None:
+    metrics.process_ended(pid or os.getpid())
 
 
 @worker_shutdown.connect

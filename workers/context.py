@@ -5,10 +5,12 @@ tests can inject recording fakes (STYLE 21).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from shared import metrics
 from shared.config import Settings
 from shared.events import Notifier
 from shared.heartbeats import Heartbeats
@@ -93,10 +95,13 @@ class Encode:
     check_owner: Callable[[], None]
 
     def run(self, ctx: TaskContext, argv: list[str]) -> None:
-        """Run one FFmpeg argv of this output: the task's time limit, progress reported."""
+        """Run one FFmpeg argv of this output: the task's time limit, progress reported,
+        its speed counted (``shared.metrics``)."""
+        began = time.monotonic()
         ctx.runner(
             argv,
             timeout=ctx.settings.task_time_limit,
             duration=self.duration,
             on_progress=self.progress,
         )
+        metrics.ffmpeg_ran(argv, self.duration, time.monotonic() - began)

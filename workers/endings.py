@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from shared import metrics
 from shared.clock import now_us, wire_time
 from shared.errors import TranscodeError
 from shared.events import Notifier
@@ -34,6 +35,8 @@ def finish_output(
     job = ctx.store.get(job_id)
     if job is not None and ctx.notifier is not None:
         emit_output_complete(ctx.notifier, ctx.store, job, index)
+    if detail.get("Status") == "Success":
+        metrics.output_succeeded(detail)
     if job is not None and job.specs[index].segmented:
         package(ctx, job_id, job.specs[index].group)
     finalize(ctx.store, job_id, ctx.notifier)
@@ -87,16 +90,16 @@ def finalize(store: JobStore, job_id: str, notifier: Notifier | None = None) -> 
     if outcome is None:
         return None
     state, code, message = outcome
-    if (
-        store.transition(
-            job_id,
-            state,
-            allowed_from={"Inited", "Running"},
-            code=code,
-            message=message,
-            finish_us=now_us(),
-        )
-        and notifier is not None
-    ):
-        emit_job_complete(notifier, store, store.get(job_id))
+    ended = store.transition(
+        job_id,
+        state,
+        allowed_from={"Inited", "Running"},
+        code=code,
+        message=message,
+        finish_us=now_us(),
+    )
+    if ended and (job := store.get(job_id)) is not None:
+        metrics.job_ended(job)
+        if notifier is not None:
+            emit_job_complete(notifier, store, job)
     return state

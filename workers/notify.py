@@ -14,6 +14,7 @@ import urllib3
 from celery import shared_task
 from redis.exceptions import RedisError
 
+from shared import metrics
 from shared.callback_settings import DELIVERY_HEADER, pin_callback_url, sign_headers
 from shared.clock import now_us as clock_now_us
 from shared.dispatch import DELIVER_EVENT
@@ -97,6 +98,7 @@ def deliver(
     except ApiError as err:
         store.record_attempt(delivery_id, f"refused: {err.message}")
         store.dead_letter(delivery_id, f"refused: {err.message}")
+        metrics.DEAD_LETTERED.inc()
         log.warning("event delivery %s refused: %s", delivery_id, err.message)
         return "dead"
     except ServiceUnavailable as err:
@@ -110,6 +112,7 @@ def deliver(
     reason = f"no 2xx answer within {give_up_after_s} s; last: {result}"
     store.dead_letter(delivery_id, reason)
     log.error("event delivery %s dead-lettered: %s", delivery_id, reason)
+    metrics.DEAD_LETTERED.inc()
     return "dead"
 
 

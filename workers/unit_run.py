@@ -26,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from shared import metrics
 from shared.clock import now_us, wire_time
 from shared.errors import JobCancelled, TranscodeError
 from shared.jobrecord import TERMINAL_OUTPUT_STATES, JobRecord
@@ -139,6 +140,8 @@ def end_unit(ctx: TaskContext, unit: Unit, on_end: OnEnd, **changes: Any) -> dic
     detail = ctx.store.set_output(
         unit.job_id, unit.index, part=unit.part, FinishTime=wire_time(now_us()), **changes
     )
+    if unit.kind == "chunk":
+        metrics.CHUNKS.labels(detail.get("Status", "")).inc()
     return on_end(ctx, unit, detail)
 
 
@@ -174,6 +177,9 @@ def run_unit(
         return end_unit(ctx, unit, on_end, **failed(err))
     ctx.store.set_output(*unit[:2], part=unit.part, Status="Running", Worker=ctx.worker)
     log.info("%s running (delivery %d)", unit.member, delivery)
+    began = now_us()
+    if unit.kind in ("output", "chunk") and ctx.store.first_run(unit.job_id, began):
+        metrics.job_began(job, began)
     if not unit.part:
         ctx.store.mark_started(unit.job_id, unit.index, ctx.worker)
     ctx.store.transition(unit.job_id, "Running", allowed_from={"Inited"})
@@ -198,6 +204,7 @@ def _run(ctx: TaskContext, job: JobRecord, unit: Unit, body: Body, on_end: OnEnd
     except TranscodeError as err:
         if not err.permanent:
             ctx.store.set_output(*unit[:2], part=unit.part, Status="Scheduled")
+            metrics.RETRIES.labels(unit.kind).inc()
             raise
         log.error("%s failed: %s", unit.member, err)
         return end_unit(ctx, unit, on_end, **failed(err))

@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from shared import metrics
 from shared.clock import now_us
 from shared.heartbeats import Heartbeats
 from shared.jobrecord import JobRecord
@@ -59,6 +60,7 @@ def sweep(
         if job is not None and not job.terminal:
             requeue(job, unit)
             requeued.append(unit)
+            metrics.REQUEUES.inc()
         beats.sent_back(*unit)
     return requeued
 
@@ -84,6 +86,8 @@ def expire_jobs(store: JobStore, max_runtime_s: int, now: int | None = None) -> 
         ):
             log.error("job %s: %s", job_id, message)
             ended.append(job_id)
+            if (job := store.get(job_id)) is not None:
+                metrics.job_ended(job)
     return ended
 
 
