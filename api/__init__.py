@@ -8,11 +8,13 @@ from __future__ import annotations
 from flask import Flask, g, request
 
 from api import callbacks, health, jobs, metrics, openapi, resources, rpc
+from api.access_log import request_log
 from api.auth import authenticate_basic, check_ram
 from api.errors import register_error_handlers
 from api.operations import declared_operations, rule_operations
 from api.services import Farm
 from api.throttle import FailureDelay, check_rate
+from shared import logs
 from shared.clock import new_request_id
 from shared.config import Settings
 from shared.dispatch import Dispatcher
@@ -48,11 +50,15 @@ def create_app(settings: Settings | None = None, *, farm: Farm | None = None) ->
     )
 
     metrics.instrument(app)  # first: its clock starts before authentication
+    if settings.log_format == "json":
+        logs.use_json()
+        request_log(app)
 
     @app.before_request
     def _authenticate():
         """HTTP Basic, the key's rate, then RAM for the action the endpoint declares."""
         g.request_id = new_request_id()
+        logs.start(request_id=g.request_id, job_id=(request.view_args or {}).get("job_id"))
         if request.url_rule is None:
             return  # no such route or method: answered 404/405 without credentials
         operations = rule_operations(app, request.url_rule)
@@ -64,6 +70,7 @@ def create_app(settings: Settings | None = None, *, farm: Farm | None = None) ->
             app.extensions["mcfarm.failure_delay"].wait()
             raise
         g.owner = g.key.account
+        logs.bind_more(account=g.owner)
         check_rate(app.extensions["mcfarm"].stores.rates, g.key.key_id, settings.rate_limit)
         method = "GET" if request.method == "HEAD" else request.method
         if method in operations:  # not OPTIONS: Flask answers it, performing nothing

@@ -34,7 +34,11 @@ def cmd_up(args, settings: Settings) -> int:
 
 
 def cmd_api(args, settings: Settings) -> int:
-    return _exec(api_argv(settings.api_bind, args.workers, settings.api_threads))
+    return _exec(
+        api_argv(
+            settings.api_bind, args.workers, settings.api_threads, log_format=settings.log_format
+        )
+    )
 
 
 def cmd_worker(args, settings: Settings) -> int:

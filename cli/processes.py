@@ -13,8 +13,12 @@ def _celery(*args: str) -> list[str]:
     return [sys.executable, "-m", "celery", "-A", "workers.main", *args]
 
 
-def api_argv(bind: str, workers: int = 2, threads: int = 32) -> list[str]:
-    """gunicorn serving ``api:create_app()``: ``workers`` processes of ``threads`` threads.
+def api_argv(
+    bind: str, workers: int = 2, threads: int = 32, *, log_format: str = "plain"
+) -> list[str]:
+    """gunicorn serving ``api:create_app()``: ``workers`` processes of ``threads`` threads,
+    with gunicorn's access log in the plain ``log_format`` (``MCFARM_LOG_FORMAT``); with
+    JSON logs the app writes its own (``api/access_log.py``).
 
     Threads (``gthread``), not one request per process (``sync``): a failed authentication
     is answered late (api/throttle.py ``FailureDelay``), and that wait must not hold a
@@ -32,8 +36,7 @@ def api_argv(bind: str, workers: int = 2, threads: int = 32) -> list[str]:
         "gthread",
         "--threads",
         str(threads),
-        "--access-logfile",
-        "-",
+        *(("--access-logfile", "-") if log_format != "json" else ()),
         "-c",
         "python:shared.gunicorn_conf",  # metrics across its processes (shared.metrics)
         "api:create_app()",

@@ -156,7 +156,10 @@ def run_up(settings: Settings, env: dict[str, str], concurrency: int) -> int:
         settings = Settings.from_env(env)
         seeded = seed_examples(settings)
         sup.start("worker", worker_argv("cpu1@%h", "cpu", concurrency), env)
-        sup.start("api", api_argv(settings.api_bind, threads=settings.api_threads), env)
+        argv = api_argv(
+            settings.api_bind, threads=settings.api_threads, log_format=settings.log_format
+        )
+        sup.start("api", argv, env)
         sup.start("flower", flower_argv(settings.flower_port), env, settings.var_dir)
         host, _, port = settings.api_bind.rpartition(":")
         _wait_port(host or "127.0.0.1", int(port), 20)

@@ -175,6 +175,9 @@ class Settings:
     flower_basic_auth: str | None = None
     #: Bearer token of ``/metrics`` and the workers' metrics port; unset: ``/metrics`` is off.
     metrics_token: str | None = None
+    #: ``json``: log lines as JSON objects naming their job, output, task, account
+    #: (``shared.logs``).
+    log_format: str = "plain"
     #: A worker node's metrics port (``mcfarm worker --metrics-port``); 0: none.
     worker_metrics_port: int = 0
     worker_metrics_address: str = "127.0.0.1"
@@ -224,6 +227,7 @@ def _places(cls: type[Settings], env: Mapping[str, str]) -> dict[str, Any]:
         "flower_port": _int(env, "MCFARM_FLOWER_PORT", cls.flower_port),
         "flower_basic_auth": env.get("MCFARM_FLOWER_BASIC_AUTH") or None,
         "metrics_token": env.get("MCFARM_METRICS_TOKEN") or None,
+        "log_format": _choice(env, "MCFARM_LOG_FORMAT", ("plain", "json"), cls.log_format),
         "worker_metrics_port": _int(env, "MCFARM_WORKER_METRICS_PORT", 0, 0),
         "worker_metrics_address": env.get("MCFARM_WORKER_METRICS_ADDRESS") or "127.0.0.1",
     }

@@ -10,6 +10,8 @@ from functools import cached_property
 
 from celery import Celery
 from celery.signals import (
+    after_setup_logger,
+    after_setup_task_logger,
     celeryd_after_setup,
     worker_process_shutdown,
     worker_ready,
@@ -17,7 +19,7 @@ from celery.signals import (
 )
 from celery.worker import state as worker_state
 
-from shared import metrics
+from shared import logs, metrics
 from shared.celery_config import celery_config
 from shared.config import Settings
 from shared.dispatch import Dispatcher
@@ -195,6 +197,14 @@ def _start_heartbeat(sender, **kwargs) -> None:
     _heartbeats[sender.hostname] = beat
     beat.start()
     serve_metrics(settings)
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def _json_logs(logger=None, **kwargs) -> None:
+    """``MCFARM_LOG_FORMAT=json``: Celery's log handlers write JSON lines (``shared.logs``)."""
+    if logger is not None and Settings.from_env().log_format == "json":
+        logs.use_json(logger.handlers)
 
 
 @worker_process_shutdown.connect

@@ -15,6 +15,7 @@ from celery import chord, shared_task
 from celery.exceptions import Reject
 from redis.exceptions import RedisError
 
+from shared import logs
 from shared.dispatch import FINALIZE_JOB, START_JOB, TRANSCODE_OUTPUT, TRANSCODE_PART
 from shared.errors import StorageUnavailable, TranscodeError
 from shared.jobrecord import JobRecord
@@ -67,6 +68,11 @@ def _backoff(retries: int) -> int:
 @shared_task(name=START_JOB, **FARM_TASK)
 def start_job(self, job_id: str) -> int:
     """Probe the job's inputs and fan its outputs out as a chord; returns the fan-out."""
+    with logs.bind(job_id=job_id):
+        return _start_job(self, job_id)
+
+
+def _start_job(self, job_id: str) -> int:
     ctx = _context(self)
     try:
         specs = transcode.prepare_job(ctx, job_id)
@@ -124,6 +130,11 @@ def _fail_all(ctx: TaskContext, job_id: str, err: TranscodeError) -> None:
 
 def _run_unit_task(task, unit: Unit) -> dict:
     """Run one unit as a task: retries of transient storage errors, Redis away, crashes."""
+    with logs.bind(job_id=unit.job_id, output=unit.index, part=unit.part or None):
+        return _run_unit(task, unit)
+
+
+def _run_unit(task, unit: Unit) -> dict:
     ctx = _context(task)
     try:
         # A retry is the same delivery; a redelivery or a requeue is a new one.

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from shared import metrics
+from shared import logs, metrics
 from shared.clock import now_us, wire_time
 from shared.errors import JobCancelled, TranscodeError
 from shared.jobrecord import TERMINAL_OUTPUT_STATES, JobRecord
@@ -161,6 +161,7 @@ def run_unit(
     job = ctx.store.get(unit.job_id)
     if job is None:
         return {"Status": "Skipped", "Code": "ResourceNotFound", "Message": "the job is gone"}
+    logs.bind_more(account=job.owner)
     detail = job.detail(unit)
     if detail.get("Status") in TERMINAL_OUTPUT_STATES:
         return detail  # a redelivered or late task: the first run's result stands

@@ -164,7 +164,9 @@ def test_waiting_work_counts_every_priority_list_and_account_slot(redis_base, tm
         _wait_http(f"{base}/healthz", api, tmp_path / "logs" / "api.log")
         first, second = (key.split(":") for key in env["MCFARM_ACCESS_KEYS"].split(","))
         mine, theirs = Client(base, *first[:2]), Client(base, *second[:2])
-        urgent = mine.call("POST", "/v1/pipelines", {"Name": "urgent", "Priority": 1, "Speed": "Standard"})
+        urgent = mine.call(
+            "POST", "/v1/pipelines", {"Name": "urgent", "Priority": 1, "Speed": "Standard"}
+        )
         mine.submit({"Config": _config("sample.mp4", "a")})
         mine.submit(
             {

@@ -102,7 +102,8 @@ def running_farm(env: dict[str, str], log_dir: Path, *, concurrency: int = 2) ->
     """Start one Celery worker (``concurrency`` processes) and the API; stop both after."""
     procs: list[subprocess.Popen] = []
     try:
-        api = start_process("api", api_argv(env["MCFARM_API_BIND"]), env, log_dir)
+        argv = api_argv(env["MCFARM_API_BIND"], log_format=env.get("MCFARM_LOG_FORMAT", "plain"))
+        api = start_process("api", argv, env, log_dir)
         procs.append(api)
         procs.append(
             start_process(
