@@ -24,7 +24,9 @@ from kombu.transport import redis as kombu_redis
 from redis.exceptions import ConnectionError
 
 
-class Channel(kombu_redis.Channel):
+class _KeepsAddress:
+    """A channel that keeps the address it last connected to (see the module docstring)."""
+
     _last_params: dict | None = None
 
     def _connparams(self, asynchronous: bool = False) -> dict:
@@ -39,7 +41,29 @@ class Channel(kombu_redis.Channel):
         return dict(self._last_params)
 
 
+class Channel(_KeepsAddress, kombu_redis.Channel):
+    pass
+
+
+class SentinelChannel(_KeepsAddress, kombu_redis.SentinelChannel):
+    """The same for a Sentinel set: once the transport is gone the sentinels cannot be asked
+    for the master, so the restore fails as a connection error; the messages stay in
+    ``unacked`` for the watchdog."""
+
+    def _sentinel_managed_pool(self, asynchronous: bool = False):
+        if self.connection.client is None:
+            raise ConnectionError("the broker connection is already closed")
+        return super()._sentinel_managed_pool(asynchronous)
+
+
 class Transport(kombu_redis.Transport):
     """The Redis transport, with :class:`Channel`."""
 
     Channel = Channel
+
+
+class SentinelTransport(kombu_redis.SentinelTransport):
+    """The Redis Sentinel transport (``MCFARM_REDIS_URL=sentinel://…``), with
+    :class:`SentinelChannel`."""
+
+    Channel = SentinelChannel

@@ -16,6 +16,7 @@ from shared.config import Settings
 from shared.fair_share import slot_queues
 from shared.queue_depth import PRIORITY_SEP, PRIORITY_STEPS
 from shared.redis_conn import publish_retry_policy
+from shared.redis_url import parse_redis_url
 from shared.routing import KINDS, celery_priority
 
 
@@ -26,11 +27,12 @@ def queues() -> list[Queue]:
 
 def celery_config(settings: Settings) -> dict[str, Any]:
     """The settings of every Celery app of the farm."""
+    redis = parse_redis_url(settings.redis_url)
     return {
-        "broker_url": settings.redis_url,
+        "broker_url": redis.celery_url(),
         # kombu's Redis transport, fixed so that a Redis restart cannot stop a worker.
-        "broker_transport": "shared.broker:Transport",
-        "result_backend": settings.redis_url,
+        "broker_transport": f"shared.broker:{'SentinelTransport' if redis.sentinel else 'Transport'}",
+        "result_backend": redis.celery_url(),
         "broker_connection_retry_on_startup": True,
         # A send while Redis restarts waits for it (MCFARM_REDIS_RETRY_WINDOW) instead of
         # failing: an API submit, a chord's fan-out, a watchdog requeue.
@@ -60,8 +62,12 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             # BRPOP lists keys priority-first, then queues in rotation, so the highest
             # priority still wins and, within one priority, accounts take turns.
             "queue_order_strategy": "round_robin",
+            **redis.transport_options(),
         },
-        "result_backend_transport_options": {"visibility_timeout": settings.task_time_limit + 3600},
+        "result_backend_transport_options": {
+            "visibility_timeout": settings.task_time_limit + 3600,
+            **redis.transport_options(),
+        },
         "result_expires": 7 * 24 * 3600,
         "task_track_started": True,
         # Events let Flower show tasks as they run.

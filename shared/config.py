@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shared.redis_url import RedisUrlError, parse_redis_url
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -206,6 +208,15 @@ class Settings:
         return cls(**_places(cls, env), **_policies(cls, env), **_limits(cls, env))
 
 
+def _redis_url(url: str) -> str:
+    """``MCFARM_REDIS_URL``, checked (``shared.redis_url``)."""
+    try:
+        parse_redis_url(url)
+    except RedisUrlError as err:
+        raise SettingsError(f"MCFARM_REDIS_URL={err}") from None
+    return url
+
+
 def _places(cls: type[Settings], env: Mapping[str, str]) -> dict[str, Any]:
     """Where things are: binds, keys, Redis, folders, S3, binaries."""
     var_dir = Path(env.get("MCFARM_VAR_DIR") or "var").resolve()
@@ -213,7 +224,7 @@ def _places(cls: type[Settings], env: Mapping[str, str]) -> dict[str, Any]:
     return {
         "api_bind": env.get("MCFARM_API_BIND") or cls.api_bind,
         "access_keys": parse_access_keys(env.get("MCFARM_ACCESS_KEYS", "")),
-        "redis_url": env.get("MCFARM_REDIS_URL") or cls.redis_url,
+        "redis_url": _redis_url(env.get("MCFARM_REDIS_URL") or cls.redis_url),
         "var_dir": var_dir,
         "storage_root": Path(env.get("MCFARM_STORAGE_ROOT") or var_dir / "storage").resolve(),
         "s3_endpoint": env.get("MCFARM_S3_ENDPOINT") or None,

@@ -21,6 +21,9 @@ import redis
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError, TimeoutError
 from redis.retry import Retry
+from redis.sentinel import Sentinel
+
+from shared.redis_url import parse_redis_url
 
 T = TypeVar("T")
 
@@ -67,17 +70,26 @@ class RetryWindow(Retry):
 
 
 def connect(url: str, window_s: float) -> redis.Redis:
-    """A client for ``url`` (string replies) that waits out a restart of up to ``window_s``."""
-    return redis.Redis.from_url(
-        url,
-        decode_responses=True,
-        health_check_interval=30,
+    """A client for ``url`` (string replies) that waits out a restart of up to ``window_s``.
+
+    For a Sentinel set (``shared.redis_url``) the client talks to the master the sentinels
+    name, and asks them again when its connection fails: a failover is one more restart
+    to wait out.
+    """
+    target = parse_redis_url(url)
+    options: dict[str, Any] = {
+        "decode_responses": True,
+        "health_check_interval": 30,
         # A vanished host (no reset, no refusal) must not hang a worker forever.
-        socket_connect_timeout=5,
-        socket_timeout=30,
-        retry=RetryWindow(window_s),
-        retry_on_error=list(TRANSIENT),
-    )
+        "socket_connect_timeout": 5,
+        "socket_timeout": 30,
+        "retry": RetryWindow(window_s),
+        "retry_on_error": list(TRANSIENT),
+    }
+    if not target.sentinel:
+        return redis.Redis.from_url(url, **options)
+    sentinels = Sentinel(list(target.sentinels), socket_connect_timeout=5, socket_timeout=5)
+    return sentinels.master_for(target.master, db=target.db, password=target.password, **options)
 
 
 def ping_once(client: redis.Redis) -> bool:

@@ -24,7 +24,13 @@ class RedisServer:
     loopback.
     """
 
-    def __init__(self, tmp_dir: Path, port: int | None = None, bind: str = "127.0.0.1"):
+    def __init__(
+        self,
+        tmp_dir: Path,
+        port: int | None = None,
+        bind: str = "127.0.0.1",
+        extra: tuple[str, ...] = (),
+    ):
         self.binary = shutil.which("redis-server")
         if self.binary is None:
             raise RuntimeError("redis-server is not installed (make test installs it)")
@@ -33,6 +39,8 @@ class RedisServer:
         self.port = port or free_port()
         self.url = f"redis://{bind}:{self.port}"
         self.proc: subprocess.Popen | None = None
+        #: More arguments (``--replicaof host port`` for a replica).
+        self.extra = extra
 
     def _argv(self) -> list[str]:
         # Redis refuses clients from other addresses unless told not to; only a test server
@@ -56,6 +64,7 @@ class RedisServer:
             "--logfile",
             str(self.tmp_dir / "redis.log"),
             *protected,
+            *self.extra,
         ]
 
     def start(self, timeout: float = 10) -> str:

@@ -15,6 +15,7 @@ from prometheus_client import Counter, Histogram
 from api.metrics import FarmCollector
 from shared import metrics
 from shared.config import Settings
+from shared.redis_url import parse_redis_url
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 
@@ -153,3 +154,18 @@ def test_dashboards_alerts_and_autoscaling_read_metrics_that_exist():
     names = {r.get("alert") for group in alerts["groups"] for r in group["rules"]}
     assert {"McfarmNoCpuWorker", "McfarmQueueGrowing", "McfarmJobErrorRate"} <= names
     assert "McfarmCallbacksDeadLettered" in names
+
+
+def test_compose_sentinel_override_gives_every_process_the_sentinel_set():
+    base = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]
+    override = yaml.safe_load((DEPLOY / "compose.sentinel.yaml").read_text())["services"]
+    for name in ("api", "worker-cpu", "flower"):
+        assert name in base
+        target = parse_redis_url(override[name]["environment"]["MCFARM_REDIS_URL"])
+        assert target.sentinel and target.master == "mcfarm"
+        assert {host for host, _ in target.sentinels} == {"sentinel1", "sentinel2", "sentinel3"}
+        assert all(host in override for host, _ in target.sentinels)
+    replica = override["redis-replica"]["command"]
+    assert replica[replica.index("--replicaof") + 1 :][:2] == ["redis", "6379"]
+    script = override["sentinel1"]["command"][-1]
+    assert "sentinel monitor mcfarm redis 6379 2" in script  # quorum: 2 of the 3 sentinels
