@@ -43,7 +43,7 @@ format: install ## Reformat the code with ruff
 ##@ Benchmarks
 
 .PHONY: bench
-bench: bench-scale bench-flood bench-boost ## Run every benchmark
+bench: bench-scale bench-flood bench-boost bench-api ## Run every benchmark
 
 .PHONY: bench-scale
 bench-scale: install ## Benchmark: the same jobs with 1 and 2 worker processes (jobs/min and speed-up)
@@ -56,6 +56,11 @@ bench-boost: install ## Benchmark: one long output on 1 worker (Standard) and in
 .PHONY: soak
 soak: install ## Soak: 50 jobs while workers are SIGKILLed every 10 s and Redis restarts; nothing lost
 	$(BIN)/python -m bench.soak
+
+.PHONY: bench-api
+bench-api: install ## Benchmark: submit, Get and List with wrk over 100,000 stored jobs (req/s, p50/p99, bytes per job)
+	@$(call apt_tools,wrk:wrk)
+	$(BIN)/python -m bench.api
 
 .PHONY: bench-flood
 bench-flood: install ## Benchmark: good ICE calls alone and under a flood of forged signatures (fails above 2x)

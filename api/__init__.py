@@ -11,6 +11,7 @@ from api import callbacks, health, jobs, metrics, openapi, resources, rpc
 from api.access_log import request_log
 from api.auth import authenticate_basic, check_ram
 from api.errors import register_error_handlers
+from api.json_provider import OrjsonProvider
 from api.operations import declared_operations, rule_operations
 from api.services import Farm
 from api.throttle import FailureDelay, check_rate
@@ -38,10 +39,14 @@ def build_farm(settings: Settings) -> Farm:
     )
 
 
+class _Flask(Flask):
+    json_provider_class = OrjsonProvider
+
+
 def create_app(settings: Settings | None = None, *, farm: Farm | None = None) -> Flask:
     """Build the API app; tests inject ``settings`` (and may inject ``farm``)."""
     settings = settings or Settings.from_env()
-    app = Flask("mcfarm", static_folder=None)
+    app = _Flask("mcfarm", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.json.sort_keys = False
     app.extensions["mcfarm"] = farm or build_farm(settings)

@@ -119,7 +119,7 @@ def submit_job(
         fingerprint=fingerprint,
         groups=groups,
     )
-    existing = _by_token(farm, owner, client_token, fingerprint) if client_token else None
+    existing = _by_token(farm, owner, client_token, fingerprint, restart=False)
     if existing is not None and existing.job_id != job_id:
         return existing, False  # another submit with this token won the race
     # Read before enqueueing: the answer shows the job as submitted (Inited), not as a fast
@@ -156,7 +156,14 @@ def release_pipeline(farm: Farm, owner: str, pipeline_id: str) -> list[str]:
     return released
 
 
-def _by_token(farm: Farm, owner: str, token: str, fingerprint: str) -> JobRecord | None:
+def _by_token(
+    farm: Farm, owner: str, token: str, fingerprint: str, *, restart: bool = True
+) -> JobRecord | None:
+    """The owner's job of ``token``, if any; with ``restart``, one found ``Inited`` on an
+    active pipeline (a retry of a submit that died before enqueueing) is started again.
+    Not right after this submit's own create: that job is started by its submit, once."""
+    if not token:
+        return None
     job = farm.stores.jobs.by_token(owner, token)
     if job is None:
         return None
@@ -166,7 +173,7 @@ def _by_token(farm: Farm, owner: str, token: str, fingerprint: str) -> JobRecord
             code="IdempotentParameterMismatch",
         )
     pipeline = farm.stores.pipelines.get(owner, job.doc.get("PipelineId", ""))
-    if job.state == "Inited" and pipeline is not None and pipeline.status == "Active":
+    if restart and job.state == "Inited" and pipeline is not None and pipeline.status == "Active":
         # The first submit may have died between persisting and enqueueing; start_job
         # runs once per job whatever the number of messages.
         farm.dispatcher.start_job(job)
@@ -204,7 +211,7 @@ def decode_page_token(token: str, name: str) -> str | None:
 def list_jobs(farm: Farm, owner: str, query: JobQuery) -> tuple[list[JobRecord], str]:
     """One page of the owner's jobs and the token of the next page ("" at the end)."""
     ids, cursor = farm.stores.jobs.list_ids(owner, query)
-    jobs = [j for j in (farm.stores.jobs.get(i) for i in ids) if j is not None]
+    jobs = farm.stores.jobs.get_many(ids)
     return jobs, encode_page_token(cursor)
 
 

@@ -95,12 +95,18 @@ def format_report(result: FloodResult, threads: int) -> str:
 
 
 def signed_headers(
-    host: str, key_id: str, secret: str, query: dict[str, str], *, now: datetime | None = None
+    host: str,
+    key_id: str,
+    secret: str,
+    query: dict[str, str],
+    *,
+    now: datetime | None = None,
+    action: str = ACTION,
 ) -> dict[str, str]:
-    """The ACS3-HMAC-SHA256 headers of a bodiless ``POST /?query`` call of ``ACTION``."""
+    """The ACS3-HMAC-SHA256 headers of a bodiless ``POST /?query`` call of ``action``."""
     headers = {
         "host": host,
-        "x-acs-action": ACTION,
+        "x-acs-action": action,
         "x-acs-version": VERSION,
         "x-acs-date": (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "x-acs-signature-nonce": secrets.token_hex(16),

@@ -26,6 +26,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import orjson
 import redis
 
 from shared import keys
@@ -128,31 +129,17 @@ class JobStore:
         return self.get(job_id) if job_id else None
 
     def get(self, job_id: str) -> JobRecord | None:
-        raw = self.redis.hgetall(keys.job(job_id))
-        if not raw or "doc" not in raw:
-            return None
-        fields = _per_output(raw)
-        return JobRecord(
-            job_id=job_id,
-            owner=raw["owner"],
-            doc=json.loads(raw["doc"]),
-            specs=[OutputSpec.from_dict(s) for s in json.loads(raw["specs"])],
-            create_us=int(raw["create_us"]),
-            state=raw["state"],
-            code=raw.get("code", ""),
-            message=raw.get("message", ""),
-            finish_us=int(raw["finish_us"]) if raw.get("finish_us") else None,
-            run_us=int(raw["run_us"]) if raw.get("run_us") else None,
-            outputs=fields["out"],
-            progress=fields["pct"],
-            groups=[GroupSpec.from_dict(g) for g in json.loads(raw.get("groups") or "[]")],
-            group_states=fields["grp"],
-            renditions=fields["rend"],
-            plans=fields["plan"],
-            pieces=fields["pieces"],
-            parts=fields["part"],
-            part_progress=fields["ppct"],
-        )
+        return _record(job_id, self.redis.hgetall(keys.job(job_id)))
+
+    def get_many(self, job_ids: Iterable[str]) -> list[JobRecord]:
+        """The jobs of ``job_ids`` that exist, in that order: one round trip for them all."""
+        job_ids = list(job_ids)
+        with self.redis.pipeline(transaction=False) as pipe:
+            for job_id in job_ids:
+                pipe.hgetall(keys.job(job_id))
+            raws = pipe.execute()
+        records = (_record(job_id, raw) for job_id, raw in zip(job_ids, raws, strict=True))
+        return [record for record in records if record is not None]
 
     def list_ids(self, owner: str, query: JobQuery) -> tuple[list[str], str | None]:
         """One page of the owner's job ids in creation order, as ``query`` says.
@@ -283,6 +270,15 @@ class JobStore:
         """What packaging needs of a finished rendition (bitrates, codecs, size, files)."""
         self.redis.hset(keys.job(job_id), f"rend:{index}", json.dumps(info))
 
+    def recent_ids(self, owner: str, count: int) -> list[str]:
+        """The ids of the owner's ``count`` newest jobs (benchmarks read them)."""
+        members = self.redis.zrevrangebylex(keys.job_index(owner), "+", "-", start=0, num=count)
+        return [member.rpartition(":")[2] for member in members]
+
+    def memory_used(self) -> int:
+        """Redis's ``used_memory``: what the job store (and all else in it) takes."""
+        return int(self.redis.info("memory")["used_memory"])
+
     def first_run(self, job_id: str, at_us: int) -> bool:
         """Record that the job's first output or chunk began at ``at_us``; True for the one
         call that recorded it (later ones find it set)."""
@@ -351,8 +347,36 @@ class JobStore:
 
 #: The job hash's per-output fields ``{kind}:{index}`` (``{kind}:{index}:{part}`` for the
 #: parts of a split output, read into ``part`` and ``ppct``), and how their values read.
-_PER_OUTPUT = {"out": json.loads, "pct": int, "grp": json.loads, "rend": json.loads}
-_PER_OUTPUT |= {"plan": json.loads, "part": json.loads, "ppct": int, "pieces": json.loads}
+_PER_OUTPUT = {"out": orjson.loads, "pct": int, "grp": orjson.loads, "rend": orjson.loads}
+_PER_OUTPUT |= {"plan": orjson.loads, "part": orjson.loads, "ppct": int, "pieces": orjson.loads}
+
+
+def _record(job_id: str, raw: Mapping[str, str]) -> JobRecord | None:
+    """The ``JobRecord`` of a job's hash (None when there is no such job)."""
+    if not raw or "doc" not in raw:
+        return None
+    fields = _per_output(raw)
+    return JobRecord(
+        job_id=job_id,
+        owner=raw["owner"],
+        doc=orjson.loads(raw["doc"]),
+        specs=[OutputSpec.from_dict(s) for s in orjson.loads(raw["specs"])],
+        create_us=int(raw["create_us"]),
+        state=raw["state"],
+        code=raw.get("code", ""),
+        message=raw.get("message", ""),
+        finish_us=int(raw["finish_us"]) if raw.get("finish_us") else None,
+        run_us=int(raw["run_us"]) if raw.get("run_us") else None,
+        outputs=fields["out"],
+        progress=fields["pct"],
+        groups=[GroupSpec.from_dict(g) for g in orjson.loads(raw.get("groups") or "[]")],
+        group_states=fields["grp"],
+        renditions=fields["rend"],
+        plans=fields["plan"],
+        pieces=fields["pieces"],
+        parts=fields["part"],
+        part_progress=fields["ppct"],
+    )
 
 
 def _per_output(raw: Mapping[str, str]) -> dict[str, dict]:

@@ -8,6 +8,7 @@ Every key mcfarm does not act on is refused, naming its path.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Mapping
@@ -119,9 +120,12 @@ class FeaturesField(JsonObject):
     def _deserialize(self, value, attr, data, **kwargs):
         obj = super()._deserialize(value, attr, data, **kwargs)
         try:
-            return FeaturesSchema().load(obj)
+            return _FEATURES.load(obj)
         except ValidationError as err:
             raise ValidationError(describe_errors(err.messages)) from None
+
+
+_FEATURES = FeaturesSchema()
 
 
 class MediaObjectSchema(_Strict):
@@ -295,6 +299,13 @@ def decode_config(raw: Any) -> dict[str, Any]:
     return dict(raw)
 
 
+@functools.cache
+def _config_schema(max_inputs: int, max_outputs: int) -> ConfigSchema:
+    """One schema per limit pair, made once: building a schema (and its nested ones) cost
+    more than the load itself on every submit. A schema holds no state of a load."""
+    return ConfigSchema(max_inputs=max_inputs, max_outputs=max_outputs)
+
+
 def load_config(raw: Any, *, max_inputs: int = 16, max_outputs: int = 64) -> dict[str, Any]:
     """Decode and validate a ``Config``; ``OverrideParams``/``Features`` become objects.
 
@@ -303,7 +314,7 @@ def load_config(raw: Any, *, max_inputs: int = 16, max_outputs: int = 64) -> dic
     """
     config = decode_config(raw)
     try:
-        return ConfigSchema(max_inputs=max_inputs, max_outputs=max_outputs).load(config)
+        return _config_schema(max_inputs, max_outputs).load(config)
     except ValidationError as err:
         raise InvalidJob(
             f'The specified parameter "Config" is not valid: {describe_errors(err.messages)}.'

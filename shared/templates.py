@@ -14,6 +14,7 @@ codec ``H.264``/``H.265``/``copy``, numbers as ``int``/``float``, flags as ``boo
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -289,6 +290,12 @@ def describe_errors(messages: Any) -> str:
     return "; ".join(_flatten_errors(messages))
 
 
+@functools.cache
+def _template_config_schema() -> TemplateConfigSchema:
+    """Made once (see ``shared.schemas._config_schema``)."""
+    return TemplateConfigSchema()
+
+
 def validate_template_config(config: Mapping[str, Any], where: str) -> dict[str, Any]:
     """Validate and normalize a (merged) TemplateConfig.
 
@@ -305,7 +312,7 @@ def validate_template_config(config: Mapping[str, Any], where: str) -> dict[str,
     if not isinstance(config, Mapping):
         raise InvalidJob(f'The specified parameter "{where}" is not valid: expected an object.')
     try:
-        loaded = TemplateConfigSchema().load(config)
+        loaded = _template_config_schema().load(config)
     except ValidationError as err:
         raise InvalidJob(
             f'The specified parameter "{where}" is not valid: {describe_errors(err.messages)}.'

@@ -65,7 +65,7 @@ def farm() -> SimpleNamespace:
         templates=RecordingStore(
             create=TEMPLATE, get=TEMPLATE, get_default=TEMPLATE, list=([], 0), update=TEMPLATE
         ),
-        jobs=RecordingStore(list_ids=([], None)),
+        jobs=RecordingStore(list_ids=([], None), get_many=[]),
     )
     return SimpleNamespace(stores=stores)
 
@@ -327,8 +327,8 @@ def test_an_unknown_system_template_is_not_found(farm):
 
 
 def _listed(farm) -> dict[str, Any]:
-    [(method, (owner, query), _)] = farm.stores.jobs.calls
-    assert (method, owner) == ("list_ids", OWNER)
+    [(method, (owner, query), _), (fetch, (ids,), _)] = farm.stores.jobs.calls
+    assert (method, owner, fetch, ids) == ("list_ids", OWNER, "get_many", [])
     return dataclasses.asdict(query)
 
 
