@@ -86,9 +86,9 @@ system-deps: ## Install FFmpeg, redis-server and iproute2 (ip, for the node test
 .PHONY: test-deps
 test-deps: install $(PLAYER_JS) ## Also Chromium, npm, hls.js and dash.js for the playback tests, promtool for the metrics tests
 	@$(call apt_tools,promtool:prometheus)
-$(PLAYER_JS): tests/servers/browser.py | $(STAMP)
+$(PLAYER_JS): tests/servers/players.py | $(STAMP)
 	@$(call apt_tools,chromium:chromium npm:npm)
-	$(BIN)/python -c 'from tests.servers.browser import player_assets; player_assets()'
+	$(BIN)/python -c 'from tests.servers.players import player_assets; player_assets()'
 	@touch $@
 
 # $(call apt_tools,tool:package …): apt-get install the packages of the tools not on PATH.

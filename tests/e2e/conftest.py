@@ -13,8 +13,8 @@ import pytest
 from cli.client import Client
 from shared.config import Settings
 from shared.storage import StorageRef, make_storage
-from tests.servers.browser import BrowserError, chromium_binary, player_assets
 from tests.servers.farm import FarmInfo, dump_logs, farm_env, running_farm
+from tests.servers.players import BrowserError, chromium_binary, player_assets
 from tests.servers.redis import redis_server
 from tests.servers.seaweed import seaweed_server
 

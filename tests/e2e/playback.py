@@ -7,7 +7,8 @@ import subprocess
 from pathlib import Path
 from urllib.parse import urlencode
 
-from tests.servers.browser import StaticServer, is_blank, play_in_chromium
+from tests.servers.players import is_blank, play_in_chromium
+from tests.servers.static_server import StaticServer
 
 # hls.js reports stalls on a slow machine as non-fatal errors; they say nothing of the package.
 STALL_WARNINGS = ("hls.js mediaError/bufferStalledError", "hls.js mediaError/bufferNudgeOnStall")

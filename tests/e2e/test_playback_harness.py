@@ -18,12 +18,8 @@ from urllib.parse import urlencode
 import pytest
 
 from tests.e2e.playback import STALL_WARNINGS
-from tests.servers.browser import (
-    StaticServer,
-    is_blank,
-    parse_range,
-    play_in_chromium,
-)
+from tests.servers.players import is_blank, play_in_chromium
+from tests.servers.static_server import StaticServer, parse_range
 
 pytestmark = pytest.mark.e2e
 
