@@ -100,6 +100,21 @@ def s3_farm(redis_base, seaweed, tmp_path_factory, media) -> FarmInfo:
         yield farm
 
 
+def one_output_config(source: str, media: str, **video: object) -> dict:
+    """A Config of one MP4 output (``S00000001-200010``, ``video`` overriding its Video) of
+    ``source`` in the media bucket, written to ``oss://results/{media}``."""
+    name = media.rsplit("/", 1)[-1].removesuffix(".mp4")
+    output = {
+        "Name": name,
+        "TemplateId": "S00000001-200010",
+        "OutputFile": {"Type": "OSS", "Media": f"oss://results/{media}"},
+    }
+    if video:
+        output["OverrideParams"] = {"Video": video}
+    inputs = [{"InputFile": {"Type": "OSS", "Media": f"oss://{MEDIA_BUCKET}/{source}"}}]
+    return {"Inputs": inputs, "Outputs": [output]}
+
+
 def client_for(farm: FarmInfo) -> Client:
     return Client(farm.api_url, farm.key_id, farm.secret)
 

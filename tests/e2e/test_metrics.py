@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from cli.client import Client
 from cli.processes import api_argv, worker_argv
-from tests.e2e.conftest import MEDIA_BUCKET, _seed, client_for, wait_job
+from tests.e2e.conftest import _seed, client_for, one_output_config, wait_job
 from tests.e2e.observe import wait_until
 from tests.servers.farm import _wait_http, farm_env, running_farm, start_process, stop_processes
 from tests.servers.ports import free_port
@@ -28,15 +28,7 @@ TOKEN = "scrape-" + "x" * 24
 
 
 def _config(source: str, name: str, **video: object) -> dict:
-    output = {
-        "Name": name,
-        "TemplateId": "S00000001-200010",
-        "OutputFile": {"Type": "OSS", "Media": f"oss://results/metrics/{name}.mp4"},
-    }
-    if video:
-        output["OverrideParams"] = {"Video": video}
-    source_file = {"Type": "OSS", "Media": f"oss://{MEDIA_BUCKET}/{source}"}
-    return {"Inputs": [{"InputFile": source_file}], "Outputs": [output]}
+    return one_output_config(source, f"metrics/{name}.mp4", **video)
 
 
 def scrape(url: str, token: str | None = TOKEN) -> tuple[int, str]:

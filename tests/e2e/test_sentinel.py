@@ -11,7 +11,7 @@ from collections import Counter
 
 import pytest
 
-from tests.e2e.conftest import MEDIA_BUCKET, _seed, client_for, wait_job
+from tests.e2e.conftest import _seed, client_for, one_output_config, wait_job
 from tests.e2e.observe import wait_until
 from tests.servers.farm import farm_env, running_farm
 from tests.servers.sentinel import sentinel_set
@@ -27,15 +27,7 @@ def sentinel_farm(tmp_path, media):
 
 
 def _config(name: str, source: str = "sample.mp4", **video: object) -> dict:
-    output = {
-        "Name": name,
-        "TemplateId": "S00000001-200010",
-        "OutputFile": {"Type": "OSS", "Media": f"oss://results/sentinel/{name}.mp4"},
-    }
-    if video:
-        output["OverrideParams"] = {"Video": video}
-    inputs = [{"InputFile": {"Type": "OSS", "Media": f"oss://{MEDIA_BUCKET}/{source}"}}]
-    return {"Inputs": inputs, "Outputs": [output]}
+    return one_output_config(source, f"sentinel/{name}.mp4", **video)
 
 
 def test_jobs_survive_the_loss_of_the_redis_master(sentinel_farm):
