@@ -87,17 +87,18 @@ def get_media_convert_job(farm, call: Call) -> dict[str, Any]:
     return {"Job": job_document(services.get_job(farm, call.owner, _job_id(call.params)))}
 
 
-@action("ListMediaConvertJobs")
-def list_media_convert_jobs(farm, call: Call) -> dict[str, Any]:
-    """One page of the caller's jobs (``REST GET /v1/jobs`` runs this too)."""
-    p = call.params
+def job_query(p: Params) -> JobQuery:
+    """What ListMediaConvertJobs' parameters ask for (the console's job list reads them too).
+
+    ``PipelineId`` is ours: the ICE action has no such filter, and the SDK never sends it.
+    """
     status = p.choice("Status", services.STATE_FILTERS)
     state = services.STATE_ALIASES.get(status, status) if status else None
     order = p.choice("OrderBy", services.JOB_ORDERS, services.JOB_ORDERS[0])
     since, until = p.wire_time("StartOfCreateTime"), p.wire_time("EndOfCreateTime")
     if since is not None and until is not None and since > until:
         raise invalid_parameter("EndOfCreateTime", "It is before StartOfCreateTime.")
-    query = JobQuery(
+    return JobQuery(
         state=state,
         after=services.decode_page_token(p.str("NextPageToken", max_len=256), "NextPageToken"),
         limit=p.int("PageSize", 20, lo=1, hi=100),
@@ -105,7 +106,15 @@ def list_media_convert_jobs(farm, call: Call) -> dict[str, Any]:
         since_us=since,
         # EndOfCreateTime names a whole second: every job created within it is listed.
         until_us=None if until is None else until + 999_999,
+        pipeline_id=p.str("PipelineId", max_len=64) or None,
     )
+
+
+@action("ListMediaConvertJobs")
+def list_media_convert_jobs(farm, call: Call) -> dict[str, Any]:
+    """One page of the caller's jobs (``REST GET /v1/jobs`` runs this too)."""
+    p = call.params
+    query = job_query(p)
     if "JobId" in p:
         return _list_one(farm, call.owner, p.str("JobId", max_len=64), query)
     jobs, token = services.list_jobs(farm, call.owner, query)
@@ -113,9 +122,8 @@ def list_media_convert_jobs(farm, call: Call) -> dict[str, Any]:
 
 
 def _list_one(farm, owner: str, job_id: str, query: JobQuery) -> dict[str, Any]:
-    job = farm.stores.jobs.get(job_id)
-    keep = job is not None and job.owner == owner and query.admits(job)
-    return {"Jobs": [job_document(job, detail=False)] if keep else [], "NextPageToken": ""}
+    job = services.find_job(farm, owner, job_id, query)
+    return {"Jobs": [job_document(job, detail=False)] if job else [], "NextPageToken": ""}
 
 
 @action("CancelMediaConvertJob")

@@ -80,6 +80,12 @@ JOB = obj(
     {
         "FinishTime": TIME,
         "Percent": {"type": "integer", "minimum": 0, "maximum": 100},
+        "EtaSeconds": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "Ours: the seconds a Running job has left at its encode speed so "
+            "far; absent when not running or not yet known.",
+        },
         "OutputDetails": array(_OUTPUT_DETAIL),
         "OutputGroupDetails": array(_GROUP_DETAIL),
     },

@@ -112,6 +112,10 @@ class ListJobsQuery(_Strict):
     JobId = fields.String(
         validate=validate.Length(max=64), metadata={"description": "Only this job"}
     )
+    PipelineId = fields.String(
+        validate=validate.Length(max=64),
+        metadata={"description": "Only the jobs submitted to this pipeline (ours)"},
+    )
     state = fields.String(validate=_STATUS, metadata=_deprecated("Status"))
     page_size = fields.Integer(validate=_PAGE_SIZE, metadata=_deprecated("PageSize"))
     next_page_token = fields.String(validate=_TOKEN, metadata=_deprecated("NextPageToken"))

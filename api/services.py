@@ -215,6 +215,12 @@ def list_jobs(farm: Farm, owner: str, query: JobQuery) -> tuple[list[JobRecord],
     return jobs, encode_page_token(cursor)
 
 
+def find_job(farm: Farm, owner: str, job_id: str, query: JobQuery) -> JobRecord | None:
+    """The owner's job ``job_id`` if ``query`` admits it (a list searching by JobId)."""
+    job = farm.stores.jobs.get(job_id)
+    return job if job is not None and job.owner == owner and query.admits(job) else None
+
+
 def cancel_job(farm: Farm, owner: str, job_id: str) -> JobRecord:
     """Cancel an Inited or Running job; its running FFmpeg stops at its next progress tick.
 

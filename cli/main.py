@@ -84,10 +84,22 @@ def _print(doc: Any) -> None:
     print(json.dumps(doc, indent=2, ensure_ascii=False))
 
 
-def _bar(job: dict[str, Any], width: int = 30) -> str:
+def format_eta(seconds: int) -> str:
+    """``37`` → ``0:37``, ``125`` → ``2:05``, ``3725`` → ``1:02:05``."""
+    hours, rest = divmod(max(0, int(seconds)), 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def progress_bar(job: dict[str, Any], width: int = 30) -> str:
+    """One line of ``--wait``'s progress: id, state, bar, percent and, when the job
+    document has ``EtaSeconds``, the time left."""
     pct = int(job.get("Percent", 0))
     done = width * pct // 100
-    return f"\r{job['JobId'][:8]}  {job['State']:<9} [{'#' * done}{'.' * (width - done)}] {pct:3d}%"
+    line = f"{job['JobId'][:8]}  {job['State']:<9} [{'#' * done}{'.' * (width - done)}] {pct:3d}%"
+    if job.get("EtaSeconds") is not None:
+        line += f"  ETA {format_eta(job['EtaSeconds'])}"
+    return line
 
 
 def wait_for(
@@ -95,9 +107,12 @@ def wait_for(
 ) -> dict[str, Any]:
     """Poll a job until it is terminal, drawing a progress bar on stderr."""
     deadline = None if timeout is None else time.monotonic() + timeout
+    drawn = 0  # the longest line drawn: a shorter one pads over its end
     while True:
         job = client.get(job_id)
-        print(_bar(job), end="", file=sys.stderr, flush=True)
+        line = progress_bar(job)
+        print(f"\r{line:<{drawn}}", end="", file=sys.stderr, flush=True)
+        drawn = max(drawn, len(line))
         if job["State"] in TERMINAL:
             print(file=sys.stderr)
             return job

@@ -43,6 +43,12 @@ class JobRecord:
     pieces: dict[int, dict[str, Any]] = field(default_factory=dict)
     parts: dict[int, dict[str, dict[str, Any]]] = field(default_factory=dict)
     part_progress: dict[int, dict[str, int]] = field(default_factory=dict)
+    #: When and where each whole output's encode began (``start:{i}``: ``us``, ``worker``).
+    starts: dict[int, dict[str, Any]] = field(default_factory=dict)
+    #: Each unit's last FFmpeg run, ``{"Command", "Log"}``: a whole output's (``ffmpeg:{i}``)
+    #: and a part's (``ffmpeg:{i}:{part}``). For the job console; never in the wire document.
+    ffmpeg: dict[int, dict[str, str]] = field(default_factory=dict)
+    part_ffmpeg: dict[int, dict[str, dict[str, str]]] = field(default_factory=dict)
 
     @property
     def terminal(self) -> bool:
@@ -80,6 +86,7 @@ class JobQuery:
         limit: at most this many jobs.
         newest_first: the order, by creation time.
         since_us, until_us: creation-time bounds in microseconds, both inclusive.
+        pipeline_id: only the jobs submitted to this pipeline; None for all.
     """
 
     state: str | None = None
@@ -88,6 +95,7 @@ class JobQuery:
     newest_first: bool = True
     since_us: int | None = None
     until_us: int | None = None
+    pipeline_id: str | None = None
 
     def admits(self, job: JobRecord) -> bool:
         """Whether ``job`` passes the state and time filters (not the paging)."""
@@ -95,4 +103,5 @@ class JobQuery:
             (self.state is None or job.state == self.state)
             and (self.since_us is None or job.create_us >= self.since_us)
             and (self.until_us is None or job.create_us <= self.until_us)
+            and (self.pipeline_id is None or job.doc.get("PipelineId") == self.pipeline_id)
         )

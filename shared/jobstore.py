@@ -6,18 +6,21 @@ Layout (key names in ``shared.keys``):
   ``specs`` (the planned ``OutputSpec`` list), ``create_us``, ``state``, ``code``,
   ``message``, ``finish_us``, ``run_us`` (when its first output or chunk began); per output ``out:{i}`` (its ``OutputDetail`` as JSON) and
   ``pct:{i}`` (its progress), ``deliveries:{i}``, ``dispatch:{i}`` (the task id of its
-  newest message, after a watchdog requeue), ``start:{i}`` (when and where it began); per
+  newest message, after a watchdog requeue), ``start:{i}`` (when and where it began),
+  ``ffmpeg:{i}`` (its last FFmpeg command and stderr tail; a part's ``ffmpeg:{i}:{part}``); per
   input ``probe:{i}`` (cached ffprobe JSON); one-shot ``flag:{name}`` fields.
   Each worker writes only its own output's fields, so concurrent outputs never race; an
   output's detail is written in a transaction, and once terminal it is final.
 - ``token:{owner}:{ClientToken}`` → job id (the idempotency index).
 - ``idx:{owner}:all`` and ``idx:{owner}:state:{State}`` — sorted sets whose members are
   ``{create_us:020d}:{job_id}`` at score 0, so ``ZRANGEBYLEX`` pages in creation order
-  with the last member as an exact, duplicate-free cursor; ``idx-unfinished``, the same
+  with the last member as an exact, duplicate-free cursor; ``idx:{owner}:pipe:{PipelineId}``,
+  the same for one pipeline's jobs; ``idx-unfinished``, the same
   members for every owner's ``Inited`` and ``Running`` jobs (the watchdog's time limit).
 
 Running outputs' heartbeats and the watchdog's requeue outbox: ``shared.heartbeats``.
-Live workers: ``shared.worker_registry``.
+Live workers: ``shared.worker_registry``. A hash reads into a ``JobRecord`` in
+``shared.jobrecord_parse``.
 """
 
 from __future__ import annotations
@@ -26,12 +29,12 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import orjson
 import redis
 
 from shared import keys
 from shared.clock import now_us, wire_time
 from shared.jobrecord import TERMINAL_JOB_STATES, TERMINAL_OUTPUT_STATES, JobQuery, JobRecord
+from shared.jobrecord_parse import record_from_hash
 from shared.planning import GroupSpec, OutputSpec
 from shared.redis_conn import ping_once
 from shared.redis_tx import transaction
@@ -42,6 +45,10 @@ _RAISE_FIELD = """
 local current = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '-1')
 if tonumber(ARGV[2]) > current then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
 """
+
+
+#: The most jobs one page of a pipeline-and-state list looks at.
+_SCAN = 1000
 
 
 def _lex_upper(bound: str) -> str:
@@ -99,6 +106,7 @@ class JobStore:
             fields[f"out:{spec.index}"] = json.dumps(_initial_detail(job_id, spec, created))
         member = _member(create_us, job_id)
         token_key = keys.client_token(owner, client_token) if client_token else None
+        pipeline_id = doc.get("PipelineId", "")
 
         def body(pipe) -> str:
             # WATCH makes "token unused → write job and token" one atomic step.
@@ -111,6 +119,8 @@ class JobStore:
             pipe.hset(keys.job(job_id), mapping=fields)
             pipe.zadd(keys.job_index(owner), {member: 0})
             pipe.zadd(keys.job_index(owner, "Inited"), {member: 0})
+            if pipeline_id:
+                pipe.zadd(keys.job_index(owner, pipeline=pipeline_id), {member: 0})
             pipe.zadd(keys.UNFINISHED_JOBS, {member: 0})
             return job_id
 
@@ -129,7 +139,7 @@ class JobStore:
         return self.get(job_id) if job_id else None
 
     def get(self, job_id: str) -> JobRecord | None:
-        return _record(job_id, self.redis.hgetall(keys.job(job_id)))
+        return record_from_hash(job_id, self.redis.hgetall(keys.job(job_id)))
 
     def get_many(self, job_ids: Iterable[str]) -> list[JobRecord]:
         """The jobs of ``job_ids`` that exist, in that order: one round trip for them all."""
@@ -138,7 +148,7 @@ class JobStore:
             for job_id in job_ids:
                 pipe.hgetall(keys.job(job_id))
             raws = pipe.execute()
-        records = (_record(job_id, raw) for job_id, raw in zip(job_ids, raws, strict=True))
+        records = (record_from_hash(job_id, raw) for job_id, raw in zip(job_ids, raws, strict=True))
         return [record for record in records if record is not None]
 
     def list_ids(self, owner: str, query: JobQuery) -> tuple[list[str], str | None]:
@@ -146,23 +156,47 @@ class JobStore:
 
         Returns:
             ``(ids, cursor)``; the cursor (for ``JobQuery.after``) is None on the last page.
+            With both a pipeline and a state, a page may hold fewer than ``limit`` ids
+            (at most ``_SCAN`` jobs are looked at per page) and still have a cursor.
         """
         q = query
+        if q.pipeline_id and q.state:
+            return self._filtered_ids(owner, q)
+        key = keys.job_index(owner, q.state, pipeline=q.pipeline_id)
+        members = self._members(key, q, q.after, q.limit + 1)
+        page = members[: q.limit]
+        cursor = page[-1] if len(members) > q.limit else None
+        return [m.split(":", 1)[1] for m in page], cursor
+
+    def _members(self, key: str, q: JobQuery, after: str | None, count: int) -> list[str]:
+        """Up to ``count`` index members after the cursor ``after``, in ``q``'s order."""
         # Members sort by creation time: "{create_us:020d}:{job_id}"; ";" sorts after ":".
         lo = f"[{q.since_us:020d}:" if q.since_us is not None else "-"
         hi = f"({q.until_us + 1:020d}:" if q.until_us is not None else "+"
-        if q.after:
+        if after:
             if q.newest_first:
-                hi = min(hi, f"({q.after}", key=_lex_upper)
+                hi = min(hi, f"({after}", key=_lex_upper)
             else:
-                lo = max(lo, f"({q.after}", key=_lex_lower)
-        key = keys.job_index(owner, q.state)
+                lo = max(lo, f"({after}", key=_lex_lower)
         if q.newest_first:
-            members = self.redis.zrevrangebylex(key, hi, lo, start=0, num=q.limit + 1)
-        else:
-            members = self.redis.zrangebylex(key, lo, hi, start=0, num=q.limit + 1)
-        page = members[: q.limit]
-        cursor = page[-1] if len(members) > q.limit else None
+            return self.redis.zrevrangebylex(key, hi, lo, start=0, num=count)
+        return self.redis.zrangebylex(key, lo, hi, start=0, num=count)
+
+    def _filtered_ids(self, owner: str, q: JobQuery) -> tuple[list[str], str | None]:
+        """A page of one pipeline's jobs in one state: the pipeline's index, filtered."""
+        key, kept, after, scanned = keys.job_index(owner, pipeline=q.pipeline_id), [], q.after, 0
+        while len(kept) <= q.limit and scanned < _SCAN:
+            members = self._members(key, q, after, min(_SCAN - scanned, 4 * q.limit + 4))
+            if not members:
+                return [m.split(":", 1)[1] for m in kept], None
+            with self.redis.pipeline(transaction=False) as pipe:
+                for member in members:
+                    pipe.hget(keys.job(member.split(":", 1)[1]), "state")
+                states = pipe.execute()
+            kept += [m for m, state in zip(members, states, strict=True) if state == q.state]
+            after, scanned = members[-1], scanned + len(members)
+        page = kept[: q.limit]
+        cursor = page[-1] if len(kept) > q.limit else after
         return [m.split(":", 1)[1] for m in page], cursor
 
     def unfinished_before(self, cutoff_us: int) -> list[str]:
@@ -294,6 +328,12 @@ class JobStore:
         raw = self.redis.hgetall(keys.job(job_id))
         return {int(k[6:]): json.loads(v) for k, v in raw.items() if k.startswith("start:")}
 
+    def set_ffmpeg(self, job_id: str, index: int, part: str, command: str, log: str) -> None:
+        """Record a unit's last FFmpeg run (``ffmpeg:{i}`` or ``ffmpeg:{i}:{part}``): its
+        command line, secrets redacted, and its stderr tail (``workers.ffmpeg_record``)."""
+        name = Unit(job_id, index, part).field("ffmpeg")
+        self.redis.hset(keys.job(job_id), name, json.dumps({"Command": command, "Log": log}))
+
     def set_progress(self, job_id: str, index: int, percent: int, part: str = "") -> None:
         """Raise an output's (or a part's) progress; it never goes down, even when a
         requeued run restarts."""
@@ -343,57 +383,6 @@ class JobStore:
     def ping(self) -> bool:
         """One PING, not retried: health checks answer at once while Redis is away."""
         return ping_once(self.redis)
-
-
-#: The job hash's per-output fields ``{kind}:{index}`` (``{kind}:{index}:{part}`` for the
-#: parts of a split output, read into ``part`` and ``ppct``), and how their values read.
-_PER_OUTPUT = {"out": orjson.loads, "pct": int, "grp": orjson.loads, "rend": orjson.loads}
-_PER_OUTPUT |= {"plan": orjson.loads, "part": orjson.loads, "ppct": int, "pieces": orjson.loads}
-
-
-def _record(job_id: str, raw: Mapping[str, str]) -> JobRecord | None:
-    """The ``JobRecord`` of a job's hash (None when there is no such job)."""
-    if not raw or "doc" not in raw:
-        return None
-    fields = _per_output(raw)
-    return JobRecord(
-        job_id=job_id,
-        owner=raw["owner"],
-        doc=orjson.loads(raw["doc"]),
-        specs=[OutputSpec.from_dict(s) for s in orjson.loads(raw["specs"])],
-        create_us=int(raw["create_us"]),
-        state=raw["state"],
-        code=raw.get("code", ""),
-        message=raw.get("message", ""),
-        finish_us=int(raw["finish_us"]) if raw.get("finish_us") else None,
-        run_us=int(raw["run_us"]) if raw.get("run_us") else None,
-        outputs=fields["out"],
-        progress=fields["pct"],
-        groups=[GroupSpec.from_dict(g) for g in orjson.loads(raw.get("groups") or "[]")],
-        group_states=fields["grp"],
-        renditions=fields["rend"],
-        plans=fields["plan"],
-        pieces=fields["pieces"],
-        parts=fields["part"],
-        part_progress=fields["ppct"],
-    )
-
-
-def _per_output(raw: Mapping[str, str]) -> dict[str, dict]:
-    fields: dict[str, dict] = {kind: {} for kind in _PER_OUTPUT}
-    for key, value in raw.items():
-        kind, _, rest = key.partition(":")
-        index, _, part = rest.partition(":")
-        if kind == "pct" and part:
-            kind = "ppct"
-        if kind not in _PER_OUTPUT or not index.isdigit():
-            continue
-        parsed = _PER_OUTPUT[kind](value)
-        if part:
-            fields[kind].setdefault(int(index), {})[part] = parsed
-        else:
-            fields[kind][int(index)] = parsed
-    return fields
 
 
 def _initial_detail(job_id: str, spec: OutputSpec, created: str) -> dict[str, Any]:

@@ -36,8 +36,11 @@ client_token = _named("token")
 UNFINISHED_JOBS = f"{PREFIX}idx-unfinished"
 
 
-def job_index(owner: str, state: str | None = None) -> str:
-    """Sorted set of ``{create_us:020d}:{job_id}``: all the owner's jobs, or one state's."""
+def job_index(owner: str, state: str | None = None, *, pipeline: str | None = None) -> str:
+    """Sorted set of ``{create_us:020d}:{job_id}``: all the owner's jobs, one state's, or
+    one pipeline's (``pipeline``, where ``state`` is ignored)."""
+    if pipeline:
+        return f"{PREFIX}idx:{owner}:pipe:{pipeline}"
     return f"{PREFIX}idx:{owner}:" + (f"state:{state}" if state else "all")
 
 

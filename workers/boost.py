@@ -34,7 +34,6 @@ from shared.clock import now_us, wire_time
 from shared.containers import container
 from shared.errors import TranscodeError
 from shared.jobrecord import TERMINAL_OUTPUT_STATES, JobRecord
-from shared.planning import OutputSpec
 from shared.units import AUDIO, JOIN, Unit, chunk_number, chunk_part
 from workers import adaptive
 from workers.boost_plan import part_ref, piece_for, piece_ref
@@ -50,7 +49,7 @@ from workers.chunk_cmd import (
 from workers.chunks import (
     Chunk,
 )
-from workers.context import TaskContext
+from workers.context import TaskContext, run_recorded
 from workers.gpu_cmd import video_path_for
 from workers.probe import FRAME_COUNT, OWN_OUTPUT
 from workers.segmenting import playlist_name
@@ -205,11 +204,11 @@ def _join(ctx: TaskContext, job: JobRecord, unit: Unit, workdir: Path, run: Run)
             raise Superseded(f"{unit.member} belongs to another run now")
 
     if spec.segmented:
-        write = _segments_writer(ctx, job, spec, str(listing), audio)
+        write = _segments_writer(ctx, job, unit, str(listing), audio)
         runs = adaptive.rendition_runs(job, spec, spec.config, True, audio is not None)
         result = adaptive.write_rendition(ctx, job, spec, workdir, runs, write, check_owner)
     else:
-        result = _join_file(ctx, job, spec, str(listing), audio, workdir, check_owner)
+        result = _join_file(ctx, job, unit, str(listing), audio, workdir, check_owner)
     note = next((parts[p].get("Message") for p in names if parts[p].get("Message")), "")
     return {"Joined": True, "Note": note, "Result": result}
 
@@ -217,13 +216,14 @@ def _join(ctx: TaskContext, job: JobRecord, unit: Unit, workdir: Path, run: Run)
 def _join_file(
     ctx: TaskContext,
     job: JobRecord,
-    spec: OutputSpec,
+    unit: Unit,
     listing: str,
     audio: str | None,
     workdir: Path,
     check_owner: Callable[[], None],
 ) -> dict[str, Any]:
     """Copy the chunks and the audio part into the output's file; upload it."""
+    spec = job.specs[unit.index]
     dst = workdir / f"output{container(spec.config['Container']['Format']).extension}"
     argv = join_args(
         listing,
@@ -234,15 +234,16 @@ def _join_file(
         video_offset=job.plans[spec.index]["video_offset"],
         features=spec.features,
     )
-    ctx.runner(argv, timeout=ctx.settings.task_time_limit)
+    run_recorded(ctx, unit, argv, timeout=ctx.settings.task_time_limit)
     return upload_file(ctx, spec, dst, check_owner)
 
 
 def _segments_writer(
-    ctx: TaskContext, job: JobRecord, spec: OutputSpec, listing: str, audio: str | None
+    ctx: TaskContext, job: JobRecord, unit: Unit, listing: str, audio: str | None
 ) -> adaptive.Write:
     """How the join writes each run of a segmented rendition: a copy of the chunks and/or
     the audio part into segments (``chunk_cmd.join_segments_args``)."""
+    spec = job.specs[unit.index]
     group = next(g for g in job.groups if g.index == spec.group)
     offset = job.plans[spec.index]["video_offset"]
 
@@ -261,7 +262,7 @@ def _segments_writer(
             video_offset=offset,
             features=spec.features,
         )
-        ctx.runner(argv, timeout=ctx.settings.task_time_limit)
+        run_recorded(ctx, unit, argv, timeout=ctx.settings.task_time_limit)
         return out_dir / playlist_name(stem, group.segments)
 
     return write

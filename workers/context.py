@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from shared import metrics
 from shared.config import Settings
+from shared.errors import FfmpegFailed
 from shared.events import Notifier
 from shared.heartbeats import Heartbeats
 from shared.jobrecord import JobRecord
@@ -19,12 +20,14 @@ from shared.jobstore import JobStore
 from shared.routing import WorkerCaps
 from shared.storage import Storage
 from shared.units import Unit
+from workers.ffmpeg_record import command_line, log_tail
 from workers.ffmpeg_run import run_ffmpeg
 from workers.probe import ProbeInfo, run_probe
 
 
 class Runner(Protocol):
-    """``workers.ffmpeg_run.run_ffmpeg``'s signature: run one FFmpeg argv to its end."""
+    """``workers.ffmpeg_run.run_ffmpeg``'s signature: run one FFmpeg argv to its end;
+    returns its stderr tail (None from a runner that keeps none)."""
 
     def __call__(
         self,
@@ -33,7 +36,7 @@ class Runner(Protocol):
         timeout: float,
         duration: float | None = None,
         on_progress: Callable[[float], None] | None = None,
-    ) -> None: ...
+    ) -> str | None: ...
 
 
 class Prober(Protocol):
@@ -72,6 +75,35 @@ class TaskContext:
     send_part: Callable[[JobRecord, Unit], None] | None = None
 
 
+def run_recorded(ctx: TaskContext, unit: Unit, argv: list[str], **options: Any) -> str:
+    """Run one FFmpeg argv of ``unit`` with ``ctx.runner`` and keep its command (secrets
+    redacted) and stderr tail on the job, whether it succeeds or fails: the unit's last
+    run is what the job console shows (``JobStore.set_ffmpeg``).
+
+    Args:
+        options: for the runner (``timeout``, ``duration``, ``on_progress``).
+
+    Returns:
+        FFmpeg's stderr tail ("" from a runner that keeps none).
+
+    Raises:
+        FfmpegFailed: as the runner raised it, once recorded.
+    """
+    try:
+        tail = ctx.runner(argv, **options) or ""
+    except FfmpegFailed as err:
+        _record(ctx, unit, err.argv, err.stderr_tail)
+        raise
+    _record(ctx, unit, argv, tail)
+    return tail
+
+
+def _record(ctx: TaskContext, unit: Unit, argv: list[str], stderr: str) -> None:
+    ctx.store.set_ffmpeg(
+        unit.job_id, unit.index, unit.part, command_line(argv), log_tail(stderr or "")
+    )
+
+
 @dataclass(frozen=True)
 class Encode:
     """What one output's FFmpeg runs read: its source, probe, checked config and clock.
@@ -84,6 +116,7 @@ class Encode:
         progress: called with the fraction done; raises to stop FFmpeg (cancel, superseded).
         check_owner: raises ``Superseded`` when another run owns the output now; called
             before every upload.
+        unit: the unit the runs belong to: whose FFmpeg record they write.
     """
 
     source: str
@@ -93,12 +126,16 @@ class Encode:
     duration: float | None
     progress: Callable[[float], None]
     check_owner: Callable[[], None]
+    unit: Unit
 
     def run(self, ctx: TaskContext, argv: list[str]) -> None:
         """Run one FFmpeg argv of this output: the task's time limit, progress reported,
-        its speed counted (``shared.metrics``)."""
+        its speed counted (``shared.metrics``), its command and log recorded
+        (``run_recorded``)."""
         began = time.monotonic()
-        ctx.runner(
+        run_recorded(
+            ctx,
+            self.unit,
             argv,
             timeout=ctx.settings.task_time_limit,
             duration=self.duration,

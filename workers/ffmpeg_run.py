@@ -117,7 +117,7 @@ def run_ffmpeg(
     duration: float | None = None,
     on_progress: Callable[[float], None] | None = None,
     log: logging.Logger | logging.LoggerAdapter | None = None,
-) -> None:
+) -> str:
     """Run an FFmpeg argv built with ``-progress pipe:1`` to completion.
 
     Args:
@@ -129,6 +129,9 @@ def run_ffmpeg(
             with 1.0 once FFmpeg has exited successfully. What it raises kills FFmpeg and
             propagates.
         log: the logger to use (e.g. one bound to the job); this module's by default.
+
+    Returns:
+        FFmpeg's last stderr lines (``STDERR_TAIL_LINES``), as ``FfmpegFailed`` holds them.
 
     Raises:
         FfmpegFailed: non-zero exit (``returncode`` set, negative for a signal) or timeout
@@ -158,3 +161,4 @@ def run_ffmpeg(
         raise FfmpegFailed(message, argv=argv, returncode=returncode, stderr_tail=tail)
     if on_progress is not None:
         on_progress(1.0)
+    return tail

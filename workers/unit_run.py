@@ -132,6 +132,7 @@ def prepare_encode(
         duration=duration if duration is not None else output_duration(info, spec.features),
         progress=progress,
         check_owner=check_owner,
+        unit=unit,
     )
 
 

@@ -23,7 +23,7 @@ from shared.config import Settings
 from shared.storage import StorageRef, make_storage
 from tests.e2e.conftest import MEDIA_BUCKET, _ffmpeg, client_for, wait_job
 from tests.e2e.exactness import stream_facts
-from tests.e2e.observe import encoded_again, wait_until
+from tests.e2e.observe import encoded_again, farm_stores, wait_until
 from tests.e2e.playback import keyframes, plays_in_chromium
 from tests.servers.farm import FarmInfo, farm_env, two_worker_farm
 from workers.boost_plan import SCRATCH
@@ -255,6 +255,12 @@ def test_hevc_chunks_join_into_one_clean_stream(farm):
         check=True,
     )
     assert tag.stdout.strip() == "hvc1"
+    # Each part's last FFmpeg run is on the record; the split output ran none of its own.
+    rec = farm_stores(farm.env["MCFARM_REDIS_URL"]).jobs.get(job_id)
+    runs = rec.part_ffmpeg[0]
+    assert sorted(runs) == sorted(PARTS) and 0 not in rec.ffmpeg
+    assert all("libx265" in runs[p]["Command"] for p in PARTS if p.startswith("c"))
+    assert "concat" in runs["join"]["Command"]
 
 
 def test_a_dash_group_in_chunks_is_one_aligned_package_that_plays(farm, tmp_path, assets):

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from cli.client import ApiCallFailed
+from shared.config import Settings
 from tests.e2e.conftest import MEDIA_BUCKET, TERMINAL, client_for, wait_job
-from tests.e2e.observe import wait_until
+from tests.e2e.observe import farm_stores, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -98,6 +100,21 @@ def test_ladder_completes_with_output_details(client, local_farm, media):
         assert meta["FileBasicInfo"]["FileSize"] == str(path.stat().st_size)
         assert meta["VideoStreamInfoList"][0]["Codec_name"] == codec
         assert meta["AudioStreamInfoList"][0]["CodecName"] == "aac"
+    _assert_ffmpeg_recorded(local_farm, job)
+
+
+def _assert_ffmpeg_recorded(farm, job: dict) -> None:
+    """Each output's FFmpeg command and stderr tail are on the job record (for the console),
+    and when each began; none of it is in the job document."""
+    rec = farm_stores(farm.env["MCFARM_REDIS_URL"]).jobs.get(job["JobId"])
+    assert "-loglevel" not in json.dumps(job)
+    ffmpeg_bin = Settings.from_env(farm.env).ffmpeg_bin
+    for index, encoder in ((0, "libx264"), (1, "libx265")):
+        argv = shlex.split(rec.ffmpeg[index]["Command"])
+        assert argv[0] == ffmpeg_bin and encoder in argv, argv
+        # -loglevel error (and x265's log-level=error): a run that succeeds says nothing.
+        assert rec.ffmpeg[index]["Log"] == "", rec.ffmpeg[index]
+    assert rec.starts.keys() == {0, 1} and rec.part_ffmpeg == {}
 
 
 def test_output_groups_flv_and_mp3(client, local_farm):
@@ -142,8 +159,8 @@ def test_output_groups_flv_and_mp3(client, local_farm):
 
 
 def test_states_and_percent_move_while_encoding(client, local_farm):
-    """The job is seen Running with a Percent strictly between 0 and 100 while it encodes,
-    then Complete at 100: waited for, not sampled (a 10 s clip at preset slow gives FFmpeg's
+    """The job is seen Running with a Percent strictly between 0 and 100 (and so the time
+    left, EtaSeconds) while it encodes, then Complete at 100: waited for, not sampled (a 10 s clip at preset slow gives FFmpeg's
     progress reports, every PROGRESS_INTERVAL_S, time to show however fast the machine)."""
     config = {
         "Inputs": [src("ten.mp4")],
@@ -161,7 +178,8 @@ def test_states_and_percent_move_while_encoding(client, local_farm):
         assert job["State"] not in TERMINAL, f"ended before any progress was seen: {job}"
         return job if 0 < job["Percent"] < 100 else None
 
-    assert wait_until(encoding, "the job's Percent between 0 and 100")["State"] == "Running"
+    seen = wait_until(encoding, "the job's Percent between 0 and 100")
+    assert seen["State"] == "Running" and seen["EtaSeconds"] > 0, seen
     job = wait_job(client, job_id, local_farm)
     assert (job["State"], job["Percent"]) == ("Complete", 100), job
     assert seen_states[0] in ("Inited", "Running") and seen_states[-1] == "Running"

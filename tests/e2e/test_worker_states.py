@@ -9,6 +9,7 @@ fakes recorded (argv, uploads, events). Sockets: so these live under ``tests/e2e
 
 from __future__ import annotations
 
+import shlex
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,13 @@ import redis
 
 from shared.clock import new_job_id, now_us
 from shared.config import Settings
-from shared.errors import InputContentBad, InputMissing, JobCancelled, StorageUnavailable
+from shared.errors import (
+    FfmpegFailed,
+    InputContentBad,
+    InputMissing,
+    JobCancelled,
+    StorageUnavailable,
+)
 from shared.jobrecord import JobRecord
 from shared.jobview import job_percent
 from shared.planning import plan_outputs
@@ -34,6 +41,7 @@ from tests.fakes import (
 )
 from workers.context import TaskContext
 from workers.endings import finalize
+from workers.ffmpeg_run import run_ffmpeg
 from workers.probe import OWN_OUTPUT
 from workers.source_checks import DURATION_TOO_LONG
 from workers.transcode import prepare_job, transcode_output
@@ -158,6 +166,24 @@ def test_an_output_goes_init_scheduled_running_success_and_the_job_completes_onc
     assert [options for _, options in bench.prober.calls] == [{}, OWN_OUTPUT]
     assert bench.notifier.events == [(OUTPUT_DONE, job_id), (JOB_DONE, job_id)]
     assert bench.notifier.bodies[-1]["State"] == "Complete"
+    # Its FFmpeg run is on the record (the fake keeps no stderr), and where it began.
+    assert job.ffmpeg == {0: {"Command": shlex.join(runner.argvs[0]), "Log": ""}}
+    assert job.starts[0]["worker"] == "w1@test" and job.part_ffmpeg == {}
+
+
+def test_a_real_ffmpeg_failure_is_recorded_with_its_error_line(bench):
+    """Real FFmpeg on an input that is no media (the canned probe says it is): the output
+    fails and its run is on the record with FFmpeg's own error line."""
+    job_id = _prepared(bench)
+
+    detail = transcode_output(bench.ctx(run_ffmpeg), job_id, 0)
+
+    assert (detail["Status"], detail["Code"]) == ("Failed", FfmpegFailed.code)
+    run = bench.job(job_id).ffmpeg[0]
+    argv = shlex.split(run["Command"])
+    assert argv[0] == bench.settings.ffmpeg_bin and "libx264" in argv, argv
+    assert run["Log"].splitlines()[-1].endswith("Invalid data found when processing input")
+    assert run["Log"].splitlines()[-1] in detail["Message"]
 
 
 def test_a_cancel_before_the_start_skips_the_output_without_ffmpeg(bench):

@@ -155,7 +155,7 @@ def test_every_error_status_is_documented_with_the_error_document(doc):
 def test_the_list_jobs_query_documents_the_old_names_as_deprecated(doc):
     params = {p["name"]: p for p in doc["paths"]["/v1/jobs"]["get"]["parameters"]}
     ice = ["Status", "PageSize", "NextPageToken", "OrderBy", "StartOfCreateTime"]
-    ice += ["EndOfCreateTime", "JobId"]
+    ice += ["EndOfCreateTime", "JobId", "PipelineId"]
     old = ["state", "page_size", "next_page_token", "order"]
     assert list(params) == ice + old
     assert all(params[name].get("deprecated") for name in old)

@@ -99,7 +99,13 @@ def test_without_duration_only_the_end_is_reported():
 
 
 def test_success_without_callback():
-    run_ffmpeg(script("pass"), timeout=30, duration=1.0)
+    assert run_ffmpeg(script("pass"), timeout=30, duration=1.0) == ""
+
+
+def test_success_returns_the_stderr_tail():
+    body = "for i in range(100): print(f'line {i}', file=sys.stderr)"
+    tail = run_ffmpeg(script(body), timeout=30)
+    assert tail.splitlines() == [f"line {i}" for i in range(70, 100)]
 
 
 def test_logs_the_command(caplog):

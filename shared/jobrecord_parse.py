@@ -1,0 +1,71 @@
+"""A job's Redis hash → its ``JobRecord``: pure, so it is tested on canned hashes.
+
+The hash's layout is ``shared.jobstore``'s; the store reads a hash (``HGETALL``) and hands
+it here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import orjson
+
+from shared.jobrecord import JobRecord
+from shared.planning import GroupSpec, OutputSpec
+
+#: The job hash's per-output fields ``{kind}:{index}`` (``{kind}:{index}:{part}`` for the
+#: parts of a split output, read into ``part``, ``ppct`` and ``pffmpeg``), and how their
+#: values read.
+_PER_OUTPUT = {"out": orjson.loads, "pct": int, "grp": orjson.loads, "rend": orjson.loads}
+_PER_OUTPUT |= {"plan": orjson.loads, "part": orjson.loads, "ppct": int, "pieces": orjson.loads}
+_PER_OUTPUT |= {"start": orjson.loads, "ffmpeg": orjson.loads, "pffmpeg": orjson.loads}
+#: Kinds whose whole-output and part fields go to different ``JobRecord`` fields.
+_PART_KIND = {"pct": "ppct", "ffmpeg": "pffmpeg"}
+
+
+def record_from_hash(job_id: str, raw: Mapping[str, str]) -> JobRecord | None:
+    """The ``JobRecord`` of a job's hash (None when there is no such job)."""
+    if not raw or "doc" not in raw:
+        return None
+    fields = _per_output(raw)
+    return JobRecord(
+        job_id=job_id,
+        owner=raw["owner"],
+        doc=orjson.loads(raw["doc"]),
+        specs=[OutputSpec.from_dict(s) for s in orjson.loads(raw["specs"])],
+        create_us=int(raw["create_us"]),
+        state=raw["state"],
+        code=raw.get("code", ""),
+        message=raw.get("message", ""),
+        finish_us=int(raw["finish_us"]) if raw.get("finish_us") else None,
+        run_us=int(raw["run_us"]) if raw.get("run_us") else None,
+        outputs=fields["out"],
+        progress=fields["pct"],
+        groups=[GroupSpec.from_dict(g) for g in orjson.loads(raw.get("groups") or "[]")],
+        group_states=fields["grp"],
+        renditions=fields["rend"],
+        plans=fields["plan"],
+        pieces=fields["pieces"],
+        parts=fields["part"],
+        part_progress=fields["ppct"],
+        starts=fields["start"],
+        ffmpeg=fields["ffmpeg"],
+        part_ffmpeg=fields["pffmpeg"],
+    )
+
+
+def _per_output(raw: Mapping[str, str]) -> dict[str, dict]:
+    fields: dict[str, dict] = {kind: {} for kind in _PER_OUTPUT}
+    for key, value in raw.items():
+        kind, _, rest = key.partition(":")
+        index, _, part = rest.partition(":")
+        if part:
+            kind = _PART_KIND.get(kind, kind)
+        if kind not in _PER_OUTPUT or not index.isdigit():
+            continue
+        parsed = _PER_OUTPUT[kind](value)
+        if part:
+            fields[kind].setdefault(int(index), {})[part] = parsed
+        else:
+            fields[kind][int(index)] = parsed
+    return fields

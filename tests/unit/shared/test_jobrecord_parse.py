@@ -1,0 +1,99 @@
+"""shared.jobrecord_parse: a job's hash, canned, into its JobRecord."""
+
+from __future__ import annotations
+
+import json
+
+from shared.jobrecord_parse import record_from_hash
+from shared.jobview import job_document
+from shared.planning import OutputSpec
+
+
+def spec(index: int) -> OutputSpec:
+    return OutputSpec(
+        index=index,
+        name=f"o{index}",
+        input_index=0,
+        input_media="oss://media/in.mp4",
+        output_media=f"oss://out/o{index}.mp4",
+        template_id="S00000001-200010",
+        config={},
+    )
+
+
+def job_hash(**fields: str) -> dict[str, str]:
+    """The fields every job's hash has (two outputs), plus ``fields``."""
+    return {
+        "owner": "acme",
+        "doc": json.dumps({"Config": {"Outputs": []}}),
+        "specs": json.dumps([spec(0).to_dict(), spec(1).to_dict()]),
+        "create_us": "1000000",
+        "state": "Running",
+        "run_us": "2000000",
+        **fields,
+    }
+
+
+def run(command: str, log: str) -> str:
+    return json.dumps({"Command": command, "Log": log})
+
+
+def test_no_hash_or_no_doc_is_no_job():
+    assert record_from_hash("j", {}) is None
+    assert record_from_hash("j", {"owner": "acme", "state": "Running"}) is None
+
+
+def test_a_whole_outputs_and_a_parts_ffmpeg_runs_and_the_starts_are_read_apart():
+    raw = job_hash(
+        **{
+            "out:0": json.dumps({"Status": "Running"}),
+            "pct:0": "40",
+            "start:0": json.dumps({"us": 3_000_000, "worker": "cpu-1@h"}),
+            "ffmpeg:0": run("ffmpeg -i in.mp4 -c:v libx264 out.mp4", "frame=10"),
+            "ffmpeg:1:c0": run("ffmpeg -ss 0 -i in.mp4 c0.nut", "c0 done"),
+            "ffmpeg:1:join": run("ffmpeg -f concat -i chunks.txt out.mp4", ""),
+            "pct:1:c0": "7",
+            "part:1:c0": json.dumps({"Status": "Success"}),
+            "deliveries:0": "1",
+            "flag:started": "123",
+        }
+    )
+    rec = record_from_hash("j", raw)
+    assert rec is not None
+    assert rec.ffmpeg == {
+        0: {"Command": "ffmpeg -i in.mp4 -c:v libx264 out.mp4", "Log": "frame=10"}
+    }
+    assert rec.part_ffmpeg == {
+        1: {
+            "c0": {"Command": "ffmpeg -ss 0 -i in.mp4 c0.nut", "Log": "c0 done"},
+            "join": {"Command": "ffmpeg -f concat -i chunks.txt out.mp4", "Log": ""},
+        }
+    }
+    assert rec.starts == {0: {"us": 3_000_000, "worker": "cpu-1@h"}}
+    assert rec.progress == {0: 40} and rec.part_progress == {1: {"c0": 7}}
+    assert rec.parts == {1: {"c0": {"Status": "Success"}}}
+    assert (rec.run_us, rec.create_us, rec.finish_us) == (2_000_000, 1_000_000, None)
+    assert [s.index for s in rec.specs] == [0, 1]
+
+
+def test_a_job_without_runs_has_empty_ones():
+    rec = record_from_hash("j", job_hash())
+    assert rec is not None
+    assert (rec.ffmpeg, rec.part_ffmpeg, rec.starts) == ({}, {}, {})
+
+
+def test_the_runs_and_starts_stay_out_of_the_wire_document():
+    raw = job_hash(
+        **{
+            "out:0": json.dumps({"Status": "Running", "Name": "o0"}),
+            "out:1": json.dumps({"Status": "Init", "Name": "o1"}),
+            "start:0": json.dumps({"us": 3_000_000, "worker": "cpu-1@h"}),
+            "ffmpeg:0": run("ffmpeg -i secret-looking-command", "a log line"),
+            "ffmpeg:1:c0": run("ffmpeg chunk", "chunk log"),
+        }
+    )
+    rec = record_from_hash("j", raw)
+    assert rec is not None
+    for detail in (True, False):
+        text = json.dumps(job_document(rec, detail=detail, now_us=4_000_000))
+        assert "ffmpeg" not in text and "log" not in text and "cpu-1@h" not in text
