@@ -107,6 +107,9 @@ class RetryingStorage:
     def download(self, ref: StorageRef, dest: Path) -> None:
         self._retry("download", ref, lambda: self.inner.download(ref, dest))
 
+    def read_range(self, ref: StorageRef, start: int, stop: int) -> Iterator[bytes]:
+        return self._retry("read", ref, lambda: self.inner.read_range(ref, start, stop))
+
     def upload(self, src: Path, ref: StorageRef) -> None:
         self._retry("upload", ref, lambda: self.inner.upload(src, ref))
 

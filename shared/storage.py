@@ -53,6 +53,7 @@ __all__ = [
 ]
 
 _MIB = 1024 * 1024
+_READ_PIECE = 256 * 1024
 _NOT_FOUND = {"404", "NoSuchKey", "NoSuchBucket", "NotFound"}
 _DENIED = {"403", "AccessDenied", "Forbidden", "InvalidAccessKeyId", "SignatureDoesNotMatch"}
 _BUSY = {"SlowDown", "Throttling", "RequestTimeout", "ServiceUnavailable", "InternalError"}
@@ -100,6 +101,10 @@ class Storage(Protocol):
     def ensure_bucket(self, bucket: str) -> None:
         """Create the bucket when it does not exist."""
 
+    def read_range(self, ref: StorageRef, start: int, stop: int) -> Iterator[bytes]:
+        """Bytes ``start`` to ``stop`` (exclusive) of it, in pieces; raises InputMissing
+        if absent. The console streams previews with it (HTTP range requests)."""
+
     def local_path(self, ref: StorageRef) -> Path | None:
         """The file on this machine's disk holding ``ref``, or None when it is remote.
 
@@ -130,6 +135,22 @@ def _file_download(path: Path, dest: Path, ref: StorageRef) -> None:
         raise _missing(ref)
     dest.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(path, dest)
+
+
+def _file_read(path: Path, start: int, stop: int, ref: StorageRef) -> Iterator[bytes]:
+    if not path.is_file():
+        raise _missing(ref)
+    handle = path.open("rb")  # opened now, so a missing file fails before the first byte
+
+    def pieces() -> Iterator[bytes]:
+        with handle:
+            handle.seek(start)
+            left = stop - start
+            while left > 0 and (piece := handle.read(min(left, _READ_PIECE))):
+                left -= len(piece)
+                yield piece
+
+    return pieces()
 
 
 def _file_upload(src: Path, path: Path) -> None:
@@ -182,6 +203,13 @@ class _BaseStorage:
         else:
             self._object_download(ref, dest)
 
+    def read_range(self, ref: StorageRef, start: int, stop: int) -> Iterator[bytes]:
+        self._not_http(ref, "read")
+        path = self._local_path(ref)
+        if path is not None:
+            return _file_read(path, start, stop, ref)
+        return self._object_read(ref, start, stop)
+
     def upload(self, src: Path, ref: StorageRef) -> None:
         self._not_http(ref, "write")
         path = self._local_path(ref)
@@ -213,6 +241,9 @@ class _BaseStorage:
         raise self._no_remote()
 
     def _object_download(self, ref: StorageRef, dest: Path) -> None:
+        raise self._no_remote()
+
+    def _object_read(self, ref: StorageRef, start: int, stop: int) -> Iterator[bytes]:
         raise self._no_remote()
 
     def _object_upload(self, src: Path, ref: StorageRef) -> None:
@@ -311,6 +342,15 @@ class S3Storage(_BaseStorage):
         with _translated(ref):
             # download_file writes to a temporary name and renames it when complete.
             self._client.download_file(ref.bucket, ref.key, str(dest), Config=self._transfer)
+
+    def _object_read(self, ref: StorageRef, start: int, stop: int) -> Iterator[bytes]:
+        if stop <= start:
+            return iter(())
+        with _translated(ref):
+            got = self._client.get_object(
+                Bucket=ref.bucket, Key=ref.key, Range=f"bytes={start}-{stop - 1}"
+            )
+        return got["Body"].iter_chunks(_READ_PIECE)
 
     def _object_upload(self, src: Path, ref: StorageRef) -> None:
         # Multipart above 8 MiB: parts are retried alone, and an object only appears once

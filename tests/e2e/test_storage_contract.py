@@ -83,6 +83,17 @@ def test_round_trip(storage: Storage, bucket: str, tmp_path: Path) -> None:
     assert (tmp_path / "out" / "dl.mp4").read_bytes() == data
 
 
+def test_read_range(storage: Storage, bucket: str, tmp_path: Path) -> None:
+    ref = obj(bucket, "ranges/clip.mp4")
+    data = os.urandom(600_000)  # more than one piece
+    storage.upload(write(tmp_path / "src", data), ref)
+    for start, stop in ((0, len(data)), (1000, 2000), (599_999, 600_000), (5, 5)):
+        assert b"".join(storage.read_range(ref, start, stop)) == data[start:stop]
+    assert b"".join(RetryingStorage(storage, 0).read_range(ref, 10, 20)) == data[10:20]
+    with pytest.raises(InputMissing):
+        storage.read_range(obj(bucket, "ranges/none.mp4"), 0, 10)
+
+
 def test_upload_replaces(storage: Storage, bucket: str, tmp_path: Path) -> None:
     ref = obj(bucket, "out.mp4")
     storage.upload(write(tmp_path / "a", b"first version"), ref)
