@@ -6,7 +6,6 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-PLAYER_JS := $(VENV)/player-js/installed.json
 
 ##@ Everyday
 
@@ -84,12 +83,13 @@ system-deps: ## Install FFmpeg, redis-server and iproute2 (ip, for the node test
 	@$(call apt_tools,ffmpeg:ffmpeg ffprobe:ffmpeg redis-server:redis-server ip:iproute2)
 
 .PHONY: test-deps
-test-deps: install $(PLAYER_JS) ## Also Chromium, npm, hls.js and dash.js for the playback tests, promtool for the metrics tests
-	@$(call apt_tools,promtool:prometheus)
-$(PLAYER_JS): tests/servers/players.py | $(STAMP)
-	@$(call apt_tools,chromium:chromium npm:npm)
-	$(BIN)/python -c 'from tests.servers.players import player_assets; player_assets()'
-	@touch $@
+test-deps: install ## Also Chromium for the playback and console tests, promtool for the metrics tests
+	@$(call apt_tools,chromium:chromium promtool:prometheus)
+
+.PHONY: vendor-js
+vendor-js: install ## Refresh the console's vendored hls.js, dash.js and mpegts.js from npm (api/console/vendor.py)
+	@$(call apt_tools,npm:npm)
+	$(BIN)/python -m api.console.vendor
 
 # $(call apt_tools,tool:package …): apt-get install the packages of the tools not on PATH.
 define apt_tools

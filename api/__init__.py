@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from flask import Flask, g, request
 
-from api import callbacks, health, jobs, metrics, openapi, resources, rpc
+from api import callbacks, console, health, jobs, metrics, openapi, resources, rpc
 from api.access_log import request_log
 from api.auth import authenticate_basic, check_ram
 from api.errors import register_error_handlers
@@ -26,7 +26,7 @@ from shared.stores import Stores
 
 def register_blueprints(app: Flask) -> None:
     """Add every route of the API to ``app``."""
-    for module in (health, jobs, resources, callbacks, openapi, rpc, metrics):
+    for module in (health, jobs, resources, callbacks, openapi, rpc, metrics, console):
         app.register_blueprint(module.blp)
 
 
@@ -55,6 +55,7 @@ def create_app(settings: Settings | None = None, *, farm: Farm | None = None) ->
     )
 
     metrics.instrument(app)  # first: its clock starts before authentication
+    console.configure(app, settings)
     if settings.log_format == "json":
         logs.use_json()
         request_log(app)

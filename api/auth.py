@@ -27,14 +27,24 @@ def authenticate_basic(req: Request, keys: Mapping[str, AccessKey]) -> AccessKey
             code="MissingParameter",
             http_status=401,
         )
-    key = keys.get(auth.username)
+    return check_key(keys, auth.username, auth.password or "")
+
+
+def check_key(keys: Mapping[str, AccessKey], key_id: str, secret: str) -> AccessKey:
+    """The access key ``key_id`` if ``secret`` is its secret (REST calls and the console's
+    sign-in both check a key pair here).
+
+    Raises:
+        ApiError: 401 for an unknown key or a wrong secret.
+    """
+    key = keys.get(key_id)
     if key is None:
         raise ApiError(
             "Specified access key is not found.",
             code="InvalidAccessKeyId.NotFound",
             http_status=401,
         )
-    if not hmac.compare_digest(key.secret.encode(), (auth.password or "").encode()):
+    if not hmac.compare_digest(key.secret.encode(), secret.encode()):
         raise ApiError(
             "Specified access key secret is not matched.",
             code="SignatureDoesNotMatch",

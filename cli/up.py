@@ -18,9 +18,8 @@ from pathlib import Path
 from cli import devkeys
 from cli.processes import api_argv, flower_argv, worker_argv
 from shared.config import Settings
+from shared.examples import EXAMPLE_BUCKET, EXAMPLES_DIR
 
-EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
-EXAMPLE_BUCKET = "mcfarm-examples"
 DEFAULT_REDIS_PORT = 6390
 
 
@@ -165,6 +164,7 @@ def run_up(settings: Settings, env: dict[str, str], concurrency: int) -> int:
         _wait_port(host or "127.0.0.1", int(port), 20)
         print(
             f"\nmcfarm is up.\n  API:        http://{settings.api_bind}\n"
+            f"  Console:    http://{settings.api_bind}/console  (sign in with the access key)\n"
             f"  Flower:     http://127.0.0.1:{settings.flower_port}\n"
             f"  Access key: {key_id}:{secret}   (kept in {settings.var_dir / devkeys.KEY_FILE})\n"
             f"  Redis:      {env['MCFARM_REDIS_URL']} (AOF under {settings.var_dir / 'redis'})\n"

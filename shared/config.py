@@ -183,6 +183,8 @@ class Settings:
     #: A worker node's metrics port (``mcfarm worker --metrics-port``); 0: none.
     worker_metrics_port: int = 0
     worker_metrics_address: str = "127.0.0.1"
+    #: The console's session cookie is sent over HTTPS only (set it behind TLS).
+    console_secure_cookie: bool = False
 
     @property
     def s3_enabled(self) -> bool:
@@ -252,6 +254,7 @@ def _policies(cls: type[Settings], env: Mapping[str, str]) -> dict[str, Any]:
         "trusted_input_hosts": frozenset(h.strip().lower() for h in trusted if h.strip()),
         "allow_file_urls": _flag(env, "MCFARM_ALLOW_FILE_URLS", False),
         "allow_private_callbacks": _flag(env, "MCFARM_ALLOW_PRIVATE_CALLBACKS", False),
+        "console_secure_cookie": _flag(env, "MCFARM_CONSOLE_SECURE_COOKIE", False),
         "gpu_policy": _choice(
             env, "MCFARM_GPU_POLICY", ("auto", "never", "prefer"), cls.gpu_policy
         ),

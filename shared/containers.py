@@ -51,6 +51,9 @@ class Container:
         iso_bmff: written as ISO BMFF (MP4, fMP4 segments), where HEVC needs the ``hvc1``
             tag that Apple players ask for.
         gpu_builder: ``workers.gpu_cmd`` builds a GPU argv for it.
+        media_type: a file's Content-Type.
+        player: how the console previews a file: ``video`` and ``audio`` (the browser's
+            element), ``mpegts`` (mpegts.js, for FLV, which no browser plays itself).
     """
 
     name: str
@@ -66,6 +69,8 @@ class Container:
     group_types: tuple[str, ...] = ()
     iso_bmff: bool = False
     gpu_builder: bool = False
+    media_type: str = "application/octet-stream"
+    player: str = ""
 
     @property
     def has_video(self) -> bool:
@@ -83,7 +88,17 @@ _FASTSTART = {"movflags": "+faststart"}
 CONTAINERS: Mapping[str, Container] = {
     c.name: c
     for c in (
-        Container("mp4", Kind.VIDEO, "mp4", _FASTSTART, ".mp4", iso_bmff=True, gpu_builder=True),
+        Container(
+            "mp4",
+            Kind.VIDEO,
+            "mp4",
+            _FASTSTART,
+            ".mp4",
+            iso_bmff=True,
+            gpu_builder=True,
+            media_type="video/mp4",
+            player="video",
+        ),
         # FLV carries no HEVC, and its audio header has room for 22050 and 44100 Hz only
         # (ICE reference §2.2 MediaConvertAudio.Samplerate).
         Container(
@@ -94,6 +109,8 @@ CONTAINERS: Mapping[str, Container] = {
             video_codecs=("H.264", "copy"),
             sample_rates=(22050, 44100),
             gpu_builder=True,
+            media_type="video/x-flv",
+            player="mpegts",
         ),
         Container(
             "mp3",
@@ -103,6 +120,8 @@ CONTAINERS: Mapping[str, Container] = {
             video_codecs=(),
             audio_codecs=("mp3", "copy"),
             default_audio_codec="mp3",
+            media_type="audio/mpeg",
+            player="audio",
         ),
         # ipod is the mp4 muxer with the M4A brand that iTunes/Apple players expect.
         Container(
@@ -113,6 +132,8 @@ CONTAINERS: Mapping[str, Container] = {
             ".m4a",
             video_codecs=(),
             audio_codecs=("aac", "copy"),
+            media_type="audio/mp4",
+            player="audio",
         ),
         Container("m3u8", Kind.SEGMENTED, segments="ts", group_types=("Hls",)),
         Container("hls-fmp4", Kind.SEGMENTED, segments="fmp4", group_types=("Hls",), iso_bmff=True),
@@ -124,6 +145,28 @@ CONTAINERS: Mapping[str, Container] = {
 }
 #: The playlist (manifest) extension of each output group type.
 PLAYLIST_EXTENSIONS: Mapping[str, str] = {"Hls": ".m3u8", "Dash": ".mpd"}
+#: The Content-Type of the files of a package (manifests, playlists, segments).
+PACKAGE_MEDIA_TYPES: Mapping[str, str] = {
+    ".m3u8": "application/vnd.apple.mpegurl",
+    ".mpd": "application/dash+xml",
+    ".ts": "video/mp2t",
+    ".m4s": "video/iso.segment",
+    ".mp4": "video/mp4",
+    ".m4a": "audio/mp4",
+    ".aac": "audio/aac",
+    ".vtt": "text/vtt",
+}
+
+
+def media_type(name: str) -> str:
+    """The Content-Type of a file that mcfarm wrote, by its name's extension."""
+    extension = "." + name.rpartition(".")[2].lower() if "." in name else ""
+    if extension in PACKAGE_MEDIA_TYPES:
+        return PACKAGE_MEDIA_TYPES[extension]
+    found = (c.media_type for c in CONTAINERS.values() if c.extension and c.extension == extension)
+    return next(found, "application/octet-stream")
+
+
 #: Formats of the ICE catalog that mcfarm does not write yet (images, other audio formats).
 NOT_YET: tuple[str, ...] = ("ogg", "flac", "gif", "webp")
 

@@ -10,8 +10,9 @@ from pathlib import Path
 import boto3
 import pytest
 
-from cli.up import EXAMPLE_BUCKET, EXAMPLES_DIR, seed_examples
+from cli.up import seed_examples
 from shared.config import Settings
+from shared.examples import EXAMPLE_BUCKET, EXAMPLES_DIR
 from tests.e2e.conftest import MEDIA_BUCKET, client_for, wait_job
 from tests.e2e.test_jobs import ffprobe, streams
 

@@ -2,8 +2,8 @@
 
 Pieces, each usable alone:
 
-* :func:`player_assets` installs the pinned player bundles from npm once, next to
-  ``player.html`` (the probe page that keeps ``window.__player`` up to date).
+* :func:`player_assets` puts the player bundles the console vendors (``api.console.vendor``)
+  next to ``player.html`` (the probe page that keeps ``window.__player`` up to date).
 * ``tests.servers.static_server.StaticServer`` serves a package folder plus those assets.
 * :func:`play_in_chromium` drives Debian's ``chromium`` with Playwright
   (https://playwright.dev/python/, ``executable_path``, no browser download) until the page
@@ -13,30 +13,27 @@ Pieces, each usable alone:
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
 import struct
-import subprocess
 import time
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, sync_playwright
 
+from api.console.vendor import bundle_path
+
 PLAYER_PAGE = Path(__file__).with_name("player.html")
-# Where `make install` and the tests keep the npm packages: ignored by git, removed by `make clean`.
+# Where the tests put the player page beside the bundles: ignored by git, removed by `make clean`.
 DEFAULT_CACHE_DIR = Path(__file__).resolve().parents[2] / ".venv" / "player-js"
-# The DASH-IF reference player is published on npm as `dashjs`; `dash.js` there is unrelated.
-PLAYER_PACKAGES = {"hls.js": "1.7.4", "dashjs": "4.7.4"}
-# UMD bundles (they define the globals `Hls` and `dashjs`) and the names player.html loads.
-BUNDLES = {
-    "hls.min.js": Path("node_modules/hls.js/dist/hls.min.js"),
-    "dash.all.min.js": Path("node_modules/dashjs/dist/dash.all.min.js"),
-}
+# The bundles the console vendors (api/console/vendor.py), under the names player.html loads.
+BUNDLES = {"hls.min.js": bundle_path("hls.js"), "dash.all.min.js": bundle_path("dashjs")}
 VIEWPORT = (1280, 720)
 #: Besides Playwright's own (headless, a throw-away profile).
 CHROMIUM_FLAGS = (
@@ -94,45 +91,18 @@ def chromium_binary() -> str | None:
 
 
 def player_assets(cache_dir: Path = DEFAULT_CACHE_DIR) -> Path:
-    """Install the pinned hls.js and dash.js once; return a folder with them and player.html.
-
-    ``npm install`` runs only when ``cache_dir`` lacks the pinned versions, under a file lock so
-    that parallel test processes do not install over each other.
+    """A folder with hls.js and dash.js (the console's vendored copies) and player.html.
 
     Returns:
         ``cache_dir/www``, holding ``hls.min.js``, ``dash.all.min.js`` and ``player.html``.
-
-    Raises:
-        BrowserError: npm is missing or the install failed.
     """
-    cache_dir.mkdir(parents=True, exist_ok=True)
     www = cache_dir / "www"
-    stamp = cache_dir / "installed.json"
-    with (cache_dir / ".lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        wanted = json.dumps(PLAYER_PACKAGES, sort_keys=True)
-        if not stamp.is_file() or stamp.read_text() != wanted:
-            _npm_install(cache_dir)
-            stamp.write_text(wanted)
-        www.mkdir(exist_ok=True)
-        for name, relative in BUNDLES.items():
-            shutil.copyfile(cache_dir / relative, www / name)
-        # Copied on every call: a stale page would test yesterday's probe.
-        shutil.copyfile(PLAYER_PAGE, www / PLAYER_PAGE.name)
+    www.mkdir(parents=True, exist_ok=True)
+    for name, bundle in BUNDLES.items():
+        shutil.copyfile(bundle, www / name)
+    # Copied on every call: a stale page would test yesterday's probe.
+    shutil.copyfile(PLAYER_PAGE, www / PLAYER_PAGE.name)
     return www
-
-
-def _npm_install(cache_dir: Path) -> None:
-    npm = shutil.which("npm")
-    if npm is None:
-        raise BrowserError("npm is not installed (apt-get install npm, or install Node.js)")
-    specs = [f"{name}@{version}" for name, version in PLAYER_PACKAGES.items()]
-    argv = [npm, "install", "--no-audit", "--no-fund", "--save-exact", "--prefix", str(cache_dir)]
-    proc = subprocess.run(
-        [*argv, *specs], stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600
-    )
-    if proc.returncode != 0:
-        raise BrowserError(f"npm install {' '.join(specs)} failed: {proc.stderr[-2000:]}")
 
 
 def play_in_chromium(
@@ -156,20 +126,32 @@ def play_in_chromium(
     Raises:
         BrowserError: Chromium is missing, did not start, or Playwright lost it.
     """
+    deadline = time.monotonic() + timeout
+    with chromium_page(timeout) as page:
+        page.goto(page_url, timeout=max(1.0, deadline - time.monotonic()) * 1000)
+        return _watch(page, seconds, deadline, screenshot)
+
+
+@contextmanager
+def chromium_page(timeout: float = 60, viewport: tuple[int, int] = VIEWPORT) -> Iterator[Page]:
+    """A fresh page in headless Debian Chromium (Playwright, ``executable_path``, no browser
+    download, a throw-away profile), closed with its browser whatever happens.
+
+    Raises:
+        BrowserError: Chromium is missing, did not start, or Playwright lost it.
+    """
     binary = chromium_binary()
     if binary is None:
         raise BrowserError("chromium is not installed (apt-get install chromium)")
-    deadline = time.monotonic() + timeout
-    width, height = VIEWPORT
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(
                 executable_path=binary, args=list(CHROMIUM_FLAGS), timeout=timeout * 1000
             )
             try:
-                page = browser.new_page(viewport={"width": width, "height": height})
-                page.goto(page_url, timeout=max(1.0, deadline - time.monotonic()) * 1000)
-                return _watch(page, seconds, deadline, screenshot)
+                page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
+                page.set_default_timeout(timeout * 1000)
+                yield page
             finally:
                 browser.close()
     except PlaywrightError as err:
