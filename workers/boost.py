@@ -281,10 +281,10 @@ def part_ended(output_ended: OnEnd) -> OnEnd:
         job = ctx.store.get(unit.job_id)
         if job is None:
             return detail
-        try:
-            return _end_output(ctx, job, unit, detail, output_ended)
-        finally:
-            _remove_scratch(ctx, job, unit.index)
+        # Before the output ends, which may end the job: whoever sees the job over finds
+        # its scratch gone too.
+        _remove_scratch(ctx, job, unit.index)
+        return _end_output(ctx, job, unit, detail, output_ended)
 
     return ended
 
@@ -349,6 +349,11 @@ def _fall_back(ctx: TaskContext, job: JobRecord, index: int, failed: dict) -> di
 
 
 def _remove_scratch(ctx: TaskContext, job: JobRecord, index: int) -> None:
+    """Delete an output's scratch parts; storage away past its retries leaves them (and a
+    warning), never the output unended."""
     plan = job.plans.get(index)
-    for part in _parts(plan) if plan else []:
-        ctx.storage.delete(part_ref(ctx, job.specs[index], job.job_id, _name(part)))
+    try:
+        for part in _parts(plan) if plan else []:
+            ctx.storage.delete(part_ref(ctx, job.specs[index], job.job_id, _name(part)))
+    except TranscodeError as err:
+        log.warning("%s: scratch parts of output %d left behind: %s", job.job_id, index, err)
