@@ -347,6 +347,14 @@ class JobStore:
     def cache_probe(self, job_id: str, input_index: int, probe: Mapping[str, Any]) -> None:
         self.redis.hset(keys.job(job_id), f"probe:{input_index}", json.dumps(probe))
 
+    def cached_measure(self, job_id: str, input_index: int, name: str) -> Any:
+        """A measuring pass's value on an input (``workers.analysis``); None before it ran."""
+        raw = self.redis.hget(keys.job(job_id), f"measure:{input_index}:{name}")
+        return json.loads(raw) if raw else None
+
+    def cache_measure(self, job_id: str, input_index: int, name: str, value: Any) -> None:
+        self.redis.hset(keys.job(job_id), f"measure:{input_index}:{name}", json.dumps(value))
+
     def claim(self, job_id: str, flag: str) -> bool:
         """Set a one-shot flag on the job; True only for the first caller (HSETNX)."""
         return bool(self.redis.hsetnx(keys.job(job_id), f"flag:{flag}", now_us()))

@@ -33,6 +33,7 @@ from shared.jobrecord import TERMINAL_OUTPUT_STATES, JobRecord
 from shared.planning import OutputSpec
 from shared.storage import StorageRef, parse_storage_url
 from shared.units import Unit
+from workers import analysis
 from workers.context import Encode, TaskContext
 from workers.ffmpeg_cmd import output_duration
 from workers.filemeta import out_file_meta, output_result
@@ -111,6 +112,8 @@ def prepare_encode(
         probe = probe_input(ctx, job, spec.input_index, spec.input_media)
     info = parse_probe(probe)
     checked = apply_source_checks(spec.config, info)
+    whole = staged if source is None else None
+    config = analysis.resolve(ctx, job, unit, info, checked.config, whole)
 
     def check_owner() -> None:
         if not run.owns_output():
@@ -127,7 +130,7 @@ def prepare_encode(
     return Encode(
         source=str(staged),
         info=info,
-        config=checked.config,
+        config=config,
         note=checked.note,
         duration=duration if duration is not None else output_duration(info, spec.features),
         progress=progress,
