@@ -79,8 +79,8 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 .PHONY: system-deps
-system-deps: ## Install FFmpeg, redis-server and iproute2 (ip, for the node tests) with apt-get when missing (as root)
-	@$(call apt_tools,ffmpeg:ffmpeg ffprobe:ffmpeg redis-server:redis-server ip:iproute2)
+system-deps: ## Install FFmpeg, redis-server, iproute2 (ip, for the node tests) and the watermark fonts with apt-get when missing (as root)
+	@$(call apt_tools,ffmpeg:ffmpeg ffprobe:ffmpeg redis-server:redis-server ip:iproute2 $(FONTS))
 
 .PHONY: test-deps
 test-deps: install ## Also Chromium for the playback and console tests, promtool for the metrics tests
@@ -91,10 +91,16 @@ vendor-js: install ## Refresh the console's vendored hls.js, dash.js and mpegts.
 	@$(call apt_tools,npm:npm)
 	$(BIN)/python -m api.console.vendor
 
-# $(call apt_tools,tool:package …): apt-get install the packages of the tools not on PATH.
+# Text watermark fonts (shared/fonts.py): CJK (WenQuanYi Micro Hei) and Arial/Times/Courier stand-ins.
+FONTS := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc:fonts-wqy-microhei \
+	/usr/share/fonts/truetype/liberation/LiberationSerif-Regular.ttf:fonts-liberation
+
+# $(call apt_tools,tool:package …): apt-get install the packages of the tools not on PATH
+# (a tool given as an absolute path is a file that must exist, e.g. a font).
 define apt_tools
 missing=""; for pair in $(1); do tool=$${pair%%:*}; pkg=$${pair#*:}; \
-	command -v $$tool >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
+	case $$tool in /*) test -e $$tool;; *) command -v $$tool >/dev/null 2>&1;; esac \
+	|| missing="$$missing $$pkg"; done; \
 if [ -n "$$missing" ]; then \
 	if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
 		echo "installing:$$missing"; \

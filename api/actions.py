@@ -28,6 +28,7 @@ from shared.jobview import job_document
 from shared.pipelines import DEFAULT_PRIORITY, SPEEDS, STATUSES
 from shared.template_store import ORDERS, TRANSCODE_SUBTYPE_NAMES, TemplateQuery
 from shared.templates import validate_template_config
+from shared.watermarks import TEMPLATE_KINDS, validate_watermark_template
 
 Action = Callable[["services.Farm", "Call"], dict[str, Any]]
 ACTIONS: dict[str, Action] = {}
@@ -200,7 +201,7 @@ def _template_id(params: Params) -> str:
 
 
 def _template_type(params: Params) -> int:
-    """``Type``: required, one of the known template types (only 1 has templates here)."""
+    """``Type``: required, one of the known template types (1, 4 and 5 have templates here)."""
     return params.int("Type", lo=KNOWN_TYPES.start, hi=KNOWN_TYPES.stop - 1, required=True)
 
 
@@ -208,27 +209,40 @@ def _subtype(params: Params, default: int | None = None) -> int | None:
     return params.int("Subtype", default, lo=1, hi=max(TRANSCODE_SUBTYPE_NAMES))
 
 
-def _template_config(params: Params, *, required: bool) -> dict[str, Any] | None:
-    """``TemplateConfig`` checked and normalized by ``validate_template_config``.
+def _template_config(
+    params: Params, *, required: bool, template_type: int = TYPE_TRANSCODE
+) -> dict[str, Any] | None:
+    """``TemplateConfig`` checked and normalized for its type: ``validate_template_config``
+    (Type 1) or ``validate_watermark_template`` (Types 4 and 5).
 
     Raises:
         ApiError: missing, not JSON, or not an object.
-        InvalidJob: anything mcfarm cannot encode (a 400 naming the field).
+        InvalidJob: anything mcfarm cannot encode or draw (a 400 naming the field).
     """
     config = params.json_object("TemplateConfig", required=required)
-    return None if config is None else validate_template_config(config, "TemplateConfig")
+    if config is None:
+        return None
+    if template_type in TEMPLATE_KINDS:
+        return validate_watermark_template(template_type, config)
+    return validate_template_config(config, "TemplateConfig")
 
 
 @action("CreateCustomTemplate")
 def create_custom_template(farm, call: Call) -> dict[str, Any]:
     p = call.params
-    if _template_type(p) != TYPE_TRANSCODE:
-        raise invalid_parameter("Type", "mcfarm supports only transcoding templates (Type 1).")
+    type_ = _template_type(p)
+    if type_ != TYPE_TRANSCODE and type_ not in TEMPLATE_KINDS:
+        raise invalid_parameter(
+            "Type", "mcfarm supports transcoding (1) and watermark (4, 5) templates."
+        )
+    if type_ != TYPE_TRANSCODE and "Subtype" in p:
+        raise invalid_parameter("Subtype", "A watermark template has no subtype.")
     tpl = farm.stores.templates.create(
         call.owner,
         p.name(required=True),
-        _template_config(p, required=True),
-        subtype=_subtype(p, SUBTYPE_NORMAL),
+        _template_config(p, required=True, template_type=type_),
+        subtype=_subtype(p, SUBTYPE_NORMAL) if type_ == TYPE_TRANSCODE else 0,
+        template_type=type_,
     )
     return {"CustomTemplate": tpl.to_wire()}
 
@@ -242,9 +256,8 @@ def get_custom_template(farm, call: Call) -> dict[str, Any]:
         tpl = farm.stores.templates.get(call.owner, template_id)
         return {"CustomTemplate": require_found(tpl, "template", template_id).to_wire()}
     type_, subtype = _template_type(p), _subtype(p)
-    tpl = (
-        farm.stores.templates.get_default(call.owner, subtype) if type_ == TYPE_TRANSCODE else None
-    )
+    stored = type_ == TYPE_TRANSCODE or type_ in TEMPLATE_KINDS
+    tpl = farm.stores.templates.get_default(call.owner, subtype, type_) if stored else None
     return {"CustomTemplate": require_found(tpl, "template", f"default of Type {type_}").to_wire()}
 
 
@@ -253,6 +266,7 @@ def list_custom_templates(farm, call: Call) -> dict[str, Any]:
     p = call.params
     type_ = _template_type(p)
     query = TemplateQuery(
+        type=type_,
         subtype=_subtype(p),
         template_id=p.str("TemplateId", max_len=64) or None,
         name=p.str("Name", max_len=MAX_NAME) or None,
@@ -260,21 +274,23 @@ def list_custom_templates(farm, call: Call) -> dict[str, Any]:
         page_number=p.int("PageNumber", 1, lo=1, hi=10**9),
         page_size=p.int("PageSize", 10, lo=1, hi=100),
     )
-    # Only transcoding templates (Type 1) are stored: any other type lists nothing.
-    items, total = (
-        farm.stores.templates.list(call.owner, query) if type_ == TYPE_TRANSCODE else ([], 0)
-    )
+    # Transcoding (1) and watermark (4, 5) templates are stored: any other type lists nothing.
+    stored = type_ == TYPE_TRANSCODE or type_ in TEMPLATE_KINDS
+    items, total = farm.stores.templates.list(call.owner, query) if stored else ([], 0)
     return {"CustomTemplateList": [t.to_wire() for t in items], "Total": total}
 
 
 @action("UpdateCustomTemplate")
 def update_custom_template(farm, call: Call) -> dict[str, Any]:
     p = call.params
+    template_id, name = _template_id(p), p.name()
+    # Its config is checked as its type's: a watermark template stays one.
+    type_ = farm.stores.templates.require(call.owner, template_id).type
     farm.stores.templates.update(
         call.owner,
-        _template_id(p),
-        name=p.name(),
-        config=_template_config(p, required=False),
+        template_id,
+        name=name,
+        config=_template_config(p, required=False, template_type=type_),
     )
     return _ok()
 

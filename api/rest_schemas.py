@@ -167,7 +167,9 @@ class CreateTemplateBody(_Strict):
     Type = fields.Integer(
         strict=True,
         load_default=1,
-        validate=validate.OneOf([1], error="mcfarm supports only transcoding templates (Type 1)."),
+        validate=validate.OneOf(
+            [1, 4, 5], error="mcfarm supports transcoding (1) and watermark (4, 5) templates."
+        ),
     )
     Subtype = fields.Integer(strict=True, validate=_SUBTYPES, metadata={"default": 1})
 

@@ -25,6 +25,7 @@ from shared.planning import OutputSpec, plan_groups, plan_outputs
 from shared.schemas import decode_config, load_config
 from shared.storage import Storage, check_http_input, parse_storage_url
 from shared.stores import Stores
+from shared.watermarks import watermark_media
 
 #: Submit-doc aliases accepted by list filters (DESIGN "States").
 STATE_ALIASES = {"Success": "Complete", "Failed": "Error"}
@@ -54,17 +55,33 @@ def _fingerprint(doc: dict[str, Any]) -> str:
 
 
 def _check_inputs(farm: Farm, specs: list[OutputSpec]) -> None:
-    """Refuse at submit an input object that does not exist (cheap: one HEAD each)."""
-    for media in sorted({s.input_media for s in specs}):
+    """Refuse at submit an input object (or watermark image) that does not exist (cheap:
+    one HEAD each)."""
+    fields = {m: "Watermarks[].InputFile.Media" for s in specs for m in watermark_media(s.features)}
+    fields |= {s.input_media: "InputFile.Media" for s in specs}
+    for media, field in sorted(fields.items()):
         ref = parse_storage_url(media, settings=farm.settings)
         if ref.kind == "http":
             check_http_input(
                 media,
                 allow_private=farm.settings.allow_private_inputs,
                 trusted=farm.settings.trusted_input_hosts,
+                field=field,
             )
         elif farm.storage.size(ref) is None:
             raise InputMissing(f'The resource operated "{media}" cannot be found.')
+
+
+def _plan(farm: Farm, owner: str, config: Any) -> tuple[list[OutputSpec], list]:
+    """The outputs and groups of a submitted Config, templates resolved (raises InvalidJob)."""
+    loaded = load_config(
+        config, max_inputs=farm.settings.max_inputs, max_outputs=farm.settings.max_outputs
+    )
+    templates = farm.stores.templates
+    specs = plan_outputs(
+        loaded, templates.resolver(owner), farm.settings, templates.watermark_resolver(owner)
+    )
+    return specs, plan_groups(loaded, specs)
 
 
 def submit_job(
@@ -86,11 +103,7 @@ def submit_job(
         InvalidJob: 400 for anything that can never run, naming the field.
         ApiError: ``IdempotentParameterMismatch`` for a reused token with other parameters.
     """
-    loaded = load_config(
-        config, max_inputs=farm.settings.max_inputs, max_outputs=farm.settings.max_outputs
-    )
-    specs = plan_outputs(loaded, farm.stores.templates.resolver(owner), farm.settings)
-    groups = plan_groups(loaded, specs)
+    specs, groups = _plan(farm, owner, config)
     doc = {
         "Config": decode_config(config),
         "ClientToken": client_token,

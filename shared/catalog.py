@@ -16,7 +16,12 @@ from typing import Any
 from shared.errors import invalid_parameter, missing_parameter
 
 TYPE_TRANSCODE = 1
-TYPE_NAMES = {TYPE_TRANSCODE: "TranscodeTemplate"}
+TYPE_IMAGE_WATERMARK, TYPE_TEXT_WATERMARK = 4, 5
+TYPE_NAMES = {
+    TYPE_TRANSCODE: "TranscodeTemplate",
+    TYPE_IMAGE_WATERMARK: "ImageWatermarkTemplate",
+    TYPE_TEXT_WATERMARK: "TextWatermarkTemplate",
+}
 SUBTYPE_NORMAL, SUBTYPE_AUDIO, SUBTYPE_REMUX = 1, 2, 3
 SUBTYPE_NAMES = {SUBTYPE_NORMAL: "Normal", SUBTYPE_AUDIO: "AudioTranscode", SUBTYPE_REMUX: "Remux"}
 

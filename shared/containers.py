@@ -5,8 +5,8 @@ formats and codecs are accepted), planning (which formats an Hls or Dash group t
 routing decision (which formats have a GPU argv builder), the argv builders (muxer, muxer
 options, file extension, the ``hvc1`` tag) and packaging (segment kind).
 
-Codec names are the normalized ones of ``shared.templates`` (``H.264``, ``H.265``, ``aac``,
-``mp3``, ``copy``).
+Codec names are the normalized ones of ``shared.templates`` (``H.264``, ``H.265``, ``copy``)
+and ``shared.template_audio`` (FFmpeg's audio codec names: ``aac``, ``mp3``, ``opus``…).
 """
 
 from __future__ import annotations
@@ -24,10 +24,16 @@ class Kind(StrEnum):
     VIDEO = "video"  # one file, video and audio
     AUDIO = "audio"  # one file, audio only
     SEGMENTED = "segmented"  # one rendition of an Hls/Dash group: segments and a playlist
+    IMAGE = "image"  # an animated image (GIF, WebP): video only, its own codec
 
 
-VIDEO_CODECS = ("H.264", "H.265", "copy")
-AUDIO_CODECS = ("aac", "mp3", "copy")
+VIDEO_CODECS = ("H.264", "H.265", "AV1", "copy")
+#: The audio codecs of a segmented rendition: those whose HLS/DASH codec string
+#: ``workers.manifests`` knows (TS and fMP4 hold all four).
+AUDIO_CODECS = ("aac", "mp3", "ac3", "eac3", "copy")
+#: MP4 also holds MPEG-1 Layer II and Opus (ISO/IEC 14496-3 object type 0x6B, "Opus in
+#: ISOBMFF"); FLAC in MP4 is experimental in FFmpeg 5.1 and Vorbis has no MP4 mapping.
+MP4_AUDIO_CODECS = ("aac", "mp3", "ac3", "eac3", "mp2", "opus", "copy")
 
 
 @dataclass(frozen=True)
@@ -52,8 +58,12 @@ class Container:
             tag that Apple players ask for.
         gpu_builder: ``workers.gpu_cmd`` builds a GPU argv for it.
         media_type: a file's Content-Type.
-        player: how the console previews a file: ``video`` and ``audio`` (the browser's
-            element), ``mpegts`` (mpegts.js, for FLV, which no browser plays itself).
+        player: how the console previews a file: ``video``, ``audio`` and ``image`` (the
+            browser's element), ``mpegts`` (mpegts.js, for FLV, which no browser plays itself).
+        default_video_codec: ``Video.Codec`` when the config names none.
+        max_audio_channels: the most ``Audio.Channels`` it takes.
+        subtitle_codecs: the subtitle encoders it holds, the default first (empty: none);
+            ``subtitles_in`` says which a rendition of a group takes.
     """
 
     name: str
@@ -71,6 +81,9 @@ class Container:
     gpu_builder: bool = False
     media_type: str = "application/octet-stream"
     player: str = ""
+    default_video_codec: str = "H.264"
+    max_audio_channels: int = 8
+    subtitle_codecs: tuple[str, ...] = ()
 
     @property
     def has_video(self) -> bool:
@@ -80,10 +93,35 @@ class Container:
         """How a rendition in a group of ``group_type`` is cut: a Dash group is all DASH."""
         return "dash" if group_type == "Dash" else self.segments
 
+    def subtitles_in(self, group_type: str | None) -> tuple[str, ...]:
+        """The subtitle encoders an output in a group of ``group_type`` takes: an Hls
+        rendition writes WebVTT beside its segments (a ``TYPE=SUBTITLES`` rendition of the
+        master); a Dash group writes none (``workers.dash_mpd`` merges video and audio)."""
+        return () if group_type == "Dash" else self.subtitle_codecs
+
 
 #: +faststart moves the moov index to the front so playback starts before the download
 #: ends (https://ffmpeg.org/ffmpeg-formats.html#Options-8).
 _FASTSTART = {"movflags": "+faststart"}
+#: HLS carries subtitles as WebVTT segments (RFC 8216 3.5), whatever its media segments are.
+_WEBVTT = ("webvtt",)
+
+
+def _animated(name: str, codec: str) -> Container:
+    """An animated image container (GIF, WebP): its own codec, no audio."""
+    return Container(
+        name,
+        Kind.IMAGE,
+        name,
+        extension=f".{name}",
+        video_codecs=(codec,),
+        audio_codecs=(),
+        default_audio_codec="",
+        media_type=f"image/{name}",
+        player="image",
+        default_video_codec=codec,
+    )
+
 
 CONTAINERS: Mapping[str, Container] = {
     c.name: c
@@ -94,19 +132,25 @@ CONTAINERS: Mapping[str, Container] = {
             "mp4",
             _FASTSTART,
             ".mp4",
+            audio_codecs=MP4_AUDIO_CODECS,
             iso_bmff=True,
+            # Timed text in MP4 is 3GPP (tx3g), FFmpeg's mov_text
+            # (https://ffmpeg.org/ffmpeg-codecs.html#Subtitles-Decoders).
+            subtitle_codecs=("mov_text",),
             gpu_builder=True,
             media_type="video/mp4",
             player="video",
         ),
         # FLV carries no HEVC, and its audio header has room for 22050 and 44100 Hz only
-        # (ICE reference §2.2 MediaConvertAudio.Samplerate).
+        # (ICE reference §2.2 MediaConvertAudio.Samplerate). Its audio formats are AAC,
+        # MP3 and linear PCM (SoundFormat 3, little endian: FLV spec v10.1 §E.4.2.1).
         Container(
             "flv",
             Kind.VIDEO,
             "flv",
             extension=".flv",
             video_codecs=("H.264", "copy"),
+            audio_codecs=("aac", "mp3", "pcm_s16le", "copy"),
             sample_rates=(22050, 44100),
             gpu_builder=True,
             media_type="video/x-flv",
@@ -123,7 +167,8 @@ CONTAINERS: Mapping[str, Container] = {
             media_type="audio/mpeg",
             player="audio",
         ),
-        # ipod is the mp4 muxer with the M4A brand that iTunes/Apple players expect.
+        # ipod is the mp4 muxer with the M4A brand that iTunes/Apple players expect; of
+        # ICE's codecs it takes AAC and AC-3.
         Container(
             "m4a",
             Kind.AUDIO,
@@ -131,16 +176,71 @@ CONTAINERS: Mapping[str, Container] = {
             _FASTSTART,
             ".m4a",
             video_codecs=(),
-            audio_codecs=("aac", "copy"),
+            audio_codecs=("aac", "ac3", "copy"),
             media_type="audio/mp4",
             player="audio",
         ),
-        Container("m3u8", Kind.SEGMENTED, segments="ts", group_types=("Hls",)),
-        Container("hls-fmp4", Kind.SEGMENTED, segments="fmp4", group_types=("Hls",), iso_bmff=True),
-        Container("mpd", Kind.SEGMENTED, segments="dash", group_types=("Dash",), iso_bmff=True),
+        # Ogg holds Vorbis, its classic codec and the default here, Opus (RFC 7845) and
+        # FLAC (https://xiph.org/flac/ogg_mapping.html).
         Container(
-            "cmaf", Kind.SEGMENTED, segments="fmp4", group_types=("Hls", "Dash"), iso_bmff=True
+            "ogg",
+            Kind.AUDIO,
+            "ogg",
+            extension=".ogg",
+            video_codecs=(),
+            audio_codecs=("vorbis", "opus", "flac", "copy"),
+            default_audio_codec="vorbis",
+            media_type="audio/ogg",
+            player="audio",
         ),
+        Container(
+            "flac",
+            Kind.AUDIO,
+            "flac",
+            extension=".flac",
+            video_codecs=(),
+            audio_codecs=("flac", "copy"),
+            default_audio_codec="flac",
+            media_type="audio/flac",
+            player="audio",
+        ),
+        # AV1 has no MPEG-TS mapping that players read: it goes in fMP4 (hls-fmp4, cmaf).
+        Container(
+            "m3u8",
+            Kind.SEGMENTED,
+            video_codecs=("H.264", "H.265", "copy"),
+            segments="ts",
+            group_types=("Hls",),
+            subtitle_codecs=_WEBVTT,
+        ),
+        Container(
+            "hls-fmp4",
+            Kind.SEGMENTED,
+            segments="fmp4",
+            group_types=("Hls",),
+            iso_bmff=True,
+            subtitle_codecs=_WEBVTT,
+        ),
+        # The reference: "If the Format parameter is set to MPD, you cannot set [Channels]
+        # to 8".
+        Container(
+            "mpd",
+            Kind.SEGMENTED,
+            segments="dash",
+            group_types=("Dash",),
+            iso_bmff=True,
+            max_audio_channels=6,
+        ),
+        Container(
+            "cmaf",
+            Kind.SEGMENTED,
+            segments="fmp4",
+            group_types=("Hls", "Dash"),
+            iso_bmff=True,
+            subtitle_codecs=_WEBVTT,
+        ),
+        _animated("gif", "GIF"),
+        _animated("webp", "WEBP"),
     )
 }
 #: The playlist (manifest) extension of each output group type.
@@ -167,8 +267,8 @@ def media_type(name: str) -> str:
     return next(found, "application/octet-stream")
 
 
-#: Formats of the ICE catalog that mcfarm does not write yet (images, other audio formats).
-NOT_YET: tuple[str, ...] = ("ogg", "flac", "gif", "webp")
+#: Formats of the ICE catalog that mcfarm does not write yet (none at present).
+NOT_YET: tuple[str, ...] = ()
 
 
 def names(kind: Kind | None = None, group_type: str | None = None) -> tuple[str, ...]:

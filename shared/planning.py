@@ -8,6 +8,7 @@ the specs are stored on the job, so later template edits do not change running w
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +19,7 @@ from shared.errors import InvalidJob
 from shared.records import Plain
 from shared.storage import join_output, parse_storage_url
 from shared.templates import merged_config
+from shared.watermarks import WatermarkResolver, plan_watermarks
 
 TemplateResolver = Callable[[str], Mapping[str, Any] | None]
 
@@ -82,10 +84,11 @@ def _template(resolve: TemplateResolver, template_id: str, where: str) -> Mappin
 
 
 def _spec(
-    index, output, where, inputs, output_media, resolve, group=None, group_type="File"
+    index, output, where, inputs, output_media, resolve, group=None, group_type="File", marks=None
 ) -> OutputSpec:
     input_index = _input_index(inputs, output.get("InputRef"), where)
     template = _template(resolve, output["TemplateId"], where)
+    config = merged_config(template, output["OverrideParams"], f"{where}.OverrideParams")
     return OutputSpec(
         index=index,
         name=output.get("Name") or f"output{index}",
@@ -93,8 +96,8 @@ def _spec(
         input_media=inputs[input_index]["InputFile"]["Media"],
         output_media=output_media,
         template_id=output["TemplateId"],
-        config=merged_config(template, output["OverrideParams"], f"{where}.OverrideParams"),
-        features=output["Features"],
+        config=config,
+        features=marks(output["Features"], config, where=where) if marks else output["Features"],
         priority=output["Priority"],
         group=group,
         group_type=group_type,
@@ -103,14 +106,22 @@ def _spec(
 
 
 def plan_outputs(
-    config: Mapping[str, Any], resolve: TemplateResolver, settings: Settings
+    config: Mapping[str, Any],
+    resolve: TemplateResolver,
+    settings: Settings,
+    resolve_watermark: WatermarkResolver | None = None,
 ) -> list[OutputSpec]:
     """Resolve every output of a validated ``Config`` (see ``shared.schemas.load_config``).
+
+    Args:
+        resolve_watermark: finds the watermark templates that ``Features.Watermarks`` name
+            (``shared.watermarks.plan_watermarks``); None knows none.
 
     Raises:
         InvalidJob: for an unknown template, an unsupported merged config, a bad storage URL
             or two outputs writing the same object.
     """
+    marks = functools.partial(plan_watermarks, resolve=resolve_watermark, settings=settings)
     inputs = config["Inputs"]
     for i, item in enumerate(inputs):
         parse_storage_url(
@@ -123,7 +134,7 @@ def plan_outputs(
         parse_storage_url(
             media, settings=settings, for_output=True, field=f"{where}.OutputFile.Media"
         )
-        specs.append(_spec(len(specs), output, where, inputs, media, resolve))
+        specs.append(_spec(len(specs), output, where, inputs, media, resolve, marks=marks))
     for g, group in enumerate(config.get("OutputGroups", [])):
         base_media = group["GroupConfig"]["OutputFileBase"]["Media"]
         base_field = f"OutputGroups[{g}].GroupConfig.OutputFileBase.Media"
@@ -135,9 +146,8 @@ def plan_outputs(
             where = f"OutputGroups[{g}].Outputs[{o}]"
             join_output(base, output["OutputFileName"], f"{where}.OutputFileName")
             media = base_media.rstrip("/") + "/" + _rendition_file(output["OutputFileName"], kind)
-            specs.append(
-                _spec(len(specs), output, where, inputs, media, resolve, group=g, group_type=kind)
-            )
+            spec = _spec(len(specs), output, where, inputs, media, resolve, g, kind, marks)
+            specs.append(spec)
     for spec in specs:
         _check_container(spec)
     _unique_destinations(specs)
@@ -166,6 +176,12 @@ def _check_container(spec: OutputSpec) -> None:
             f'The specified parameter "OutputGroups[{spec.group}]" is not valid: output {spec.index} '
             f"({spec.template_id}) writes {fmt}; a {spec.group_type} group needs {' or '.join(allowed)} "
             "(set OverrideParams Container.Format)."
+        )
+    if spec.config.get("Subtitles") and not container(fmt).subtitles_in(spec.group_type):
+        raise InvalidJob(
+            f'The specified parameter "OutputGroups[{spec.group}]" is not valid: output {spec.index} '
+            f"({spec.template_id}) sets Subtitles, which a {spec.group_type} group cannot carry "
+            "(subtitles go into MP4 files and Hls groups)."
         )
 
 

@@ -217,6 +217,8 @@ def choose_queue(
     1     policy ``never`` (the operator's policy wins, even over
           ``Features.Hardware`` ``gpu``)                                   cpu
     2     ``Features.Hardware`` ``cpu``                                    cpu
+    2b    ``Features.Watermarks``: drawtext and overlay run on CPU frames
+          (an NVENC path would download and upload every frame for them)   cpu
     3     nothing for a GPU (``nvenc_encoder`` is None): copy, audio-only,
           ``Video.Remove``, segmented, a PixFmt NVENC cannot take          cpu
     4     a live gpu worker has NVENC for the codec                        gpu
@@ -245,6 +247,8 @@ def choose_queue(
         return "cpu", "GPU policy is never"
     if hardware == "cpu":
         return "cpu", "Features.Hardware is cpu"
+    if (features or {}).get("Watermarks"):
+        return "cpu", "watermarks are drawn on the CPU"
     encoder = nvenc_encoder(config)
     if encoder is None:
         return "cpu", "nothing to do on a GPU (copy, audio-only, segmented or pixel format)"

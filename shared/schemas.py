@@ -27,6 +27,7 @@ from marshmallow import (
 from shared.containers import PLAYLIST_EXTENSIONS
 from shared.errors import InvalidJob
 from shared.templates import describe_errors
+from shared.watermarks import MAX_WATERMARKS, WatermarkSchema
 
 MEDIA_TYPES = ("OSS", "ExternalURL")
 GROUP_TYPES = ("File", "Hls", "Dash")
@@ -112,6 +113,11 @@ class FeaturesSchema(_Strict):
         values=fields.String(validate=validate.Length(max=512)),
         validate=validate.Length(max=4, error="at most 4 metadata pairs"),
     )
+    #: See ``shared.watermarks``; templates are merged in at planning.
+    Watermarks = fields.List(
+        fields.Nested(WatermarkSchema),
+        validate=validate.Length(max=MAX_WATERMARKS, error="at most 4 watermarks"),
+    )
 
 
 class FeaturesField(JsonObject):
@@ -170,7 +176,8 @@ class HlsGroupConfigSchema(_Strict):
     IsDefault = fields.String(validate=validate.OneOf(("true", "false")))
     AutoSelect = fields.String(validate=validate.OneOf(("true", "false")))
     Forced = fields.String(validate=validate.OneOf(("true", "false")))
-    SubtitleGroup = fields.String()
+    #: The SUBTITLES group a video or hybrid variant names (``workers.subtitles``).
+    SubtitleGroup = fields.String(validate=validate.Length(1, 64))
 
     @validates_schema
     def _type(self, data, **kwargs):
@@ -180,8 +187,6 @@ class HlsGroupConfigSchema(_Strict):
             raise ValidationError(f"use one of {', '.join(HLS_STREAM_TYPES)}", "Type")
         if data["Type"] == "audio" and "Name" not in data:
             raise ValidationError("an audio rendition needs a Name", "Name")
-        if "SubtitleGroup" in data:
-            raise ValidationError("subtitle groups are not supported yet", "SubtitleGroup")
 
 
 class GroupOutputSchema(_OutputBase):

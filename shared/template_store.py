@@ -12,10 +12,13 @@ Layout (key names in ``shared.keys``):
   template. ``IsDefault`` is derived from this one key when a template is read, so setting a
   new default clears the old one's flag in the same write, and there is never more than one.
 
-Only transcoding templates (``Type`` 1, subtypes 1–5 of reference §2.3) are stored. The
-store takes typed values that the API already checked (``api/params.py``, the REST schemas):
-a non-blank name, a subtype of ``TRANSCODE_SUBTYPE_NAMES``, a ``TemplateConfig`` that
-``shared.templates.validate_template_config`` returned, an order of ``ORDERS``.
+Transcoding templates (``Type`` 1, subtypes 1–5 of reference §2.3) and watermark templates
+(``Type`` 4 image, 5 text; no subtype, stored as 0: ``shared.watermarks``) are stored; a
+record without a ``type`` (written before watermarks) is a transcoding one. The store takes
+typed values that the API already checked (``api/params.py``, the REST schemas): a
+non-blank name, a type of ``STORED_TYPES``, a subtype of ``TRANSCODE_SUBTYPE_NAMES``, a
+``TemplateConfig`` that ``shared.templates.validate_template_config`` (or
+``shared.watermarks.validate_watermark_template``) returned, an order of ``ORDERS``.
 The client must be built with ``decode_responses=True`` (as ``Stores.connect`` does).
 """
 
@@ -42,10 +45,13 @@ from shared.clock import new_job_id, now_us
 from shared.errors import require_found
 from shared.records import OwnedRecord
 from shared.redis_tx import transaction
+from shared.watermarks import TEMPLATE_KINDS, WatermarkResolver
 
 #: Transcoding template subtypes (reference §2.3).
 TRANSCODE_SUBTYPE_NAMES = {**SUBTYPE_NAMES, 4: "NarrowBandV1", 5: "NarrowBandV2"}
 ORDERS = ("CreationTime:Desc", "CreationTime:Asc")
+#: Template types stored, and the subtypes each has (0: a type without subtypes).
+STORED_TYPES = {TYPE_TRANSCODE: tuple(TRANSCODE_SUBTYPE_NAMES), **{t: (0,) for t in TEMPLATE_KINDS}}
 _ID = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -54,16 +60,20 @@ class CustomTemplate(OwnedRecord):
     template_id: str
     subtype: int
     config: dict[str, Any]
+    type: int = TYPE_TRANSCODE
 
     def to_wire(self) -> dict[str, Any]:
         """The ``CustomTemplate`` object of the *CustomTemplate operations."""
         wire: dict[str, Any] = {
             "TemplateId": self.template_id,
             "TemplateName": self.name,
-            "Type": TYPE_TRANSCODE,
-            "TypeName": TYPE_NAMES[TYPE_TRANSCODE],
-            "Subtype": self.subtype,
-            "SubtypeName": TRANSCODE_SUBTYPE_NAMES.get(self.subtype, "Normal"),
+            "Type": self.type,
+            "TypeName": TYPE_NAMES[self.type],
+        }
+        if self.type == TYPE_TRANSCODE:
+            wire["Subtype"] = self.subtype
+            wire["SubtypeName"] = TRANSCODE_SUBTYPE_NAMES.get(self.subtype, "Normal")
+        wire |= {
             "Status": "Normal",
             "IsDefault": self.is_default,
             **self.wire_times(),
@@ -80,6 +90,7 @@ class TemplateQuery:
     """What ListCustomTemplates asks for.
 
     Attributes:
+        type: ``Type``: 1, 4 or 5.
         subtype: ``Subtype`` 1–5, or None for all.
         template_id: ``TemplateId``: exact match.
         name: ``Name``: case-insensitive substring of the template name.
@@ -90,15 +101,19 @@ class TemplateQuery:
 
     subtype: int | None = None
     template_id: str | None = None
+    type: int = TYPE_TRANSCODE
     name: str | None = None
     order: str = ORDERS[0]
     page_number: int = 1
     page_size: int = 10
 
     def admits(self, template: CustomTemplate) -> bool:
-        """Whether ``template`` matches the subtype and name filters."""
-        return (self.subtype is None or template.subtype == self.subtype) and (
-            (self.name or "").lower() in template.name.lower()
+        """Whether ``template`` matches the type, subtype and name filters."""
+        subtype = self.subtype is None or template.subtype == self.subtype
+        return (
+            template.type == self.type
+            and subtype
+            and ((self.name or "").lower() in template.name.lower())
         )
 
 
@@ -112,8 +127,14 @@ class TemplateStore:
         self.redis = client
 
     @staticmethod
-    def _default_keys(owner: str) -> list[str]:
-        return [keys.default_template(owner, TYPE_TRANSCODE, s) for s in TRANSCODE_SUBTYPE_NAMES]
+    def _default_keys(owner: str, template_type: int | None = None) -> list[str]:
+        """The default-template keys of ``template_type`` (of every stored type: None)."""
+        wanted = STORED_TYPES if template_type is None else [template_type]
+        return [keys.default_template(owner, t, s) for t in wanted for s in STORED_TYPES[t]]
+
+    @staticmethod
+    def _default_key(owner: str, tpl: CustomTemplate) -> str:
+        return keys.default_template(owner, tpl.type, tpl.subtype)
 
     # --- reads ------------------------------------------------------------------------
 
@@ -141,13 +162,15 @@ class TemplateStore:
         """Like ``get`` but raises ``ResourceNotFound`` (404) instead of answering None."""
         return require_found(self.get(owner, template_id), "template", template_id)
 
-    def get_default(self, owner: str, subtype: int | None = None) -> CustomTemplate | None:
-        """The default transcoding template of ``subtype``; without ``subtype``, the default
-        of the lowest subtype that has one. None when there is none.
+    def get_default(
+        self, owner: str, subtype: int | None = None, template_type: int = TYPE_TRANSCODE
+    ) -> CustomTemplate | None:
+        """The default template of ``template_type`` and ``subtype``; without ``subtype``,
+        the default of the lowest subtype that has one. None when there is none.
         """
-        names = self._default_keys(owner)
+        names = self._default_keys(owner, template_type)
         if subtype is not None:
-            names = [keys.default_template(owner, TYPE_TRANSCODE, subtype)]
+            names = [keys.default_template(owner, template_type, subtype)]
         for template_id in self.redis.mget(names):
             tpl = self.get(owner, template_id) if template_id else None
             if tpl is not None:
@@ -184,20 +207,23 @@ class TemplateStore:
         name: str,
         config: dict[str, Any],
         subtype: int = SUBTYPE_NORMAL,
+        template_type: int = TYPE_TRANSCODE,
     ) -> CustomTemplate:
-        """Store a new transcoding template.
+        """Store a new template.
 
         Args:
             owner: the account.
             name: a non-blank name.
-            config: a ``TemplateConfig`` as ``validate_template_config`` returned it.
-            subtype: 1–5.
+            config: a ``TemplateConfig`` as its type's validation returned it.
+            subtype: 1–5 for a transcoding template; 0 for a watermark one.
+            template_type: a key of ``STORED_TYPES``.
         """
         now = now_us()
         tpl = CustomTemplate(
             template_id=new_job_id(),
             owner=owner,
             name=name,
+            type=template_type,
             subtype=subtype,
             config=dict(config),
             create_us=now,
@@ -260,10 +286,7 @@ class TemplateStore:
             ApiError: ``ResourceNotFound`` (404) for an unknown or foreign id.
         """
         tpl = self.require(owner, template_id)
-        key, dkey = (
-            keys.template(template_id),
-            keys.default_template(owner, TYPE_TRANSCODE, tpl.subtype),
-        )
+        key, dkey = keys.template(template_id), self._default_key(owner, tpl)
 
         def body(pipe: redis.client.Pipeline) -> None:
             require_found(self._decode(pipe.get(key), owner, set()), "template", template_id)
@@ -289,19 +312,32 @@ class TemplateStore:
         def body(pipe: redis.client.Pipeline) -> None:
             require_found(self._decode(pipe.get(key), owner, set()), "template", template_id)
             pipe.multi()
-            pipe.set(keys.default_template(owner, TYPE_TRANSCODE, tpl.subtype), template_id)
+            pipe.set(self._default_key(owner, tpl), template_id)
 
         transaction(self.redis, body, key)
         return dataclasses.replace(tpl, is_default=True)
 
     def resolver(self, owner: str) -> Callable[[str], Mapping[str, Any] | None]:
-        """Template id → its ``TemplateConfig`` (system presets, then ``owner``'s own)."""
+        """Transcoding template id → its ``TemplateConfig`` (system presets, then
+        ``owner``'s own); a watermark template's id resolves to nothing."""
 
         def resolve(template_id: str) -> Mapping[str, Any] | None:
             system = get_system_template(template_id)
             if system is not None:
                 return system.config_dict()
             custom = self.get(owner, template_id)
-            return custom.config if custom else None
+            return custom.config if custom and custom.type == TYPE_TRANSCODE else None
+
+        return resolve
+
+    def watermark_resolver(self, owner: str) -> WatermarkResolver:
+        """Watermark template id → ``(Type, TemplateConfig)`` of ``owner``'s Type 4 or 5
+        template (there are no system ones), else None."""
+
+        def resolve(template_id: str) -> tuple[int, Mapping[str, Any]] | None:
+            custom = self.get(owner, template_id)
+            if custom is None or custom.type == TYPE_TRANSCODE:
+                return None
+            return custom.type, custom.config
 
         return resolve

@@ -1,7 +1,8 @@
 """TemplateConfig: validation of what mcfarm can encode, and the OverrideParams merge.
 
 A transcoding ``TemplateConfig`` and an output's ``OverrideParams`` are the same document
-(reference §2.3): ``Container``, ``Video``, ``Audio``, ``TransConfig``, ``MuxConfig``.
+(reference §2.3): ``Container``, ``Video``, ``Audio``, ``TransConfig``, ``MuxConfig``,
+``Subtitles`` (the last two checked by ``shared.template_mux``).
 ``merged_config`` deep-merges the override over the template and validates the result
 against exactly the keys and values the FFmpeg argv builder supports, so anything it cannot
 honour is refused at submit time instead of being silently ignored.
@@ -23,6 +24,16 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 
 from shared.containers import CONTAINERS, NOT_YET, Kind, container, names
 from shared.errors import InvalidJob
+from shared.template_audio import (
+    AAC_PROFILES,
+    ALL_CHANNELS,
+    CODEC_ALIASES,
+    SAMPLE_RATES,
+    VolumeSchema,
+    check_audio,
+)
+from shared.template_mux import ForceSegTimes, check_mux, subtitles_field
+from shared.template_video import ADJ_DAR_METHODS, SCAN_MODES, Choice, Rect, check_video
 
 _VIDEO_CODECS = {
     "h.264": "H.264",
@@ -30,9 +41,11 @@ _VIDEO_CODECS = {
     "h.265": "H.265",
     "h265": "H.265",
     "hevc": "H.265",
+    "av1": "AV1",
+    "gif": "GIF",
+    "webp": "WEBP",
     "copy": "copy",
 }
-_AUDIO_CODECS = {"aac": "aac", "mp3": "mp3", "copy": "copy"}
 X264_PRESETS = (
     "ultrafast",
     "superfast",
@@ -48,10 +61,7 @@ X264_PRESETS = (
 H264_PROFILES = ("baseline", "main", "high")
 H265_PROFILES = ("main",)
 PIX_FMTS = ("yuv420p", "yuvj420p", "yuv422p", "yuv444p", "nv12", "yuv420p10le")
-SAMPLE_RATES = (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000, 96000)
-#: ICE reference §2.2 MediaConvertAudio.Samplerate: "Default value: 44100".
-DEFAULT_SAMPLE_RATE = 44100
-TRANS_MODES = ("onepass", "fixCRF", "CBR")
+TRANS_MODES = ("onepass", "twopass", "fixCRF", "CBR")
 _GOP_SECONDS = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*s\s*$")
 
 
@@ -135,32 +145,46 @@ class VideoSchema(_Section):
     Profile = fields.String(validate=validate.OneOf(H264_PROFILES + H265_PROFILES))
     PixFmt = fields.String(validate=validate.OneOf(PIX_FMTS))
     Remove = fields.Boolean()
+    Crop = Rect(border=True)
+    Pad = Rect()
+    ScanMode = Choice(SCAN_MODES)
+    MaxFps = fields.Float(validate=validate.Range(0, 60, min_inclusive=False))
+    Qscale = fields.Integer(validate=validate.Range(0, 51))
+    AbrMax = fields.Integer(validate=validate.Range(10, 50000))
 
 
 class AudioSchema(_Section):
-    Codec = _Codec(_AUDIO_CODECS)
+    """``Audio``; the rules between its keys are ``shared.template_audio.check_audio``'s."""
+
+    Codec = _Codec(CODEC_ALIASES)
     Bitrate = fields.Integer(validate=validate.Range(8, 1000))
     Samplerate = fields.Integer(validate=validate.OneOf(SAMPLE_RATES))
-    Channels = fields.Integer(validate=validate.OneOf((0, 1, 2, 4, 5, 6, 8)))
-    Profile = fields.String(validate=validate.OneOf(("aac_low",)))
+    Channels = fields.Integer(validate=validate.OneOf(ALL_CHANNELS))
+    Profile = fields.String(validate=validate.OneOf(AAC_PROFILES))
     Remove = fields.Boolean()
+    Volume = fields.Nested(VolumeSchema)
 
 
 class TransConfigSchema(_Section):
     TransMode = fields.String(
         validate=validate.OneOf(
-            TRANS_MODES, error="TransMode {input!r} is not supported (use onepass, fixCRF or CBR)"
+            TRANS_MODES,
+            error="TransMode {input!r} is not supported (use onepass, twopass, fixCRF or CBR)",
         )
     )
+    AdjDarMethod = Choice(ADJ_DAR_METHODS)
     # Source checks (reference §2.3): above the source, cap to it (IsCheck…) or fail (…Fail).
     IsCheckReso = fields.Boolean()
     IsCheckResoFail = fields.Boolean()
     IsCheckVideoBitrate = fields.Boolean()
     IsCheckVideoBitrateFail = fields.Boolean()
+    IsCheckAudioBitrate = fields.Boolean()
+    IsCheckAudioBitrateFail = fields.Boolean()
 
 
 class SegmentSchema(_Section):
     Duration = fields.Integer(validate=validate.Range(1, 60))
+    ForceSegTime = ForceSegTimes()
 
 
 class MuxConfigSchema(_Section):
@@ -175,6 +199,7 @@ class TemplateConfigSchema(_Section):
     Audio = fields.Nested(AudioSchema)
     TransConfig = fields.Nested(TransConfigSchema)
     MuxConfig = fields.Nested(MuxConfigSchema)
+    Subtitles = subtitles_field()
 
     @validates_schema
     def _consistent(self, data, **kwargs):
@@ -182,7 +207,10 @@ class TemplateConfigSchema(_Section):
         video, audio = data.get("Video", {}), data.get("Audio", {})
         _check_streams(box, video, audio)
         _check_codecs(box, video, audio)
+        check_audio(box, audio)
+        check_mux(box, data)
         _check_encoding(box, data, video)
+        check_video(box, data, video)
 
 
 def _check_streams(box, video: Mapping[str, Any], audio: Mapping[str, Any]) -> None:
@@ -190,6 +218,8 @@ def _check_streams(box, video: Mapping[str, Any], audio: Mapping[str, Any]) -> N
         raise ValidationError(
             f"an audio-only container ({box.name}) takes no Video settings", "Video"
         )
+    if box.kind is Kind.IMAGE and audio and not audio.get("Remove"):
+        raise ValidationError(f"an image container ({box.name}) holds no audio", "Audio")
     if box.kind is Kind.AUDIO and audio.get("Remove"):
         raise ValidationError(f"an audio-only container ({box.name}) needs its audio", "Audio")
     if video.get("Remove") and audio.get("Remove"):
@@ -197,20 +227,10 @@ def _check_streams(box, video: Mapping[str, Any], audio: Mapping[str, Any]) -> N
 
 
 def _check_codecs(box, video: Mapping[str, Any], audio: Mapping[str, Any]) -> None:
-    if audio.get("Codec", box.default_audio_codec) not in box.audio_codecs:
-        wanted = " or ".join(c for c in box.audio_codecs if c != "copy")
-        raise ValidationError(f"container {box.name} needs audio codec {wanted}", "Audio")
-    if box.has_video and video.get("Codec", "H.264") not in box.video_codecs:
+    if box.has_video and video.get("Codec", box.default_video_codec) not in box.video_codecs:
         raise ValidationError(
             f"the {box.name.upper()} container cannot carry {video['Codec']}", "Video"
         )
-    if box.sample_rates and audio.get("Samplerate", DEFAULT_SAMPLE_RATE) not in box.sample_rates:
-        rates = " or ".join(str(r) for r in box.sample_rates)
-        raise ValidationError(f"the {box.name.upper()} container takes only {rates} Hz", "Audio")
-    if audio.get("Codec") == "mp3" and (
-        audio.get("Channels", 2) > 2 or audio.get("Samplerate") == 96000
-    ):
-        raise ValidationError("MP3 takes at most 2 channels and at most 48000 Hz", "Audio")
     for name, section in (("Video", video), ("Audio", audio)):
         if section.get("Codec") == "copy" and set(section) - {"Codec", "Remove"}:
             raise ValidationError(
@@ -318,6 +338,10 @@ def validate_template_config(config: Mapping[str, Any], where: str) -> dict[str,
             f'The specified parameter "{where}" is not valid: {describe_errors(err.messages)}.'
         ) from None
     loaded["Container"]["Format"] = loaded["Container"]["Format"].lower()
+    box = container(loaded["Container"]["Format"])
+    if box.default_video_codec != "H.264" and not loaded.get("Video", {}).get("Remove"):
+        # The argv builders read an absent Codec as H.264: name an image container's own.
+        loaded.setdefault("Video", {}).setdefault("Codec", box.default_video_codec)
     return loaded
 
 

@@ -31,6 +31,7 @@ from shared.storage import parse_storage_url
 from shared.templates import without
 from workers.context import Encode, TaskContext
 from workers.filemeta import out_file_meta, output_result
+from workers.forced_segments import settle_mpd_file
 from workers.manifests import (
     Rendition,
     codecs_string,
@@ -41,6 +42,7 @@ from workers.manifests import (
 )
 from workers.probe import OWN_OUTPUT
 from workers.segmenting import playlist_name, rendition_files, segment_args
+from workers.subtitles import SubtitleTrack, carries_subtitles, stamp_vtt_segments, track_for
 
 log = logging.getLogger(__name__)
 
@@ -104,8 +106,13 @@ def rendition_runs(
 def encode_rendition(
     ctx: TaskContext, job: JobRecord, spec: OutputSpec, workdir: Path, enc: Encode
 ) -> dict[str, Any]:
-    """Encode, upload and measure one rendition; returns its ``Result``."""
+    """Encode, upload and measure one rendition; returns its ``Result``.
+
+    The group's subtitle carrier (``workers.subtitles.carries_subtitles``) also writes the
+    input's subtitles as a WebVTT rendition.
+    """
     group = next(g for g in job.groups if g.index == spec.group)
+    carry = carries_subtitles(job.specs, spec) and enc.info.subtitle is not None
 
     def write(config: dict, out_dir: Path, stem: str) -> Path:
         argv = segment_args(
@@ -117,14 +124,21 @@ def encode_rendition(
             stem=stem,
             features=spec.features,
             segments=group.segments,
+            subtitles=carry,
         )
         enc.run(ctx, argv)
-        return out_dir / playlist_name(stem, group.segments)
+        playlist = out_dir / playlist_name(stem, group.segments)
+        if group.segments == "dash":
+            settle_mpd_file(playlist)
+        if carry and group.segments == "ts":
+            stamp_vtt_segments(out_dir, stem)
+        return playlist
 
     runs = rendition_runs(
         job, spec, enc.config, enc.info.video is not None, enc.info.audio is not None
     )
-    return write_rendition(ctx, job, spec, workdir, runs, write, enc.check_owner)
+    track = track_for(_relative(spec.output_media, group), enc.info.subtitle) if carry else None
+    return write_rendition(ctx, job, spec, workdir, runs, write, enc.check_owner, subtitles=track)
 
 
 def write_rendition(
@@ -135,10 +149,13 @@ def write_rendition(
     runs: list[tuple[str, dict]],
     write: Write,
     check_owner: Callable[[], None],
+    *,
+    subtitles: SubtitleTrack | None = None,
 ) -> dict[str, Any]:
     """Write each of a rendition's ``runs`` (``rendition_runs``) with ``write``, then
     upload and measure it; returns its ``Result``. ``check_owner`` raises when this run
-    lost the rendition (``workers.unit_run``): nothing is uploaded then."""
+    lost the rendition (``workers.unit_run``): nothing is uploaded then. ``subtitles``: the
+    subtitle rendition its run writes too, recorded for the master playlist."""
     group = next(g for g in job.groups if g.index == spec.group)
     folder_media = _split(spec.output_media)[0]
     measures: dict[str, Any] = {"files": [], "parts": []}
@@ -154,6 +171,8 @@ def write_rendition(
         measures["files"] += [f.name for f in files]
         _measure(measures, group, spec, playlist, files, probe)
         main = main or (playlist, probe)
+    if subtitles is not None and PurePosixPath(subtitles.playlist).name in measures["files"]:
+        measures["subtitles"] = asdict(subtitles)
     url = ctx.storage.public_url(
         parse_storage_url(spec.output_media, settings=ctx.settings, for_output=True)
     )
@@ -255,7 +274,8 @@ def _manifest_text(job: JobRecord, group: GroupSpec, members: list[OutputSpec]) 
     measures = [job.renditions[s.index] for s in members]
     if group.type == "Hls":
         renditions = [Rendition(**m["rendition"]) for m in measures]
-        return master_playlist(renditions, fmp4=group.segments == "fmp4")
+        tracks = [SubtitleTrack(**m["subtitles"]) for m in measures if m.get("subtitles")]
+        return master_playlist(renditions, fmp4=group.segments == "fmp4", subtitles=tracks)
     parts = [p for m in measures for p in m["parts"]]
     return merge_mpd(
         [(p["prefix"], p["mpd"]) for p in parts], attributes=[p["attributes"] for p in parts]

@@ -33,7 +33,8 @@ class Measure:
 
     Attributes:
         name: its key on the job (``measure:{input}:{name}``).
-        needed: whether a normalized TemplateConfig asks for it.
+        needed: whether a normalized TemplateConfig asks for it of this source (a
+            loudness pass has nothing to measure in a source without audio).
         argv: the FFmpeg argv measuring the whole input ``src``.
         parse: FFmpeg's stderr tail → a JSON value; raises ``InputContentBad`` when the
             run found nothing to measure.
@@ -41,7 +42,7 @@ class Measure:
     """
 
     name: str
-    needed: Callable[[Config], bool]
+    needed: Callable[[Config, ProbeInfo], bool]
     argv: Callable[[str, ProbeInfo, Config, Settings], list[str]]
     parse: Callable[[str], Any]
     fold: Callable[[Config, Any], Config]
@@ -51,9 +52,9 @@ class Measure:
 MEASURES: list[Measure] = []
 
 
-def needs_measuring(config: Config) -> bool:
-    """Whether an output of ``config`` waits for a measuring pass."""
-    return any(measure.needed(config) for measure in MEASURES)
+def needs_measuring(config: Config, probe: ProbeInfo) -> bool:
+    """Whether an output of ``config`` from ``probe``'s source waits for a measuring pass."""
+    return any(measure.needed(config, probe) for measure in MEASURES)
 
 
 def resolve(
@@ -70,7 +71,7 @@ def resolve(
         whole: the staged whole input, if the unit has it; a chunk (which reads a piece)
             passes None, and the input is staged here when a measurement is still missing.
     """
-    wanted = [measure for measure in MEASURES if measure.needed(config)]
+    wanted = [measure for measure in MEASURES if measure.needed(config, probe)]
     spec = job.specs[unit.index]
     for measure in wanted:
         value = ctx.store.cached_measure(job.job_id, spec.input_index, measure.name)
@@ -91,3 +92,7 @@ def _measure(ctx, job, unit, probe, config, measure: Measure, whole: Path | None
     with tempfile.TemporaryDirectory(prefix="mcfarm-measure-", dir=ctx.settings.work_dir) as d:
         staged = stage_input(ctx, spec.input_media, spec.input_index, Path(d))
         return _measure(ctx, job, unit, probe, config, measure, staged)
+
+
+# Every measure registers itself in MEASURES when its module is imported.
+from workers import crop, loudness  # noqa: E402,F401

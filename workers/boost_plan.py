@@ -37,6 +37,7 @@ from workers.context import TaskContext
 from workers.geometry import fps_filter_rate
 from workers.probe import FRAME_TIMES, LOCAL_INPUT, parse_probe
 from workers.segmenting import segment_seconds
+from workers.subtitles import boost_reason
 from workers.unit_run import stage_input
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,8 @@ def _splits(ctx: TaskContext, job: JobRecord, spec: OutputSpec) -> bool:
     why = unsplittable(spec.config, spec.features)
     if why is None and fps_filter_rate(parse_probe(probe), spec.config.get("Video", {})):
         why = "its frame rate is converted (Video.Fps, or a source above 60 fps)"
+    if why is None:
+        why = boost_reason(job.specs, spec, parse_probe(probe))
     if why is None and (duration or 0) < 2 * _length(ctx, spec):
         why = "the input is shorter than two chunks"
     if why is not None:

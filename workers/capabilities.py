@@ -14,8 +14,17 @@ import time
 from pathlib import Path
 
 from shared.config import Settings
+from shared.template_audio import AUDIO_CODECS
+from workers.video_codecs import VIDEO_ENCODERS
 
-CPU_ENCODERS = ("libx264", "libx265", "aac", "libmp3lame")
+#: Every encoder a CPU argv may name, from the codec tables themselves: a worker whose FFmpeg
+#: lacks one refuses to start, rather than fail the jobs that need it.
+CPU_ENCODERS = tuple(
+    sorted(
+        {*VIDEO_ENCODERS.values()}
+        | {codec.encoder for codec in AUDIO_CODECS.values() if not codec.homeless}
+    )
+)
 GPU_ENCODERS = ("h264_nvenc", "hevc_nvenc")
 _ENCODER_LINE = re.compile(r"^\s*[VAS][.A-Z]{5}\s+([\w-]+)\s", re.MULTILINE)
 

@@ -128,9 +128,13 @@ def piece_args(src: str, chunk: Chunk, dst: str, settings) -> list[str]:
 def audio_args(
     src: str, probe: ProbeInfo, config: Mapping[str, Any], settings, *, dst: str
 ) -> list[str]:
-    """The argv that encodes the output's audio over the whole input into ``dst`` (MP4)."""
+    """The argv that encodes the output's audio over the whole input into ``dst`` (MP4),
+    through the same filters (``Audio.Volume``) as a whole output's."""
     streams, options = encode_streams(src, probe, without(config, "Video"))
-    return compile_args(streams, dst, {**options, "format": "mp4"}, settings)
+    # MP4 holds no PCM; MOV does, with the same edit list (the name stays .m4a: the
+    # join probes what it reads).
+    muxer = "mov" if options.get("c:a") == "pcm_s16le" else "mp4"
+    return compile_args(streams, dst, {**options, "format": muxer}, settings)
 
 
 def concat_list(chunks: Sequence[Chunk], names: Sequence[str]) -> str:

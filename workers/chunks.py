@@ -257,6 +257,12 @@ def unsplittable(config: Mapping[str, Any], features: Mapping[str, Any] | None) 
         return "its video is copied, not encoded"
     if ((features or {}).get("Clip") or {}).get("TimeSpan"):
         return "a clipped output is not split yet"
+    if box.kind is Kind.IMAGE:
+        return "an animated image is encoded whole"
+    if config.get("TransConfig", {}).get("TransMode") == "twopass":
+        return "TransMode twopass encodes the whole output twice"
+    if config.get("MuxConfig", {}).get("Segment", {}).get("ForceSegTime"):
+        return "its segments are cut at MuxConfig.Segment.ForceSegTime, which chunks do not plan"
     return None
 
 

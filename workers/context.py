@@ -128,17 +128,24 @@ class Encode:
     check_owner: Callable[[], None]
     unit: Unit
 
-    def run(self, ctx: TaskContext, argv: list[str]) -> None:
+    def run(
+        self, ctx: TaskContext, argv: list[str], share: tuple[float, float] = (0.0, 1.0)
+    ) -> None:
         """Run one FFmpeg argv of this output: the task's time limit, progress reported,
         its speed counted (``shared.metrics``), its command and log recorded
-        (``run_recorded``)."""
+        (``run_recorded``).
+
+        Args:
+            share: the part of the output's progress this run is (a pass of two: its half).
+        """
         began = time.monotonic()
+        low, high = share
         run_recorded(
             ctx,
             self.unit,
             argv,
             timeout=ctx.settings.task_time_limit,
             duration=self.duration,
-            on_progress=self.progress,
+            on_progress=lambda fraction: self.progress(low + fraction * (high - low)),
         )
         metrics.ffmpeg_ran(argv, self.duration, time.monotonic() - began)

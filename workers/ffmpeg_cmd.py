@@ -22,8 +22,14 @@ import ffmpeg
 
 from shared.containers import container
 from shared.errors import InputContentBad, InvalidJob
-from workers.geometry import fps_filter_rate, gop_frames, num, scale_size, seconds
+from shared.templates import without
+from workers.audio_cmd import audio_options, audio_stream
+from workers.geometry import fps_filter_rate, num, scale_size, seconds
 from workers.probe import LOCAL_INPUT, ProbeInfo
+from workers.subtitles import with_subtitles
+from workers.video_codecs import encoder_options, gif_palette, is_two_pass, pass_options
+from workers.video_filters import frame_filters, scale_interlaced, source_filters
+from workers.watermark import apply_watermarks
 
 GLOBAL_ARGS = (
     "-hide_banner",
@@ -40,21 +46,6 @@ GLOBAL_ARGS = (
     # The human stats line would only fill stderr (-progress replaces it).
     "-nostats",
 )
-VIDEO_ENCODERS = {"H.264": "libx264", "H.265": "libx265"}
-AUDIO_ENCODERS = {"aac": "aac", "mp3": "libmp3lame"}
-#: ICE reference §2.2 MediaConvertVideo.Crf: "If Codec is set to H.264, the default value
-#: is 23. If Codec is set to H.265, the default value is 26."
-DEFAULT_CRF = {"H.264": 23, "H.265": 26}
-#: 8-bit 4:2:0 plays everywhere; libx264 would otherwise keep a 4:4:4 or 10-bit source's
-#: format and pick a profile that phones and browsers cannot decode.
-DEFAULT_PIX_FMT = "yuv420p"
-#: ICE reference §2.2 MediaConvertVideo.Bufsize: "Default value: 6000" (Kbps).
-DEFAULT_BUFSIZE_KBIT = 6000
-#: ICE reference §2.2 MediaConvertAudio: Bitrate "Default value: 128" (Kbps), Samplerate
-#: "Default value: 44100", Channels "Default value: 2".
-DEFAULT_AUDIO_KBPS = 128
-DEFAULT_SAMPLE_RATE = 44100
-DEFAULT_CHANNELS = 2
 
 
 class VideoPath(Protocol):
@@ -68,8 +59,11 @@ class VideoPath(Protocol):
     def input_options(self) -> dict[str, Any]:
         """Extra input options (e.g. ``-hwaccel``)."""
 
-    def filter(self, stream, rate: float | None, size: tuple[int, int] | None):
-        """``stream`` through an fps filter (``rate``) and a scaler (``size``), where given."""
+    def filter(
+        self, stream, rate: float | None, size: tuple[int, int] | None, interlaced: bool = False
+    ):
+        """``stream`` through an fps filter (``rate``) and a scaler (``size``), where given;
+        ``interlaced`` scales each field alone (only the CPU path is asked to)."""
 
     def options(self, options: dict[str, Any]) -> dict[str, Any]:
         """The video output options to use instead of the CPU encoder's ``options``."""
@@ -81,14 +75,17 @@ class CpuVideo:
     def input_options(self) -> dict[str, Any]:
         return {}
 
-    def filter(self, stream, rate: float | None, size: tuple[int, int] | None):
+    def filter(
+        self, stream, rate: float | None, size: tuple[int, int] | None, interlaced: bool = False
+    ):
         if rate:
             stream = stream.filter("fps", num(rate))
         if size is None:
             return stream
         # setsar=1: the scaled size already shows the display shape; a kept non-square SAR
-        # would stretch it again in players.
-        return stream.filter("scale", *size).filter("setsar", 1)
+        # would stretch it again in players. interl=1 keeps the two fields of a frame apart.
+        extra = {"interl": 1} if interlaced else {}
+        return stream.filter("scale", *size, **extra).filter("setsar", 1)
 
     def options(self, options: dict[str, Any]) -> dict[str, Any]:
         return options
@@ -113,56 +110,38 @@ class Window:
 
 
 def _video_stream(
-    inp, probe: ProbeInfo, video: Mapping[str, Any], path: VideoPath, window: Window | None
+    inp, probe: ProbeInfo, config: Mapping[str, Any], path: VideoPath, window: Window | None
 ):
     # V (capital): the first video stream that is not cover art, as parse_probe picks it
     # (https://ffmpeg.org/ffmpeg.html#Stream-specifiers-1).
     stream = inp["V:0"]
+    video, trans = config.get("Video", {}), config.get("TransConfig", {})
     if video.get("Codec") == "copy":
         return stream
     if window is not None:
         # https://ffmpeg.org/ffmpeg-filters.html#trim, #setpts_002c-asetpts
         stream = stream.filter("trim", start=f"{window.start:.6f}", end=f"{window.end:.6f}")
         stream = stream.filter("setpts", "PTS-STARTPTS")
-    return path.filter(stream, fps_filter_rate(probe, video), scale_size(probe, video))
+    stream = _filtered(stream, source_filters(probe, video))
+    rate, size = fps_filter_rate(probe, video), scale_size(probe, video, trans)
+    if scale_interlaced(probe, video):
+        stream = path.filter(stream, rate, size, interlaced=True)
+    else:
+        stream = path.filter(stream, rate, size)
+    stream = _filtered(stream, frame_filters(probe, video, trans))
+    stream = apply_watermarks(stream, probe, config)  # before a GIF's palette: it sees them
+    if video.get("Codec") == "GIF":
+        stream = gif_palette(stream)
+    return stream
+
+
+def _filtered(stream, filters):
+    for name, args, kwargs in filters:
+        stream = stream.filter(name, *args, **kwargs)
+    return stream
 
 
 # --- encoder options --------------------------------------------------------------------
-
-
-def _target_kbps(probe: ProbeInfo, video: Mapping[str, Any]) -> int | None:
-    kbps = video.get("Bitrate")
-    if kbps == -1:  # keep the source bitrate
-        bps = probe.video.bit_rate if probe.video else None
-        return round(bps / 1000) if bps else None
-    return kbps
-
-
-def _rate_control(probe: ProbeInfo, video: Mapping[str, Any], mode: str | None) -> dict:
-    """-b:v / -crf / VBV options for TransMode onepass, fixCRF or CBR."""
-    kbps = _target_kbps(probe, video)
-    mode = mode or ("onepass" if "Bitrate" in video else "fixCRF")
-    if kbps is None:  # Bitrate -1 on a source that does not state its bitrate
-        mode = "fixCRF"
-    if mode == "CBR":
-        # CBR = a VBV whose min, average and max rates are equal
-        # (https://trac.ffmpeg.org/wiki/Encode/H.264#CBRConstantBitRate).
-        bufsize = video.get("Bufsize", kbps)
-        return {
-            "b:v": f"{kbps}k",
-            "bufsize": f"{bufsize}k",
-            "maxrate": f"{kbps}k",
-            "minrate": f"{kbps}k",
-        }
-    if mode == "onepass":
-        args = {"b:v": f"{kbps}k"}
-    else:
-        args = {"crf": num(video.get("Crf", DEFAULT_CRF[video.get("Codec", "H.264")]))}
-    if "Maxrate" in video:
-        # A cap needs a VBV buffer; without one x264/x265 ignore -maxrate.
-        bufsize = video.get("Bufsize", DEFAULT_BUFSIZE_KBIT)
-        args |= {"maxrate": f"{video['Maxrate']}k", "bufsize": f"{bufsize}k"}
-    return args
 
 
 def _is_hevc(probe: ProbeInfo, codec: str) -> bool:
@@ -170,31 +149,9 @@ def _is_hevc(probe: ProbeInfo, codec: str) -> bool:
     return codec == "H.265" or (codec == "copy" and source == "hevc")
 
 
-def _encoder_options(probe: ProbeInfo, config: Mapping[str, Any]) -> dict:
-    video = config.get("Video", {})
-    codec = video.get("Codec", "H.264")
-    args = {"c:v": VIDEO_ENCODERS[codec], "pix_fmt": video.get("PixFmt", DEFAULT_PIX_FMT)}
-    # Every decoded frame is encoded once, at its own timestamp: FFmpeg's default for MP4
-    # (cfr) duplicates the first frame when video starts after audio (a 21 ms offset gave
-    # one frame too many, every later frame a slot late) and drops or repeats frames of a
-    # variable-rate source. A/V sync is kept by timestamps (the MP4 edit list). vfr, not
-    # passthrough: two frames stamped alike (a broken source) cannot both be muxed.
-    # A frame rate that must change goes through the fps filter (geometry.fps_filter_rate).
-    # https://ffmpeg.org/ffmpeg.html#Advanced-Video-options (-fps_mode)
-    args["fps_mode:v"] = "vfr"
-    args |= _rate_control(probe, video, config.get("TransConfig", {}).get("TransMode"))
-    optional = {"g": gop_frames(probe, video), "preset": video.get("Preset")}
-    args |= {key: value for key, value in optional.items() if value is not None}
-    if "Profile" in video:
-        args["profile:v"] = video["Profile"]
-    if codec == "H.265":
-        args["x265-params"] = "log-level=error"  # x265 logs its own banner at info level
-    return args
-
-
 def _video_options(probe: ProbeInfo, config: Mapping[str, Any]) -> dict:
     codec = config.get("Video", {}).get("Codec", "H.264")
-    args = {"c:v": "copy"} if codec == "copy" else _encoder_options(probe, config)
+    args = {"c:v": "copy"} if codec == "copy" else encoder_options(probe, config)
     return args | hvc1_tag(config, _is_hevc(probe, codec))
 
 
@@ -202,27 +159,6 @@ def hvc1_tag(config: Mapping[str, Any], hevc: bool) -> dict[str, str]:
     """The video tag option of an output whose video is HEVC (``hevc``): ``hvc1`` in ISO
     BMFF (MP4, fMP4 segments), where Apple players refuse FFmpeg's default ``hev1``."""
     return {"tag:v": "hvc1"} if hevc and container(config["Container"]["Format"]).iso_bmff else {}
-
-
-def _audio_options(probe: ProbeInfo, config: Mapping[str, Any]) -> dict:
-    audio = config.get("Audio", {})
-    codec = audio.get("Codec", container(config["Container"]["Format"]).default_audio_codec)
-    if codec == "copy":
-        return {"c:a": "copy"}
-    args = {
-        "c:a": AUDIO_ENCODERS[codec],
-        "b:a": f"{audio.get('Bitrate', DEFAULT_AUDIO_KBPS)}k",
-        "ar": audio.get("Samplerate", DEFAULT_SAMPLE_RATE),
-    }
-    channels = audio.get("Channels", DEFAULT_CHANNELS)
-    source_channels = probe.audio.channels if probe.audio else None
-    if channels == 0 and codec == "mp3" and (source_channels or 0) > 2:
-        channels = 2  # "keep the source" cannot work: LAME encodes at most 2 channels
-    if channels:
-        args["ac"] = channels
-    if "Profile" in audio:
-        args["profile:a"] = audio["Profile"]
-    return args
 
 
 # --- streams, clip, metadata -------------------------------------------------------------
@@ -235,6 +171,8 @@ def _keeps_video(probe: ProbeInfo, config: Mapping[str, Any]) -> bool:
 
 
 def _keeps_audio(probe: ProbeInfo, config: Mapping[str, Any]) -> bool:
+    if not container(config["Container"]["Format"]).audio_codecs:
+        return False  # an animated image
     return probe.audio is not None and not config.get("Audio", {}).get("Remove")
 
 
@@ -245,11 +183,11 @@ def _streams_and_options(
     streams: list = []
     options: dict[str, Any] = {}
     if _keeps_video(probe, config):
-        streams.append(_video_stream(inp, probe, config.get("Video", {}), path, window))
+        streams.append(_video_stream(inp, probe, config, path, window))
         options |= path.options(_video_options(probe, config))
     if _keeps_audio(probe, config):
-        streams.append(inp["a:0"])
-        options |= _audio_options(probe, config)
+        streams.append(audio_stream(inp["a:0"], probe, config))
+        options |= audio_options(probe, config)
     if not streams:
         fmt = config["Container"]["Format"]
         raise InputContentBad(f"the input has no stream that this {fmt} output can keep")
@@ -297,12 +235,14 @@ def encode_streams(
     features: Mapping[str, Any] | None = None,
     video_path: VideoPath = CPU_VIDEO,
     window: Window | None = None,
+    subtitles: bool = False,
 ) -> tuple[list, dict[str, Any]]:
     """The streams an output of ``config`` maps, and every output option but the muxer's.
 
     Shared by ``build_ffmpeg_args`` (one file) and ``workers.segmenting`` (HLS/DASH), so
     both encode alike: input ``-ss`` and output ``-t`` of a clip, fps and scale filters,
-    codecs, rate control, GOP, preset, profile, pixel format.
+    codecs, rate control, GOP, preset, profile, pixel format, and the audio's filters
+    (``Audio.Volume``) and options (``workers.audio_cmd``).
 
     Args:
         src: the input: a local file, read with the ``LOCAL_INPUT`` options.
@@ -311,6 +251,7 @@ def encode_streams(
         features: see ``build_ffmpeg_args``.
         video_path: where the video is decoded, filtered and encoded (``CPU_VIDEO``).
         window: only these frames (a Boost chunk), instead of a ``Clip``.
+        subtitles: map the input's text subtitles too (``workers.subtitles``), not in a chunk.
 
     Returns:
         ``(streams, options)``: ffmpeg-python streams, video first, and output options
@@ -334,6 +275,8 @@ def encode_streams(
         input_options["noaccurate_seek"] = None
     inp = ffmpeg.input(src, **input_options)
     streams, options = _streams_and_options(inp, probe, config, video_path, window)
+    if subtitles and window is None:
+        streams, options = with_subtitles(inp, probe, config, streams, options)
     if window is not None:
         # The frames keep the source's timestamps, which the trim reads.
         options["copyts"] = None
@@ -393,7 +336,42 @@ def build_ffmpeg_args(
             output from a silent video).
         InvalidJob: a clip whose End is not after its Seek.
     """
-    streams, options = encode_streams(src, probe, config, features=features, video_path=video_path)
+    streams, options = encode_streams(
+        src, probe, config, features=features, video_path=video_path, subtitles=True
+    )
     box = container(config["Container"]["Format"])
     options |= {"format": box.muxer, **box.muxer_options}
     return compile_args(streams, dst, options, settings, features=features)
+
+
+def build_passes(
+    src: str,
+    dst: str,
+    probe: ProbeInfo,
+    config: Mapping[str, Any],
+    settings,
+    *,
+    stats: str,
+    features: Mapping[str, Any] | None = None,
+    video_path: VideoPath = CPU_VIDEO,
+) -> list[list[str]]:
+    """The argvs of an output, in order: ``build_ffmpeg_args``'s one, or for ``TransMode``
+    twopass a first pass (video only, to the null muxer, writing statistics at ``stats``)
+    and the second (reading them)."""
+    argv = build_ffmpeg_args(
+        src, dst, probe, config, settings, features=features, video_path=video_path
+    )
+    if not is_two_pass(config) or not _keeps_video(probe, config):
+        return [argv]
+    streams, options = encode_streams(
+        src, probe, without(config, "Audio"), features=features, video_path=video_path
+    )
+    first = compile_args(
+        streams, "-", pass_options(options, 1, stats) | {"format": "null"}, settings
+    )
+    streams, options = encode_streams(
+        src, probe, config, features=features, video_path=video_path, subtitles=True
+    )
+    box = container(config["Container"]["Format"])
+    options = pass_options(options, 2, stats) | {"format": box.muxer, **box.muxer_options}
+    return [first, compile_args(streams, dst, options, settings, features=features)]

@@ -53,12 +53,23 @@ def _target_box(source: tuple[float, float], video: Mapping[str, Any]) -> tuple[
     return width, height
 
 
+def _source(
+    probe: ProbeInfo, video: Mapping[str, Any]
+) -> tuple[tuple[float, float], tuple[int, int]]:
+    """The source as the scaler sees it, ``Crop`` applied: (display size, frame size)."""
+    crop = video.get("Crop")
+    if not isinstance(crop, Mapping):
+        return probe.video.display_size(), probe.video.frame_size()
+    num_, den = (int(part) for part in probe.video.sar.split(":"))
+    return (crop["W"] * num_ / den, float(crop["H"])), (crop["W"], crop["H"])
+
+
 def output_dimensions(probe: ProbeInfo, video_config: Mapping[str, Any]) -> tuple[int, int] | None:
-    """The encoded video's width and height, always even.
+    """The encoded video's width and height, always even (before any ``Pad``).
 
     Both Width and Height → exactly those; one → the other keeps the source's display aspect
-    ratio (SAR applied, rotation followed), rounded to the nearest even number; neither →
-    the display size rounded down to even.
+    ratio (SAR applied, rotation followed, ``Crop`` applied), rounded to the nearest even
+    number; neither → the display size rounded down to even.
 
     Args:
         probe: the input.
@@ -70,7 +81,7 @@ def output_dimensions(probe: ProbeInfo, video_config: Mapping[str, Any]) -> tupl
     """
     if probe.video is None or video_config.get("Codec") == "copy" or video_config.get("Remove"):
         return None
-    src_w, src_h = probe.video.display_size()
+    (src_w, src_h), _ = _source(probe, video_config)
     width, height = _target_box((src_w, src_h), video_config)
     if width and height:
         return width, height
@@ -83,9 +94,53 @@ def output_dimensions(probe: ProbeInfo, video_config: Mapping[str, Any]) -> tupl
     return _even_down(src_w), _even_down(src_h)
 
 
-def scale_size(probe: ProbeInfo, video: Mapping[str, Any]) -> tuple[int, int] | None:
+def adj_dar_fit(
+    probe: ProbeInfo, video: Mapping[str, Any], trans: Mapping[str, Any]
+) -> tuple[str, tuple[int, int], tuple[int, int]] | None:
+    """``TransConfig.AdjDarMethod`` ``crop`` or ``pad`` of a source of another shape.
+
+    Returns:
+        ``(method, (width, height) asked, (width, height) to scale to)``: scaled to cover the
+        box (then cropped to it) or to fit in it (then padded), keeping the display aspect
+        ratio; None for ``none``/``rescale`` (stretched to the box) or an unknown size.
+    """
+    method = trans.get("AdjDarMethod")
+    box = output_dimensions(probe, video)
+    if (
+        method not in ("crop", "pad")
+        or box is None
+        or not (video.get("Width") and video.get("Height"))
+    ):
+        return None
+    (src_w, src_h), _ = _source(probe, video)
+    if not (src_w and src_h):
+        return None
+    pick = max if method == "crop" else min
+    factor = pick(box[0] / src_w, box[1] / src_h)
+    scaled = (_even(src_w * factor), _even(src_h * factor))
+    if method == "crop":
+        scaled = (max(scaled[0], box[0]), max(scaled[1], box[1]))
+    else:
+        scaled = (min(scaled[0], box[0]), min(scaled[1], box[1]))
+    return method, box, scaled
+
+
+def frame_dimensions(
+    probe: ProbeInfo, video: Mapping[str, Any], trans: Mapping[str, Any] | None = None
+) -> tuple[int, int] | None:
+    """The encoded frame's size: ``output_dimensions``, or the ``Pad`` canvas."""
+    pad = video.get("Pad")
+    if isinstance(pad, Mapping) and output_dimensions(probe, video) is not None:
+        return pad["W"], pad["H"]
+    return output_dimensions(probe, video)
+
+
+def scale_size(
+    probe: ProbeInfo, video: Mapping[str, Any], trans: Mapping[str, Any] | None = None
+) -> tuple[int, int] | None:
     """The size to scale to (a side may be -2), or None when the frames keep their size."""
-    size = output_dimensions(probe, video)
+    fit = adj_dar_fit(probe, video, trans or {})
+    size = fit[2] if fit else output_dimensions(probe, video)
     if size is None:
         width, height = _target_box((0, 0), video)
         if not (width or height):
@@ -93,16 +148,19 @@ def scale_size(probe: ProbeInfo, video: Mapping[str, Any]) -> tuple[int, int] | 
         # -2: FFmpeg derives the other side from the aspect ratio, kept even
         # (https://ffmpeg.org/ffmpeg-filters.html#scale-1).
         return width or -2, height or -2
-    if size == probe.video.frame_size() and probe.video.sar == "1:1":
+    if size == _source(probe, video)[1] and probe.video.sar == "1:1":
         return None
     return size
 
 
 def fps_filter_rate(probe: ProbeInfo, video: Mapping[str, Any]) -> float | None:
+    """The rate of the fps filter: ``Video.Fps``, else the source's capped at ``MaxFps`` (and
+    at 60); ``MaxFps`` caps ``Fps`` too. None when the source's rate stands."""
+    cap = min(video.get("MaxFps", MAX_AUTO_FPS), MAX_AUTO_FPS)
     if "Fps" in video:
-        return video["Fps"]
+        return min(video["Fps"], video.get("MaxFps", video["Fps"]))
     source = probe.video.fps if probe.video else None
-    return MAX_AUTO_FPS if source and source > MAX_AUTO_FPS else None
+    return cap if source and source > cap + 1e-6 else None
 
 
 def output_fps(probe: ProbeInfo, video: Mapping[str, Any]) -> float:

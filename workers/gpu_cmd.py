@@ -34,6 +34,8 @@ from typing import Any, Literal
 from shared.routing import WorkerCaps, gpu_encode_on, nvenc_encoder
 from workers.ffmpeg_cmd import CPU_VIDEO, VideoPath
 from workers.probe import ProbeInfo, VideoInfo
+from workers.video_codecs import is_two_pass
+from workers.video_filters import needs_cpu_filters
 
 EncodeOn = Literal["gpu", "cpu"]
 #: Source codec → (min width, min height, max width, max height) of the coded frames NVDEC
@@ -185,6 +187,12 @@ def gpu_video_path(
         raise ValueError(f"encode_on must be 'gpu' or 'cpu', not {encode_on!r}")
     if probe.video is None or nvenc_encoder(config) is None:
         return None
+    if config.get("Watermarks"):
+        return None  # drawn on CPU frames (workers.watermark); routing sends them to a CPU
+    if needs_cpu_filters(probe, config):
+        return None  # crop, pad, deinterlacing, fields: filters only the CPU path has
+    if encode_on == "gpu" and is_two_pass(config):
+        return None  # x264/x265 statistics passes; NVENC's multipass is another thing
     decoded = nvdec_format(probe.video)
     if encode_on == "cpu" and decoded is None:
         return None  # uploading only to scale, then downloading, costs more than it saves

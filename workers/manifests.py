@@ -13,7 +13,7 @@ https://ffmpeg.org/ffmpeg-formats.html#hls-2.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +22,8 @@ import m3u8
 from shared.errors import InputContentBad, InvalidJob
 from workers.dash_mpd import merge_mpd
 from workers.probe import parse_probe
+from workers.subtitles import DEFAULT_GROUP as DEFAULT_SUBTITLE_GROUP
+from workers.subtitles import SubtitleTrack, media_lines
 
 __all__ = [
     "Measured",
@@ -248,6 +250,7 @@ class Rendition:
             is the default.
         autoselect: ``"true"``/``"false"``; None means ``YES``, and a DEFAULT rendition is
             always ``YES`` (RFC 8216 4.3.4.1).
+        subtitle_group: the SUBTITLES group a variant plays with (``SubtitleGroup``).
     """
 
     playlist: str
@@ -264,6 +267,7 @@ class Rendition:
     language: str | None = None
     is_default: str | None = None
     autoselect: str | None = None
+    subtitle_group: str = DEFAULT_SUBTITLE_GROUP
 
 
 def rendition_from_output(
@@ -293,6 +297,7 @@ def rendition_from_output(
         language=hls.get("Language"),
         is_default=hls.get("IsDefault"),
         autoselect=hls.get("AutoSelect"),
+        subtitle_group=hls.get("SubtitleGroup", DEFAULT_SUBTITLE_GROUP),
     )
 
 
@@ -330,7 +335,7 @@ def _joined_codecs(codecs: Iterable[str]) -> str:
     return ",".join(dict.fromkeys(parts))
 
 
-def _stream_inf(r: Rendition, audio: list[Rendition]) -> tuple[int, str]:
+def _stream_inf(r: Rendition, audio: list[Rendition], subtitles: bool) -> tuple[int, str]:
     """(BANDWIDTH, EXT-X-STREAM-INF line + URI) of a variant, its audio group included."""
     peak, average, codecs = r.peak_bps, r.average_bps, [r.codecs]
     if audio:
@@ -347,6 +352,8 @@ def _stream_inf(r: Rendition, audio: list[Rendition]) -> tuple[int, str]:
         attrs.append(f"FRAME-RATE={r.frame_rate:.3f}")
     if audio:
         attrs.append(f"AUDIO={_quoted(r.audio_group)}")
+    if subtitles:
+        attrs.append(f"SUBTITLES={_quoted(r.subtitle_group)}")
     return peak, f"#EXT-X-STREAM-INF:{','.join(attrs)}\n{r.playlist}"
 
 
@@ -363,7 +370,12 @@ def _audio_of(r: Rendition, audio: list[Rendition]) -> list[Rendition]:
     return members
 
 
-def master_playlist(renditions: list[Rendition], *, fmp4: bool = False) -> str:
+def master_playlist(
+    renditions: list[Rendition],
+    *,
+    fmp4: bool = False,
+    subtitles: Sequence[SubtitleTrack] = (),
+) -> str:
     """The HLS master (multivariant) playlist of an output group.
 
     Audio renditions become ``EXT-X-MEDIA`` entries, video and hybrid ones
@@ -373,6 +385,8 @@ def master_playlist(renditions: list[Rendition], *, fmp4: bool = False) -> str:
     Args:
         renditions: every rendition of the group.
         fmp4: the renditions are fMP4 (``EXT-X-VERSION:7``); MPEG-TS otherwise (``3``).
+        subtitles: the group's subtitle rendition(s), ``EXT-X-MEDIA`` of every
+            ``subtitle_group`` its variants name (``workers.subtitles.media_lines``).
 
     Returns:
         The playlist text, ending with a newline.
@@ -388,8 +402,10 @@ def master_playlist(renditions: list[Rendition], *, fmp4: bool = False) -> str:
     if not variants:  # audio only: each rendition is a variant of its own
         variants, audio = audio, []
     streams = sorted(
-        (_stream_inf(r, _audio_of(r, audio)) for r in variants), key=lambda item: item[0]
+        (_stream_inf(r, _audio_of(r, audio), bool(subtitles)) for r in variants),
+        key=lambda item: item[0],
     )
     head = ["#EXTM3U", f"#EXT-X-VERSION:{7 if fmp4 else 3}", "#EXT-X-INDEPENDENT-SEGMENTS"]
-    sections = [head, _media_lines(audio), [line for _, line in streams]]
+    texts = media_lines(subtitles, [r.subtitle_group for r in variants], _quoted)
+    sections = [head, _media_lines(audio), texts, [line for _, line in streams]]
     return "\n\n".join("\n".join(lines) for lines in sections if lines) + "\n"

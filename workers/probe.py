@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.errors import InputContentBad, InputMissing, TranscodeError
+from workers.probe_subtitles import SubtitleInfo, first_text_subtitle
 
 #: ffprobe's "could not open" messages that mean the object is not there at all.
 _MISSING_MARKERS = ("No such file or directory",)
@@ -44,6 +45,8 @@ class VideoInfo:
         rotation: clockwise display rotation in degrees, 0-359 (the legacy ``rotate`` tag).
         bit_rate: bits per second, None when the container does not say.
         pix_fmt: e.g. ``yuv420p``; None when unknown.
+        field_order: ffprobe's ``field_order``: ``progressive``, ``tt``, ``bb``, ``tb``, ``bt``
+            (interlaced, top or bottom field first), or None when it does not say.
     """
 
     index: int
@@ -55,6 +58,16 @@ class VideoInfo:
     rotation: int
     bit_rate: int | None
     pix_fmt: str | None
+    field_order: str | None = None
+
+    @property
+    def interlaced(self) -> bool:
+        """Whether the stream says it is interlaced (fields, not frames)."""
+        return self.field_order in ("tt", "bb", "tb", "bt")
+
+    @property
+    def top_field_first(self) -> bool:
+        return self.field_order in ("tt", "tb")
 
     def display_size(self) -> tuple[float, float]:
         """Width and height as shown: SAR applied, then swapped for a 90/270 rotation.
@@ -103,6 +116,7 @@ class ProbeInfo:
         bit_rate: the container's bits per second, None when unknown.
         video: the first video stream, None when there is none.
         audio: the first audio stream, None when there is none.
+        subtitle: the first text subtitle stream, None when there is none.
     """
 
     format_name: str
@@ -111,6 +125,7 @@ class ProbeInfo:
     bit_rate: int | None
     video: VideoInfo | None
     audio: AudioInfo | None
+    subtitle: SubtitleInfo | None = None
 
 
 # --- small converters -----------------------------------------------------------------
@@ -206,6 +221,7 @@ def _video_info(stream: Mapping[str, Any]) -> VideoInfo:
         rotation=_rotation(stream),
         bit_rate=_int(stream.get("bit_rate")),
         pix_fmt=_text(stream.get("pix_fmt")) or None,
+        field_order=_text(stream.get("field_order")) or None,
     )
 
 
@@ -259,6 +275,7 @@ def parse_probe(probe_json: Mapping[str, Any]) -> ProbeInfo:
         bit_rate=_int(fmt.get("bit_rate")),
         video=_video_info(video) if video is not None else None,
         audio=_audio_info(audio) if audio is not None else None,
+        subtitle=first_text_subtitle(probe_json),
     )
 
 

@@ -9,14 +9,18 @@ With ``stem`` the last component of the rendition's name (``720p``), the folder 
 * ``dash`` (``mpd``; ``cmaf`` in a Dash group): ``720p.mpd``, ``720p-init.mp4`` and
   ``720p-00001.m4s``… (FFmpeg's dash muxer numbers segments from 1 and has no option to
   change that).
+* with the input's subtitles (the Hls group's carrier, ``workers.subtitles``), also
+  ``720p_vtt.m3u8`` and its WebVTT segments ``720p0.vtt``, ``720p1.vtt``…
 
 Playlists name their segments by file name only, so the folder can move as a whole.
 
 Players switch renditions at segment boundaries, so every rendition of a source must put
 an IDR frame at the same instants: every ``D`` seconds, ``D`` being
-``MuxConfig.Segment.Duration``. A copied video stream (``M3U8-COPY``) cannot be forced: its
-segments cut at the source's own keyframes, the first one at least ``D`` s after the last
-cut, and copies of one source still align with each other.
+``MuxConfig.Segment.Duration``, and at each ``ForceSegTime`` point
+(``workers.forced_segments`` says how the two combine). A copied video stream
+(``M3U8-COPY``) cannot be forced: its segments cut at the source's own keyframes, the first
+one at least ``D`` s after the last cut, and copies of one source still align with each
+other.
 
 References: https://ffmpeg.org/ffmpeg-formats.html#hls-2,
 https://ffmpeg.org/ffmpeg-formats.html#dash-2, https://ffmpeg.org/ffmpeg.html#Advanced-Video-options.
@@ -33,8 +37,10 @@ from typing import Any
 from shared.containers import PLAYLIST_EXTENSIONS, container
 from shared.errors import InvalidJob
 from workers.ffmpeg_cmd import compile_args, encode_streams
+from workers.forced_segments import forced_options
 from workers.geometry import output_fps
 from workers.probe import ProbeInfo
+from workers.subtitles import hls_subtitle_options
 
 #: ICE reference §2.2 MediaConvertSegment.Duration: "Default value: 10".
 DEFAULT_SEGMENT_SECONDS = 10
@@ -167,7 +173,8 @@ def _dash_options(stem: str, seconds: int) -> dict[str, Any]:
 
 def muxer_options(kind: str, out_dir: Path, stem: str, seconds: int) -> dict[str, Any]:
     """The muxer and its options that write a ``kind`` rendition named ``stem`` into
-    ``out_dir`` in segments of ``seconds``."""
+    ``out_dir`` in segments of ``seconds``; 0 cuts at every keyframe (ForceSegTime,
+    ``workers.forced_segments``)."""
     if kind == "dash":
         return _dash_options(stem, seconds)
     return _hls_options(out_dir, stem, seconds, fmp4=kind == "fmp4")
@@ -183,12 +190,14 @@ def segment_args(
     stem: str,
     features: Mapping[str, Any] | None = None,
     segments: str | None = None,
+    subtitles: bool = False,
 ) -> list[str]:
     """The FFmpeg argv that encodes ``src`` into one segmented rendition in ``out_dir``.
 
     Video and audio are encoded as ``workers.ffmpeg_cmd.build_ffmpeg_args`` would (codec,
     even-sized scaling, rate control, fps, preset, profile, pixel format, copy, Remove),
-    with keyframes forced onto segment boundaries.
+    with keyframes forced onto segment boundaries: every ``Duration`` seconds and at the
+    ``ForceSegTime`` points (``workers.forced_segments``).
 
     Args:
         src, probe, settings, features: as for ``build_ffmpeg_args``.
@@ -197,6 +206,8 @@ def segment_args(
         stem: the rendition's file stem, e.g. ``720p`` for the rendition ``video/720p``.
         segments: ``ts``, ``fmp4`` or ``dash`` (``GroupSpec.segments``); by default it
             follows ``Container.Format`` (``cmaf`` → ``fmp4``).
+        subtitles: the rendition carries the input's subtitle stream as WebVTT
+            (``workers.subtitles.carries_subtitles``; HLS only).
 
     Returns:
         The argv; its last argument is ``out_dir / playlist_name(stem, kind)``.
@@ -211,14 +222,17 @@ def segment_args(
     _check_stem(stem)
     kind = segment_kind(config, segments)
     seconds = segment_seconds(config)
-    streams, options = encode_streams(src, probe, config, features=features)
+    carry = subtitles and kind != "dash"
+    streams, options = encode_streams(src, probe, config, features=features, subtitles=carry)
     if kind == "dash" and len(streams) > 1:
         raise InvalidJob(
             "a DASH rendition carries one stream: set Audio.Remove on video renditions "
             "and Video.Remove on audio renditions"
         )
     options |= keyframe_options(probe, config, options, seconds)
-    options |= muxer_options(kind, out_dir, stem, seconds)
+    forced = forced_options(probe, config, options, seconds)
+    options |= forced | muxer_options(kind, out_dir, stem, 0 if forced else seconds)
+    options |= hls_subtitle_options(options, out_dir, stem)
     dst = str(out_dir / playlist_name(stem, kind))
     return compile_args(streams, dst, options, settings, features=features)
 

@@ -3,7 +3,9 @@
 ICE's ``TransConfig`` decides (reference §2.3): by default an output larger or of a higher
 bitrate than its source is produced as asked (upscaled); ``IsCheckReso`` /
 ``IsCheckVideoBitrate`` cap it to the source; ``IsCheckResoFail`` /
-``IsCheckVideoBitrateFail`` fail it. The outcome is said in the output's detail.
+``IsCheckVideoBitrateFail`` fail it. The audio bitrate likewise (``IsCheckAudioBitrate`` /
+``IsCheckAudioBitrateFail``), except that its cap is on by default when the output keeps
+the source's audio codec. The outcome is said in the output's detail.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.errors import InvalidJob
+from shared.template_audio import AUDIO_CODECS, DEFAULT_KBPS, fit_kbps
+from workers.audio_cmd import audio_codec_name, channels, sample_rate
 from workers.geometry import output_dimensions
 from workers.probe import ProbeInfo
 
@@ -113,6 +117,32 @@ def _bitrate(config: dict[str, Any], probe: ProbeInfo, trans: dict[str, Any]) ->
     return _over_source(trans, "IsCheckVideoBitrate", text, cap)
 
 
+def _audio_bitrate(config: dict[str, Any], probe: ProbeInfo, trans: dict[str, Any]) -> str:
+    """``IsCheckAudioBitrate`` / ``…Fail`` for an output that encodes lossy audio.
+
+    By default (reference) ``IsCheckAudioBitrate`` is on when the output's codec is the
+    source's (the normalized names are FFmpeg's, as ffprobe reports them), off otherwise.
+    Bitrates compare in whole Kbps, so a 127.6 Kbps AAC source meets a 128 Kbps target.
+    """
+    audio, name = config.get("Audio", {}), audio_codec_name(config)
+    source = probe.audio.bit_rate if probe.audio else None
+    codec = AUDIO_CODECS.get(name)
+    if audio.get("Remove") or codec is None or codec.kbps is None or not source:
+        return ""  # no audio, copied or lossless (no bitrate to compare), or unknown
+    asked, source_kbps = audio.get("Bitrate", DEFAULT_KBPS), round(source / 1000)
+    if asked <= source_kbps:
+        return ""
+    trans = {"IsCheckAudioBitrate": probe.audio.codec == name, **trans}
+
+    def cap() -> None:
+        count = channels(probe, config) or probe.audio.channels or 0
+        audio["Bitrate"] = fit_kbps(codec, source_kbps, sample_rate(config), count)
+        config["Audio"] = audio
+
+    text = f"audio bitrate {asked} Kbps is above the source's {source_kbps} Kbps"
+    return _over_source(trans, "IsCheckAudioBitrate", text, cap)
+
+
 def apply_source_checks(config: dict[str, Any], probe: ProbeInfo) -> Checked:
     """Apply the ``TransConfig`` source checks to a normalized TemplateConfig.
 
@@ -121,5 +151,6 @@ def apply_source_checks(config: dict[str, Any], probe: ProbeInfo) -> Checked:
     """
     trans = config.get("TransConfig", {})
     checked = copy.deepcopy(config)
-    notes = [n for n in (_resolution(checked, probe, trans), _bitrate(checked, probe, trans)) if n]
+    checks = (_resolution, _bitrate, _audio_bitrate)
+    notes = [n for n in (check(checked, probe, trans) for check in checks) if n]
     return Checked(checked, " ".join(n[0].upper() + n[1:] for n in notes))

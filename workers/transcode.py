@@ -28,7 +28,7 @@ from shared.units import Unit
 from workers import adaptive, boost, boost_plan
 from workers.context import TaskContext
 from workers.endings import fail_output, finish_output
-from workers.ffmpeg_cmd import build_ffmpeg_args
+from workers.ffmpeg_cmd import build_passes
 from workers.gpu_cmd import video_path_for
 from workers.unit_run import (
     end_unit,
@@ -86,16 +86,18 @@ def _encode(ctx: TaskContext, job: JobRecord, workdir: Path, run: Run, index: in
             "Result": adaptive.encode_rendition(ctx, job, spec, workdir, enc),
         }
     dst = workdir / f"output{container(enc.config['Container']['Format']).extension}"
-    argv = build_ffmpeg_args(
+    passes = build_passes(
         enc.source,
         str(dst),
         enc.info,
         enc.config,
         ctx.settings,
+        stats=str(workdir / "passlog"),
         features=spec.features,
         video_path=video_path_for(ctx.gpu, enc.info, enc.config),
     )
-    enc.run(ctx, argv)
+    for number, argv in enumerate(passes):
+        enc.run(ctx, argv, share=(number / len(passes), (number + 1) / len(passes)))
     return {"Message": enc.note, "Result": upload_file(ctx, spec, dst, enc.check_owner)}
 
 

@@ -41,6 +41,7 @@ from workers.inputs import Stager
 from workers.probe import OWN_OUTPUT, parse_probe
 from workers.source_checks import apply_source_checks, check_input_limits
 from workers.watchdog import Run, heartbeat
+from workers.watermark_files import stage_watermarks
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,9 @@ def prepare_encode(
     duration: float | None = None,
     source: StorageRef | None = None,
 ) -> Encode:
-    """Stage and probe a unit's input and check its config against the source.
+    """Stage and probe a unit's input and check its config against the source; its
+    measurements and its watermarks (images staged: ``workers.watermark_files``) are folded
+    into the config.
 
     Args:
         duration: the seconds its FFmpeg run encodes, for progress (a chunk's); by default
@@ -114,6 +117,7 @@ def prepare_encode(
     checked = apply_source_checks(spec.config, info)
     whole = staged if source is None else None
     config = analysis.resolve(ctx, job, unit, info, checked.config, whole)
+    config = stage_watermarks(ctx, spec, config, workdir)
 
     def check_owner() -> None:
         if not run.owns_output():

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 import shutil
-import subprocess
 import time
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pytest
 from cli.client import Client
 from shared.config import Settings
 from shared.storage import StorageRef, make_storage
+from tests.media_tools import ffmpeg as _ffmpeg
 from tests.servers.farm import FarmInfo, dump_logs, farm_env, running_farm
 from tests.servers.players import chromium_binary, player_assets
 from tests.servers.redis import redis_server
@@ -20,14 +20,6 @@ from tests.servers.seaweed import seaweed_server
 
 MEDIA_BUCKET = "media"
 TERMINAL = {"Complete", "Error", "Cancelled"}
-
-
-def _ffmpeg(*args: str) -> None:
-    subprocess.run(
-        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", *args],
-        check=True,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 def _clip(path: Path, size: str, seconds: int, *, audio: bool = True) -> None:

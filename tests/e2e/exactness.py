@@ -15,13 +15,7 @@ import subprocess
 from array import array
 from pathlib import Path
 
-
-def _ffmpeg(*args: str) -> None:
-    subprocess.run(
-        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", *args],
-        check=True,
-        stdin=subprocess.DEVNULL,
-    )
+from tests.media_tools import ffmpeg as _ffmpeg
 
 
 def open_gop_ts(path: Path, seconds: float, size: str = "160x90", video_delay: float = 0.021):

@@ -15,6 +15,7 @@ import pytest
 from shared.config import Settings
 from shared.errors import FfmpegFailed, InputContentBad, InputMissing
 from shared.templates import validate_template_config
+from tests.media_tools import ffmpeg
 from workers.ffmpeg_cmd import build_ffmpeg_args, output_duration
 from workers.ffmpeg_run import run_ffmpeg
 from workers.filemeta import out_file_meta
@@ -32,11 +33,6 @@ FRAME = 1 / 25  # the sources' frame duration
 VIDEO = ["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25"]
 AUDIO = ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"]
 FAST_H264 = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
-
-
-def ffmpeg(*args: str | Path) -> None:
-    argv = ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *map(str, args)]
-    subprocess.run(argv, check=True, stdin=subprocess.DEVNULL, timeout=60)
 
 
 @pytest.fixture(scope="module")

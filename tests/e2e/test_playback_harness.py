@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import shutil
 import socket
-import subprocess
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -18,6 +17,7 @@ from urllib.parse import urlencode
 import pytest
 
 from tests.e2e.playback import STALL_WARNINGS
+from tests.media_tools import ffmpeg as _ffmpeg
 from tests.servers.players import is_blank, play_in_chromium
 from tests.servers.static_server import StaticServer, parse_range
 
@@ -30,16 +30,6 @@ PLAY_SECONDS = 3.0
 # both HLS (RFC 8216 section 3) and DASH segment templates need.
 # https://trac.ffmpeg.org/wiki/Encode/H.264
 GOP = ["-g", "50", "-keyint_min", "50", "-sc_threshold", "0"]
-
-
-def _ffmpeg(*args: str, cwd: Path | None = None) -> None:
-    subprocess.run(
-        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", *args],
-        check=True,
-        stdin=subprocess.DEVNULL,
-        cwd=cwd,
-        timeout=120,
-    )
 
 
 @pytest.fixture(scope="module")

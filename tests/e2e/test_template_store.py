@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -293,3 +294,29 @@ def test_foreign_template_behaves_like_an_unknown_one(store):
     assert untouched.name == "theirs" and untouched.is_default
     assert store.get_default(OTHER).template_id == tid
     assert not store.get(OWNER, mine.template_id).is_default
+
+
+# --- watermark templates (Types 4 and 5) ----------------------------------------------------
+
+
+def test_watermark_templates_keep_their_type_defaults_and_lists(store):
+    image = store.create(OWNER, "logo", {"Width": 32}, subtype=0, template_type=4)
+    text = store.create(OWNER, "caption", {"Content": "c"}, subtype=0, template_type=5)
+    mp4 = store.create(OWNER, "mp4", MP4)
+    assert store.get(OWNER, image.template_id).type == 4
+    assert [t.template_id for t in store.list(OWNER, TemplateQuery(type=5))[0]] == [
+        text.template_id
+    ]
+    assert store.list(OWNER)[1] == 1  # Type 1 lists transcoding templates only
+    store.set_default(OWNER, text.template_id)
+    store.set_default(OWNER, mp4.template_id)
+    assert store.get_default(OWNER, template_type=5) == dataclasses.replace(text, is_default=True)
+    assert store.get_default(OWNER, template_type=4) is None
+    assert store.get(OWNER, mp4.template_id).is_default  # one default per type
+    # Submit resolves each kind of id only where it belongs.
+    assert store.resolver(OWNER)(image.template_id) is None
+    assert store.watermark_resolver(OWNER)(image.template_id) == (4, {"Width": 32})
+    assert store.watermark_resolver(OWNER)(mp4.template_id) is None
+    assert store.watermark_resolver(OTHER)(text.template_id) is None
+    store.delete(OWNER, text.template_id)
+    assert store.get_default(OWNER, template_type=5) is None

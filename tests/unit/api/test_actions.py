@@ -63,7 +63,12 @@ def farm() -> SimpleNamespace:
             create=PIPELINE, require=PIPELINE, list=[], update=(PIPELINE, False)
         ),
         templates=RecordingStore(
-            create=TEMPLATE, get=TEMPLATE, get_default=TEMPLATE, list=([], 0), update=TEMPLATE
+            create=TEMPLATE,
+            get=TEMPLATE,
+            get_default=TEMPLATE,
+            list=([], 0),
+            update=TEMPLATE,
+            require=TEMPLATE,
         ),
         jobs=RecordingStore(list_ids=([], None), get_many=[]),
     )
@@ -192,7 +197,7 @@ def test_create_template_names_the_field(farm, params, code, field):
     "config",
     [
         {"Container": {"Format": "avi"}},
-        {"Container": {"Format": "webp"}},
+        {"Container": {"Format": "webp"}, "Audio": {"Codec": "aac"}},
         {"Video": {"Codec": "H.264"}},
         {**MP4, "Video": {**MP4["Video"], "Width": 99999}},
         {**MP4, "Unknown": {}},
@@ -208,7 +213,8 @@ def test_templates_mcfarm_cannot_encode_are_refused(farm, config):
             run(farm, action, TemplateConfig=json.dumps(config), **params)
         assert excinfo.value.http_status == 400
         assert "TemplateConfig" in excinfo.value.message
-    assert farm.stores.templates.calls == []
+    # An update reads the template (its type says how to check the config), never writes.
+    assert [method for method, _, _ in farm.stores.templates.calls] == ["require"]
 
 
 @pytest.mark.parametrize("subtype", [1, 2, "3", 4, 5])
@@ -223,7 +229,11 @@ def test_create_template_hands_the_store_a_normalized_config(farm, subtype):
         Subtype=subtype,
     )
     [(method, args, kwargs)] = farm.stores.templates.calls
-    assert (method, args[:2], kwargs) == ("create", (OWNER, "n"), {"subtype": int(subtype)})
+    assert (method, args[:2], kwargs) == (
+        "create",
+        (OWNER, "n"),
+        {"subtype": int(subtype), "template_type": 1},
+    )
     assert args[2]["Video"]["Codec"] == "H.264"
 
 
@@ -231,12 +241,11 @@ def test_update_template_hands_the_store_typed_values(farm):
     tid = TEMPLATE.template_id
     run(farm, "UpdateCustomTemplate", TemplateId=tid, Name="new")
     run(farm, "UpdateCustomTemplate", TemplateId=tid, TemplateConfig=MP4)
-    assert farm.stores.templates.calls[0] == (
-        "update",
-        (OWNER, tid),
-        {"name": "new", "config": None},
-    )
-    assert farm.stores.templates.calls[1][2]["config"]["Video"]["Codec"] == "H.264"
+    assert farm.stores.templates.calls[:2] == [
+        ("require", (OWNER, tid), {}),
+        ("update", (OWNER, tid), {"name": "new", "config": None}),
+    ]
+    assert farm.stores.templates.calls[3][2]["config"]["Video"]["Codec"] == "H.264"
 
 
 @pytest.mark.parametrize("name", ["x" * 129, "   ", 7])
@@ -263,8 +272,8 @@ def test_get_default_template_reads_only_transcoding_defaults(farm):
     run(farm, "GetCustomTemplate", Type="1", Subtype="2")
     run(farm, "GetCustomTemplate", Type=1)
     assert farm.stores.templates.calls == [
-        ("get_default", (OWNER, 2), {}),
-        ("get_default", (OWNER, None), {}),
+        ("get_default", (OWNER, 2, 1), {}),
+        ("get_default", (OWNER, None, 1), {}),
     ]
     with pytest.raises(ApiError) as excinfo:
         run(farm, "GetCustomTemplate", Type=2)

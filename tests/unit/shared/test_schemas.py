@@ -74,8 +74,8 @@ def test_output_groups_and_objects_accepted():
             "must be a JSON object",
         ),
         (
-            {"Inputs": [INPUT], "Outputs": [dict(OUTPUT, Features={"Watermarks": []})]},
-            "Watermarks: not supported",
+            {"Inputs": [INPUT], "Outputs": [dict(OUTPUT, Features={"Watermarks": [{"Dx": 8}]})]},
+            "Watermarks[0].Dx: not supported by mcfarm (use X",
         ),
         (
             {"Inputs": [INPUT], "Outputs": [dict(OUTPUT, Extra=1)]},

@@ -62,8 +62,9 @@ def test_segment_duration_only_for_segmented_containers():
         )
     with pytest.raises(InvalidJob, match="MuxConfig.Segment.Duration"):
         merged_config(hls, {"MuxConfig": {"Segment": {"Duration": 61}}}, "o")
-    with pytest.raises(InvalidJob, match="ForceSegTime"):
-        merged_config(hls, {"MuxConfig": {"Segment": {"ForceSegTime": "1,2"}}}, "o")
+    # ForceSegTime's own cases: tests/unit/shared/test_template_mux.py.
+    forced = merged_config(hls, {"MuxConfig": {"Segment": {"ForceSegTime": "1,2"}}}, "o")
+    assert forced["MuxConfig"] == {"Segment": {"ForceSegTime": "1,2"}}
 
 
 def test_normalizes_strings_numbers_and_codec_aliases():
@@ -92,17 +93,22 @@ def test_normalizes_strings_numbers_and_codec_aliases():
         ({"Video": {"Widht": 640}}, "Video.Widht"),
         ({"Video": {"Width": 641}}, "Video.Width"),
         ({"Video": {"Width": 64}}, "Video.Width"),
-        ({"Video": {"Codec": "AV1"}}, "Video.Codec"),
-        ({"Audio": {"Codec": "opus"}}, "Audio.Codec"),
-        ({"Audio": {"Volume": {"Method": "auto"}}}, "Audio.Volume"),
-        ({"TransConfig": {"TransMode": "twopass"}}, "TransConfig.TransMode"),
-        ({"TransConfig": {"AdjDarMethod": "crop"}}, "TransConfig.AdjDarMethod"),
+        ({"Video": {"Codec": "VP9"}}, "Video.Codec"),
+        ({"Audio": {"Codec": "vorbis"}}, "Audio.Codec"),
+        ({"Audio": {"Volume": {"Method": "loud"}}}, "Audio.Volume.Method"),
+        ({"TransConfig": {"TransMode": "vbr"}}, "TransConfig.TransMode"),
+        ({"TransConfig": {"AdjDarMethod": "stretch"}}, "TransConfig.AdjDarMethod"),
+        ({"Video": {"Crop": "1920:800:0"}}, "Video.Crop"),
+        ({"Video": {"Pad": "border"}}, "Video.Pad"),
+        ({"Video": {"ScanMode": "mixed"}}, "Video.ScanMode"),
+        ({"Video": {"MaxFps": 0}}, "Video.MaxFps"),
+        ({"Video": {"Qscale": 60}}, "Video.Qscale"),
         ({"Container": {"Format": "webm"}}, "Container.Format"),
         ({"Container": {"Format": "flv"}, "Video": {"Codec": "H.265"}}, "Video"),
         ({"Video": {"Remove": True}, "Audio": {"Remove": True}}, "Video"),
         ({"Video": {"Gop": "soon"}}, "Video.Gop"),
         ({"Video": {"Fps": 120}}, "Video.Fps"),
-        ({"Subtitles": []}, "Subtitles"),
+        ({"Subtitles": [{"Codec": "VTT"}]}, "Subtitles[0].Codec"),
     ],
 )
 def test_unsupported_keys_and_values_are_refused_by_path(override, path):

@@ -6,7 +6,7 @@ import pytest
 
 from shared.config import Settings
 from shared.errors import InvalidJob
-from workers.probe import ProbeInfo, VideoInfo
+from workers.probe import AudioInfo, ProbeInfo, VideoInfo
 from workers.source_checks import (
     DURATION_TOO_LONG,
     RESOLUTION_TOO_LARGE,
@@ -113,3 +113,67 @@ def test_inputs_over_the_limits_are_refused(source, code, said):
 
 def test_audio_only_and_unknown_duration_pass():
     check_input_limits(dataclasses.replace(SOURCE, duration=None, video=None), LIMITS)
+
+
+# --- IsCheckAudioBitrate / IsCheckAudioBitrateFail ------------------------------------------
+
+AAC_96K = dataclasses.replace(
+    SOURCE,
+    audio=AudioInfo(index=1, codec="aac", sample_rate=48000, channels=2, bit_rate=96_400),
+)
+
+
+def _audio(trans=None, fmt="mp4", **audio):
+    config = {"Container": {"Format": fmt}, "Audio": audio}
+    if trans:
+        config["TransConfig"] = trans
+    return config
+
+
+@pytest.mark.parametrize(
+    ("config", "bitrate", "checked"),
+    [
+        # Same codec as the source: the check is on by default (reference).
+        (_audio(), 96, True),
+        (_audio(Codec="aac", Bitrate=192), 96, True),
+        # Another codec: off by default, on when asked.
+        (_audio(Codec="mp3"), None, False),
+        (_audio({"IsCheckAudioBitrate": True}, Codec="mp3", Bitrate=192), 96, True),
+        (_audio({"IsCheckAudioBitrate": False}, Bitrate=192), 192, False),
+        # Capped to a bitrate the encoder takes: MP2's table.
+        (_audio({"IsCheckAudioBitrate": True}, Codec="mp2", Bitrate=192), 96, True),
+        # At or below the source (in whole Kbps): nothing to do.
+        (_audio(Bitrate=96), 96, False),
+        (_audio(Bitrate=64), 64, False),
+        # Nothing to compare: lossless, copied, removed audio.
+        (_audio({"IsCheckAudioBitrate": True}, fmt="flac"), None, False),
+        (_audio({"IsCheckAudioBitrate": True}, Codec="copy"), None, False),
+        (_audio({"IsCheckAudioBitrateFail": True}, Remove=True), None, False),
+    ],
+)
+def test_audio_bitrate_check(config, bitrate, checked):
+    result = apply_source_checks(config, AAC_96K)
+    assert result.config["Audio"].get("Bitrate") == bitrate
+    assert ("IsCheckAudioBitrate" in result.note) is checked
+    if checked:
+        assert result.note.startswith("Audio bitrate") and "source's 96 Kbps" in result.note
+
+
+def test_audio_bitrate_check_needs_a_source_bitrate():
+    unknown = dataclasses.replace(AAC_96K, audio=dataclasses.replace(AAC_96K.audio, bit_rate=None))
+    assert apply_source_checks(_audio(Bitrate=192), unknown).note == ""
+    no_audio = dataclasses.replace(AAC_96K, audio=None)
+    assert apply_source_checks(_audio({"IsCheckAudioBitrateFail": True}), no_audio).note == ""
+
+
+@pytest.mark.parametrize(
+    "trans", [{}, {"IsCheckAudioBitrate": True}, {"IsCheckAudioBitrate": False}]
+)
+def test_audio_bitrate_fail_wins(trans):
+    with pytest.raises(InvalidJob) as err:
+        apply_source_checks(
+            _audio({**trans, "IsCheckAudioBitrateFail": True}, Codec="mp3"), AAC_96K
+        )
+    assert err.value.code == SOURCE_TOO_SMALL
+    assert "128 Kbps is above the source's 96 Kbps" in err.value.message
+    assert "IsCheckAudioBitrateFail" in err.value.message
