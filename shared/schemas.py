@@ -100,8 +100,23 @@ class TimeSpanSchema(_Strict):
             raise ValidationError("Duration must be positive", "Duration")
 
 
+class _Refused(fields.Field):
+    """A key of the reference that mcfarm refuses, with the reason."""
+
+    def __init__(self, reason: str, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.reason = reason
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        raise ValidationError(self.reason)
+
+
 class ClipSchema(_Strict):
     TimeSpan = fields.Nested(TimeSpanSchema, required=True)
+    ConfigToClipFirstPart = _Refused(
+        "not supported: it orders clipping and concatenation, and an mcfarm output reads "
+        "one input (no concatenation)"
+    )
 
 
 class FeaturesSchema(_Strict):

@@ -206,3 +206,11 @@ def test_manifest_name_defaults_and_extension():
         "master",
         "stream",
     ]
+
+
+def test_config_to_clip_first_part_is_refused_with_the_reason():
+    clip = {"TimeSpan": {"Seek": "1"}, "ConfigToClipFirstPart": "true"}
+    with pytest.raises(InvalidJob) as err:
+        load_config({"Inputs": [INPUT], "Outputs": [{**OUTPUT, "Features": {"Clip": clip}}]})
+    assert "Clip.ConfigToClipFirstPart" in err.value.message
+    assert "no concatenation" in err.value.message
