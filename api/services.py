@@ -123,8 +123,11 @@ def submit_job(
     if client_token and (existing := _by_token(farm, owner, client_token, fingerprint)):
         return existing, False
     _check_inputs(farm, specs)
-    job_id = farm.stores.jobs.create(
-        job_id=new_job_id(),
+    new_id = new_job_id()
+    # The record as written (Inited), not read back: the answer shows the job as submitted,
+    # not as a fast worker may already have moved it.
+    job = farm.stores.jobs.create_record(
+        job_id=new_id,
         owner=owner,
         doc=doc,
         specs=specs,
@@ -132,12 +135,8 @@ def submit_job(
         fingerprint=fingerprint,
         groups=groups,
     )
-    existing = _by_token(farm, owner, client_token, fingerprint, restart=False)
-    if existing is not None and existing.job_id != job_id:
-        return existing, False  # another submit with this token won the race
-    # Read before enqueueing: the answer shows the job as submitted (Inited), not as a fast
-    # worker may already have moved it.
-    job = farm.stores.jobs.get(job_id)
+    if job.job_id != new_id:  # another submit with this token won the race
+        return _by_token(farm, owner, client_token, fingerprint, restart=False) or job, False
     _start_or_hold(farm, pipeline, job)
     return job, True
 

@@ -72,7 +72,12 @@ class JobStore:
 
     # --- create and read -----------------------------------------------------------
 
-    def create(
+    def create(self, **job: Any) -> str:
+        """``create_record``'s job id: ``job_id``, or the id of the job already stored under
+        the same ``ClientToken``."""
+        return self.create_record(**job).job_id
+
+    def create_record(
         self,
         *,
         job_id: str,
@@ -82,12 +87,13 @@ class JobStore:
         client_token: str = "",
         fingerprint: str = "",
         groups: list[GroupSpec] = (),
-    ) -> str:
+    ) -> JobRecord:
         """Store a new ``Inited`` job and its indexes in one transaction.
 
         Returns:
-            ``job_id``, or the id of the job already stored under the same ``ClientToken``
-            (the caller compares fingerprints to tell a retry from a conflict).
+            The job as stored, from what was written (no read back); or the job already
+            stored under the same ``ClientToken`` (the caller compares fingerprints to tell
+            a retry from a conflict).
         """
         create_us = now_us()
         fields = {
@@ -124,7 +130,10 @@ class JobStore:
             pipe.zadd(keys.UNFINISHED_JOBS, {member: 0})
             return job_id
 
-        return transaction(self.redis, body, *([token_key] if token_key else []))
+        stored = transaction(self.redis, body, *([token_key] if token_key else []))
+        if stored != job_id:
+            return self.get(stored)
+        return record_from_hash(job_id, {name: str(value) for name, value in fields.items()})
 
     def state(self, job_id: str) -> str | None:
         """Just the job's state: one cheap read, polled while encoding to notice a cancel."""

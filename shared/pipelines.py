@@ -43,6 +43,17 @@ STATUSES = ("Active", "Paused")
 DEFAULT_PRIORITY = 6
 DEFAULT_NAME = "Default"
 _ID = re.compile(r"^[0-9a-f]{32}$")
+# hold(): KEYS pipeline hash, held zset, held-members hash; ARGV owner, job id, member.
+# -1: no such pipeline of this owner; 1: held on a paused pipeline; 0: it is active.
+_HOLD = """
+if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return -1 end
+local previous = redis.call('HGET', KEYS[3], ARGV[2])
+if previous then redis.call('ZREM', KEYS[2], previous) end
+redis.call('ZADD', KEYS[2], 0, ARGV[3])
+redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])
+if redis.call('HGET', KEYS[1], 'status') == 'Paused' then return 1 end
+return 0
+"""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -139,6 +150,7 @@ class PipelineStore:
 
     def __init__(self, client: redis.Redis):
         self.redis = client
+        self._hold = client.register_script(_HOLD)
 
     # --- reads ------------------------------------------------------------------------
 
@@ -301,8 +313,9 @@ class PipelineStore:
     ) -> bool:
         """Hold a job on a pipeline until whoever resumes it calls ``release``.
 
-        The job is stored whatever the status, and the status is read in the same
-        transaction as the write, so the return value is exact even while a concurrent
+        The job is stored whatever the status, and the status is read in the same atomic
+        step as the write (one Lua script: no WATCH to lose to the other submits holding
+        jobs on the same pipeline), so the return value is exact even while a concurrent
         ``update`` resumes the pipeline: either that resumer's ``release`` returns this job,
         or this call returns False and the caller releases it.
 
@@ -316,21 +329,13 @@ class PipelineStore:
             ValueError: as ``held_member`` does.
         """
         member = held_member(priority, create_us, job_id)
-        self.require(owner, pipeline_id)
-        key, held = keys.pipeline(pipeline_id), keys.held_jobs(pipeline_id)
-        members = keys.held_members(pipeline_id)
-
-        def body(pipe: redis.client.Pipeline) -> bool:
-            pipeline = require_found(self._load(pipe, owner, pipeline_id), "pipeline", pipeline_id)
-            previous = pipe.hget(members, job_id)
-            pipe.multi()
-            if previous:
-                pipe.zrem(held, previous)
-            pipe.zadd(held, {member: 0})
-            pipe.hset(members, job_id, member)
-            return pipeline.status == "Paused"
-
-        return transaction(self.redis, body, key, members)
+        if not (isinstance(pipeline_id, str) and _ID.match(pipeline_id)):
+            require_found(None, "pipeline", pipeline_id)  # raises ResourceNotFound
+        names = (keys.pipeline, keys.held_jobs, keys.held_members)
+        held = self._hold(keys=[n(pipeline_id) for n in names], args=[owner, job_id, member])
+        if held < 0:
+            require_found(None, "pipeline", pipeline_id)
+        return held == 1
 
     def release(self, owner: str, pipeline_id: str) -> list[str]:
         """Take every held job off the pipeline, in one atomic step.
