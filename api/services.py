@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from shared.errors import ApiError, InputMissing, invalid_parameter, require_fou
 from shared.events import Notifier
 from shared.job_events import emit_job_complete
 from shared.jobrecord import JOB_STATES, JobQuery, JobRecord
-from shared.pipelines import Pipeline
+from shared.pipelines import Pipeline, held_answer
 from shared.planning import OutputSpec, plan_groups, plan_outputs
 from shared.schemas import decode_config, load_config
 from shared.storage import Storage, check_http_input, parse_storage_url
@@ -125,8 +126,9 @@ def submit_job(
     _check_inputs(farm, specs)
     new_id = new_job_id()
     # The record as written (Inited), not read back: the answer shows the job as submitted,
-    # not as a fast worker may already have moved it.
-    job = farm.stores.jobs.create_record(
+    # not as a fast worker may already have moved it. On a paused pipeline the job is held
+    # in the same transaction.
+    job, held = farm.stores.jobs.create_record(
         job_id=new_id,
         owner=owner,
         doc=doc,
@@ -134,22 +136,35 @@ def submit_job(
         client_token=client_token,
         fingerprint=fingerprint,
         groups=groups,
+        then=_hold(farm, owner, pipeline, new_id, specs),
     )
     if job.job_id != new_id:  # another submit with this token won the race
         return _by_token(farm, owner, client_token, fingerprint, restart=False) or job, False
-    _start_or_hold(farm, pipeline, job)
+    _start_or_release(farm, pipeline, job, held)
     return job, True
 
 
-def _start_or_hold(farm: Farm, pipeline: Pipeline, job: JobRecord) -> None:
-    """Start a new job, or hold it while its pipeline is paused; count it submitted."""
-    metrics.job_submitted(job)
+def _hold(farm: Farm, owner: str, pipeline: Pipeline, job_id: str, specs: list[OutputSpec]):
+    """What holds a new job on its pipeline inside its create, if the pipeline is paused."""
     if pipeline.status != "Paused":
+        return None
+    top = max(s.priority for s in specs)
+    return functools.partial(
+        farm.stores.pipelines.queue_hold,
+        owner=owner,
+        pipeline_id=pipeline.pipeline_id,
+        job_id=job_id,
+        priority=top,
+    )
+
+
+def _start_or_release(farm: Farm, pipeline: Pipeline, job: JobRecord, held: Any) -> None:
+    """Start a new job, or leave it held; count it submitted."""
+    metrics.job_submitted(job)
+    if held is None:
         farm.dispatcher.start_job(job)
-        return
-    top = max(s.priority for s in job.specs)
-    # hold() answers False when the pipeline was activated meanwhile: release it all.
-    if not farm.stores.pipelines.hold(job.owner, pipeline.pipeline_id, job.job_id, top, now_us()):
+    elif not held_answer(held, pipeline.pipeline_id):
+        # The pipeline was activated between reading it and holding the job: release it all.
         release_pipeline(farm, job.owner, pipeline.pipeline_id)
 
 

@@ -26,7 +26,7 @@ Live workers: ``shared.worker_registry``. A hash reads into a ``JobRecord`` in
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import redis
@@ -37,7 +37,7 @@ from shared.jobrecord import TERMINAL_JOB_STATES, TERMINAL_OUTPUT_STATES, JobQue
 from shared.jobrecord_parse import record_from_hash
 from shared.planning import GroupSpec, OutputSpec
 from shared.redis_conn import ping_once
-from shared.redis_tx import transaction
+from shared.redis_tx import transaction, transaction_replies
 from shared.units import Unit
 
 # HSET key field value, only if value is above the current one: one atomic step.
@@ -75,7 +75,7 @@ class JobStore:
     def create(self, **job: Any) -> str:
         """``create_record``'s job id: ``job_id``, or the id of the job already stored under
         the same ``ClientToken``."""
-        return self.create_record(**job).job_id
+        return self.create_record(**job)[0].job_id
 
     def create_record(
         self,
@@ -87,12 +87,18 @@ class JobStore:
         client_token: str = "",
         fingerprint: str = "",
         groups: list[GroupSpec] = (),
-    ) -> JobRecord:
+        then: Callable[[redis.client.Pipeline], None] | None = None,
+    ) -> tuple[JobRecord, Any]:
         """Store a new ``Inited`` job and its indexes in one transaction.
 
+        Args:
+            then: queues one more command in the same transaction (a paused pipeline's
+                hold, ``PipelineStore.queue_hold``): one round trip for both.
+
         Returns:
-            The job as stored, from what was written (no read back); or the job already
-            stored under the same ``ClientToken`` (the caller compares fingerprints to tell
+            ``(job, reply)``: the job as stored, from what was written (no read back), and
+            the reply of ``then``'s command (None without one); or the job already stored
+            under the same ``ClientToken`` and None (the caller compares fingerprints to tell
             a retry from a conflict).
         """
         create_us = now_us()
@@ -128,12 +134,15 @@ class JobStore:
             if pipeline_id:
                 pipe.zadd(keys.job_index(owner, pipeline=pipeline_id), {member: 0})
             pipe.zadd(keys.UNFINISHED_JOBS, {member: 0})
+            if then is not None:
+                then(pipe)
             return job_id
 
-        stored = transaction(self.redis, body, *([token_key] if token_key else []))
+        stored, replies = transaction_replies(self.redis, body, *([token_key] if token_key else []))
         if stored != job_id:
-            return self.get(stored)
-        return record_from_hash(job_id, {name: str(value) for name, value in fields.items()})
+            return self.get(stored), None
+        record = record_from_hash(job_id, {name: str(value) for name, value in fields.items()})
+        return record, (replies[-1] if then is not None else None)
 
     def state(self, job_id: str) -> str | None:
         """Just the job's state: one cheap read, polled while encoding to notice a cancel."""

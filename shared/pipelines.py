@@ -138,6 +138,21 @@ def held_member(priority: int, create_us: int, job_id: str) -> str:
     return f"{10 - priority}:{create_us:020d}:{job_id}"
 
 
+def _held_keys(pipeline_id: str) -> list[str]:
+    return [keys.pipeline(pipeline_id), keys.held_jobs(pipeline_id), keys.held_members(pipeline_id)]
+
+
+def held_answer(reply: int, pipeline_id: str) -> bool:
+    """What the hold script answered: True held on a paused pipeline, False it is active.
+
+    Raises:
+        ApiError: ``ResourceNotFound`` (no such pipeline of this owner).
+    """
+    if int(reply) < 0:
+        require_found(None, "pipeline", pipeline_id)
+    return int(reply) == 1
+
+
 def _job_of(member: str) -> str:
     return member.split(":", 2)[2]
 
@@ -331,11 +346,17 @@ class PipelineStore:
         member = held_member(priority, create_us, job_id)
         if not (isinstance(pipeline_id, str) and _ID.match(pipeline_id)):
             require_found(None, "pipeline", pipeline_id)  # raises ResourceNotFound
-        names = (keys.pipeline, keys.held_jobs, keys.held_members)
-        held = self._hold(keys=[n(pipeline_id) for n in names], args=[owner, job_id, member])
-        if held < 0:
-            require_found(None, "pipeline", pipeline_id)
-        return held == 1
+        held = self._hold(keys=_held_keys(pipeline_id), args=[owner, job_id, member])
+        return held_answer(held, pipeline_id)
+
+    def queue_hold(
+        self, pipe: redis.client.Pipeline, owner: str, pipeline_id: str, job_id: str, priority: int
+    ) -> None:
+        """Queue ``hold`` on ``pipe`` (in its transaction: a submit's create); its reply goes
+        through ``held_answer``. The script's text rides along (EVAL, not EVALSHA), so no
+        SCRIPT LOAD round trip precedes the transaction."""
+        member = held_member(priority, now_us(), job_id)
+        pipe.eval(_HOLD, 3, *_held_keys(pipeline_id), owner, job_id, member)
 
     def release(self, owner: str, pipeline_id: str) -> list[str]:
         """Take every held job off the pipeline, in one atomic step.

@@ -19,14 +19,20 @@ def transaction(
     and returns; it may return (or raise) before ``multi()`` to write nothing. When another
     client changes a watched key in between, the whole body runs again.
     """
+    return transaction_replies(client, body, *watch)[0]
+
+
+def transaction_replies(
+    client: redis.Redis, body: Callable[[redis.client.Pipeline], _T], *watch: str
+) -> tuple[_T, list]:
+    """``transaction``, with the replies of the queued commands (``[]`` when none ran)."""
     with client.pipeline() as pipe:
         while True:
             try:
                 if watch:
                     pipe.watch(*watch)
                 result = body(pipe)
-                if pipe.explicit_transaction:
-                    pipe.execute()
-                return result
+                replies = pipe.execute() if pipe.explicit_transaction else []
+                return result, replies
             except redis.WatchError:
                 pipe.reset()
