@@ -6,19 +6,7 @@ import json
 
 from shared.jobrecord_parse import record_from_hash
 from shared.jobview import job_document
-from shared.planning import OutputSpec
-
-
-def spec(index: int) -> OutputSpec:
-    return OutputSpec(
-        index=index,
-        name=f"o{index}",
-        input_index=0,
-        input_media="oss://media/in.mp4",
-        output_media=f"oss://out/o{index}.mp4",
-        template_id="S00000001-200010",
-        config={},
-    )
+from tests.unit.specs import output_spec as spec
 
 
 def job_hash(**fields: str) -> dict[str, str]:

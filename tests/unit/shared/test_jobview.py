@@ -9,21 +9,9 @@ import pytest
 from shared import clock
 from shared.jobrecord import JobRecord
 from shared.jobview import job_document, job_eta, output_eta
-from shared.planning import OutputSpec
+from tests.unit.specs import output_spec as spec
 
 S = 1_000_000  # microseconds in a second
-
-
-def spec(index: int) -> OutputSpec:
-    return OutputSpec(
-        index=index,
-        name=f"o{index}",
-        input_index=0,
-        input_media="oss://media/in.mp4",
-        output_media=f"oss://out/o{index}.mp4",
-        template_id="S00000001-200010",
-        config={},
-    )
 
 
 def job(
