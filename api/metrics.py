@@ -2,7 +2,7 @@
 
 Answered only with ``Authorization: Bearer {MCFARM_METRICS_TOKEN}``; with no token set the
 endpoint is off (404), so metrics are never open by default. A scrape shows every API
-process's counters (``shared.metrics``, summed across gunicorn's processes) and, read at
+process's counters (``shared.metrics``, summed across the API's processes) and, read at
 that moment, the farm's state: messages waiting per kind of queue (every priority list of
 every fair-share slot), messages reserved by workers (unacknowledged), live workers per
 queue kind, and dead-lettered event deliveries.

@@ -201,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.add_argument("--concurrency", type=int, default=2, help="worker processes (default 2)")
     up.set_defaults(func=cmd_up)
-    api = sub.add_parser("api", help="serve the API (gunicorn) on MCFARM_API_BIND")
+    api = sub.add_parser("api", help="serve the API (granian) on MCFARM_API_BIND")
     api.add_argument("--workers", type=int, default=2)
     api.set_defaults(func=cmd_api)
     worker = sub.add_parser("worker", help="run a Celery worker")

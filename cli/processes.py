@@ -14,32 +14,23 @@ def _celery(*args: str) -> list[str]:
 
 
 def api_argv(
-    bind: str, workers: int = 2, threads: int = 32, *, log_format: str = "plain"
+    bind: str, workers: int = 2, threads: int = 8, *, log_format: str = "plain"
 ) -> list[str]:
-    """gunicorn serving ``api:create_app()``: ``workers`` processes of ``threads`` threads,
-    with gunicorn's access log in the plain ``log_format`` (``MCFARM_LOG_FORMAT``); with
-    JSON logs the app writes its own (``api/access_log.py``).
+    """The API's server (``cli.api_server``: granian serving ``api:create_app()``):
+    ``workers`` processes of ``threads`` threads, logging in ``log_format``
+    (``MCFARM_LOG_FORMAT``).
 
-    Threads (``gthread``), not one request per process (``sync``): a failed authentication
-    is answered late (api/throttle.py ``FailureDelay``), and that wait must not hold a
-    whole process. ``threads`` must be ``MCFARM_API_THREADS``, which sizes that wait.
+    Threads, not one request per process: a failed authentication is answered late
+    (api/throttle.py ``FailureDelay``), and that wait must not hold a whole process.
+    ``threads`` must be ``MCFARM_API_THREADS``, which sizes that wait. A few suffice: every
+    thread past the requests a process has CPU for only queues them on the GIL.
     """
     return [
         sys.executable,
         "-m",
-        "gunicorn",
-        "-b",
-        bind,
-        "-w",
-        str(workers),
-        "-k",
-        "gthread",
-        "--threads",
-        str(threads),
-        *(("--access-logfile", "-") if log_format != "json" else ()),
-        "-c",
-        "python:shared.gunicorn_conf",  # metrics across its processes (shared.metrics)
-        "api:create_app()",
+        "cli.api_server",
+        *("--bind", bind, "--workers", str(workers), "--threads", str(threads)),
+        *("--log-format", log_format),
     ]
 
 

@@ -158,7 +158,7 @@ class Settings:
     gpu_policy: str = "auto"
     rate_limit: int = 0
     auth_failure_delay_ms: int = 100
-    api_threads: int = 32
+    api_threads: int = 8
     job_max_runtime: int = 24 * 3600
     storage_retry_window: int = 300
     max_input_bytes: int = 64 * 1024**3

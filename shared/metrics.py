@@ -2,7 +2,7 @@
 
 Counters and histograms are kept by the process that sees the event (the API process that
 took a submit, the worker process that finalized a job), in ``prometheus_client``'s
-multiprocess mode: each process of a gunicorn or Celery prefork group writes its values to
+multiprocess mode: each process of a granian (API) or Celery prefork group writes its values to
 files in one folder (``PROMETHEUS_MULTIPROC_DIR``), and a scrape adds them up
 (https://prometheus.github.io/client_python/multiprocess/). ``shared.metrics_dir`` makes
 that folder, fresh, before anything creates a metric; a process that ends is marked dead
@@ -83,7 +83,7 @@ DEAD_LETTERED = Counter(
 
 
 def process_ended(pid: int) -> None:
-    """Mark a process of the group gone (gunicorn ``child_exit``, Celery's child shutdown)."""
+    """Mark a process of the group gone (Celery's child shutdown)."""
     if os.environ.get(MULTIPROC_ENV):
         multiprocess.mark_process_dead(pid)
 

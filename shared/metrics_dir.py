@@ -3,7 +3,7 @@
 Kept apart from ``shared.metrics`` because it must run before the farm's metrics are made:
 ``prometheus_client`` picks how a metric keeps its value (in memory, or in the folder) from
 ``PROMETHEUS_MULTIPROC_DIR`` when its ``values`` module is imported, so where that happened
-already, the choice is made again. ``workers.main`` and ``shared.gunicorn_conf`` call it
+already, the choice is made again. ``workers.main`` and ``cli.api_server`` call it
 first thing.
 """
 

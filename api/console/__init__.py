@@ -13,7 +13,14 @@ from pathlib import Path
 
 from flask import Blueprint, Flask, current_app, g, redirect, request, url_for
 
-from api.console.session import CSRF_FIELD, check_csrf, csrf_token, signed_in, signing_secret
+from api.console.session import (
+    CSRF_FIELD,
+    ConsoleSessions,
+    check_csrf,
+    csrf_token,
+    signed_in,
+    signing_secret,
+)
 from api.operations import Operation
 from api.throttle import check_rate
 from shared import logs
@@ -47,6 +54,7 @@ def page(summary: str) -> Operation:
 def configure(app: Flask, settings: Settings) -> None:
     """Sign the session cookie and set its flags; the templates get ``csrf_token``."""
     app.secret_key = signing_secret(settings.access_keys)
+    app.session_interface = ConsoleSessions()
     app.config.update(
         SESSION_COOKIE_NAME="mcfarm_console",
         SESSION_COOKIE_HTTPONLY=True,

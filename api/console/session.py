@@ -16,12 +16,26 @@ import secrets
 from collections.abc import Mapping
 
 from flask import session
+from flask.sessions import SecureCookieSessionInterface
 
 from shared.config import AccessKey
 from shared.errors import ApiError
 
 #: The form field (and session entry) of the CSRF token.
 CSRF_FIELD = "csrf_token"
+
+
+class ConsoleSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, opened only under the console's cookie path.
+
+    The API's other routes never read a session (they authenticate each request), yet
+    Flask would look for the cookie and build a signer on every one of them.
+    """
+
+    def open_session(self, app, request):
+        if not request.path.startswith(app.config["SESSION_COOKIE_PATH"]):
+            return self.null_session_class()
+        return super().open_session(app, request)
 
 
 def signing_secret(keys: Mapping[str, AccessKey]) -> str:

@@ -268,7 +268,7 @@ def test_real_callback_settings_fit_the_document(fuzz_farm):
 # right, or nothing like it, must get a gateway error document, never a 5xx.
 
 #: Header text HTTP allows (RFC 9110 field-value: VCHAR, obs-text, SP); anything else (DEL,
-#: controls) gunicorn's parser refuses with its own HTML 400 before the app sees the request.
+#: controls) the server's HTTP parser refuses with its own HTML 400 before the app sees the request.
 _LATIN1 = st.text(
     st.characters(min_codepoint=32, max_codepoint=255, exclude_characters="\x7f"), max_size=40
 )

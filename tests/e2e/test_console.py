@@ -1,5 +1,5 @@
 """The job console in a real browser: Debian's Chromium driven by Playwright against a real
-farm (gunicorn API, Celery worker, FFmpeg, Redis).
+farm (granian API, Celery worker, FFmpeg, Redis).
 
 One account signs in, submits the MP4 example from the form and watches its progress bar
 (with an ETA) reach 100 %, opens the detail page (both outputs ``Success`` with their FFmpeg
@@ -311,9 +311,9 @@ class Browserless:
         req = urllib.request.Request(self.base + path, data=data, headers=headers or {})
         try:
             with self.opener.open(req, timeout=30) as answer:
-                return answer.status, dict(answer.headers), answer.read()
+                return answer.status, answer.headers, answer.read()
         except urllib.error.HTTPError as err:
-            return err.code, dict(err.headers), err.read()
+            return err.code, err.headers, err.read()
 
     def token(self, path: str) -> str:
         page = self.call(path)[2].decode()

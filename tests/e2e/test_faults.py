@@ -1,6 +1,6 @@
 """Faults injected into real processes: a Redis restart, a frozen worker, a poison input.
 
-Each test runs its own farm (real Celery workers, the API under gunicorn, FFmpeg, Redis with
+Each test runs its own farm (real Celery workers, the API under granian, FFmpeg, Redis with
 AOF) and asserts on what a user sees afterwards: every job terminal, in the state it should
 be, with its outputs in storage exactly once.
 """

@@ -12,8 +12,8 @@ from tests.e2e.conftest import MEDIA_BUCKET, _seed, client_for, wait_job
 from tests.servers.farm import farm_env, running_farm
 
 #: A plain log line: Celery's "[2026-12-06 10:00:00,000: INFO/MainProcess] …" or
-#: gunicorn's "[2026-12-06 10:00:00 +0000] [123] [INFO] …".
-PLAIN = re.compile(r"^\[\d{4}-\d\d-\d\d ")
+#: granian's "[INFO] Starting granian …".
+PLAIN = re.compile(r"^\[(\d{4}-\d\d-\d\d |[A-Z]+\] )")
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Real farm processes for end-to-end tests: Celery workers and the API (gunicorn)."""
+"""Real farm processes for end-to-end tests: Celery workers and the API (granian)."""
 
 from __future__ import annotations
 
