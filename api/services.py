@@ -238,7 +238,7 @@ def decode_page_token(token: str, name: str) -> str | None:
 def list_jobs(farm: Farm, owner: str, query: JobQuery) -> tuple[list[JobRecord], str]:
     """One page of the owner's jobs and the token of the next page ("" at the end)."""
     ids, cursor = farm.stores.jobs.list_ids(owner, query)
-    jobs = farm.stores.jobs.get_many(ids)
+    jobs = farm.stores.jobs.get_listed(ids)
     return jobs, encode_page_token(cursor)
 
 

@@ -6,7 +6,7 @@ it here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import orjson
 
@@ -51,6 +51,31 @@ def record_from_hash(job_id: str, raw: Mapping[str, str]) -> JobRecord | None:
         starts=fields["start"],
         ffmpeg=fields["ffmpeg"],
         part_ffmpeg=fields["pffmpeg"],
+    )
+
+
+#: What a job list reads of a job's hash (``listed_record``), in this order.
+LIST_FIELDS = ("owner", "doc", "create_us", "state", "code", "message", "finish_us", "run_us")
+
+
+def listed_record(job_id: str, values: Sequence[str | None]) -> JobRecord | None:
+    """The ``JobRecord`` of a job as a list shows it, from its ``LIST_FIELDS`` values (None
+    when there is no such job): no outputs, specs or groups, so only a job that is not
+    ``Running`` reads whole from it (its percent is 0 or 100, it has no ETA)."""
+    raw = dict(zip(LIST_FIELDS, values, strict=True))
+    if raw["doc"] is None:
+        return None
+    return JobRecord(
+        job_id=job_id,
+        owner=raw["owner"],
+        doc=orjson.loads(raw["doc"]),
+        specs=[],
+        create_us=int(raw["create_us"]),
+        state=raw["state"],
+        code=raw["code"] or "",
+        message=raw["message"] or "",
+        finish_us=int(raw["finish_us"]) if raw["finish_us"] else None,
+        run_us=int(raw["run_us"]) if raw["run_us"] else None,
     )
 
 

@@ -20,6 +20,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from shared.containers import CONTAINERS, NOT_YET, Kind, container, names
@@ -324,7 +325,7 @@ def validate_template_config(config: Mapping[str, Any], where: str) -> dict[str,
         where: the request field it came from, named in the error (e.g. ``Outputs[0]``).
 
     Returns:
-        The normalized document.
+        The normalized document (a new one each call: the caller may change it).
 
     Raises:
         InvalidJob: naming every unsupported key or bad value.
@@ -332,17 +333,27 @@ def validate_template_config(config: Mapping[str, Any], where: str) -> dict[str,
     if not isinstance(config, Mapping):
         raise InvalidJob(f'The specified parameter "{where}" is not valid: expected an object.')
     try:
-        loaded = _template_config_schema().load(config)
+        return orjson.loads(_normalized(orjson.dumps(config, option=orjson.OPT_SORT_KEYS)))
     except ValidationError as err:
         raise InvalidJob(
             f'The specified parameter "{where}" is not valid: {describe_errors(err.messages)}.'
         ) from None
+
+
+@functools.lru_cache(maxsize=1024)
+def _normalized(canonical: bytes) -> bytes:
+    """A valid TemplateConfig's normalized form, both as JSON (raises ``ValidationError``).
+
+    Pure, so remembered by the document's canonical JSON: a farm's jobs name the same few
+    templates again and again, and validating one is most of a submit's CPU.
+    """
+    loaded = _template_config_schema().load(orjson.loads(canonical))
     loaded["Container"]["Format"] = loaded["Container"]["Format"].lower()
     box = container(loaded["Container"]["Format"])
     if box.default_video_codec != "H.264" and not loaded.get("Video", {}).get("Remove"):
         # The argv builders read an absent Codec as H.264: name an image container's own.
         loaded.setdefault("Video", {}).setdefault("Codec", box.default_video_codec)
-    return loaded
+    return orjson.dumps(loaded)
 
 
 def merged_config(

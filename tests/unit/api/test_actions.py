@@ -70,7 +70,7 @@ def farm() -> SimpleNamespace:
             update=TEMPLATE,
             require=TEMPLATE,
         ),
-        jobs=RecordingStore(list_ids=([], None), get_many=[]),
+        jobs=RecordingStore(list_ids=([], None), get_listed=[]),
     )
     return SimpleNamespace(stores=stores)
 
@@ -337,7 +337,7 @@ def test_an_unknown_system_template_is_not_found(farm):
 
 def _listed(farm) -> dict[str, Any]:
     [(method, (owner, query), _), (fetch, (ids,), _)] = farm.stores.jobs.calls
-    assert (method, owner, fetch, ids) == ("list_ids", OWNER, "get_many", [])
+    assert (method, owner, fetch, ids) == ("list_ids", OWNER, "get_listed", [])
     return dataclasses.asdict(query)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from shared.jobrecord_parse import record_from_hash
+from shared.jobrecord_parse import LIST_FIELDS, listed_record, record_from_hash
 from shared.jobview import job_document
 from tests.unit.specs import output_spec as spec
 
@@ -85,3 +85,35 @@ def test_the_runs_and_starts_stay_out_of_the_wire_document():
     for detail in (True, False):
         text = json.dumps(job_document(rec, detail=detail, now_us=4_000_000))
         assert "ffmpeg" not in text and "log" not in text and "cpu-1@h" not in text
+
+
+def test_a_listed_job_reads_its_list_fields_only():
+    values = [
+        "acme",
+        json.dumps({"Config": {"Outputs": []}, "UserData": "u"}),
+        "1000000",
+        "Complete",
+        None,
+        None,
+        "3000000",
+        "2000000",
+    ]
+    rec = listed_record("j", values)
+    assert (rec.job_id, rec.owner, rec.state, rec.create_us) == ("j", "acme", "Complete", 1_000_000)
+    assert (rec.code, rec.message, rec.finish_us, rec.run_us) == ("", "", 3_000_000, 2_000_000)
+    assert rec.doc["UserData"] == "u" and rec.specs == [] and rec.outputs == {}
+    doc = job_document(rec, detail=False, now_us=4_000_000)
+    assert doc["State"] == "Complete" and doc["FinishTime"] and "EtaSeconds" not in doc
+
+
+def test_a_listed_job_that_is_gone_is_none():
+    assert listed_record("j", [None] * len(LIST_FIELDS)) is None
+
+
+def test_a_listed_job_and_its_whole_record_show_the_same_list_document():
+    raw = job_hash(state="Error", code="InvalidParameter", message="bad", finish_us="5000000")
+    whole = record_from_hash("j", raw)
+    listed = listed_record("j", [raw.get(name) for name in LIST_FIELDS])
+    assert job_document(listed, detail=False, now_us=9) == job_document(
+        whole, detail=False, now_us=9
+    )

@@ -87,6 +87,20 @@ def test_normalizes_strings_numbers_and_codec_aliases():
     }
 
 
+def test_a_validated_config_is_a_new_document_each_time():
+    """Validation is remembered by the document's canonical JSON, but each caller gets its own
+    copy to change, and the same document in another key order validates the same."""
+    config = {"Container": {"Format": "MP4"}, "Video": {"Width": 640, "Codec": "H.264"}}
+    first = validate_template_config(config, "x")
+    first["Video"]["Width"] = 1
+    again = validate_template_config(dict(reversed(list(config.items()))), "y")
+    assert again["Video"]["Width"] == 640 and again["Container"] == {"Format": "mp4"}
+    with pytest.raises(InvalidJob, match=r'"Outputs\[3\]"'):
+        validate_template_config({**config, "Video": {"Width": 641}}, "Outputs[3]")
+    with pytest.raises(InvalidJob, match=r'"Outputs\[4\]"'):
+        validate_template_config({**config, "Video": {"Width": 641}}, "Outputs[4]")
+
+
 @pytest.mark.parametrize(
     ("override", "path"),
     [
