@@ -11,9 +11,10 @@
    signed beforehand with its own nonce, as the API refuses a nonce twice), Get
    (``GET /v1/jobs/{id}`` over the stored jobs) and List (``GET /v1/jobs?PageSize=50``).
 
-It prints req/s, p50 and p99 per call and the targets beside them, and writes
-``bench-results/api.json``. Exit status 1 if a call is answered with an error (any non-2xx).
-The targets are measured, not asserted: on 2 cores wrk shares the machine with the API.
+It prints req/s, p50 and p99 per call, beside them the issue's figures from before this work
+and the targets, and writes ``bench-results/api.json``. Exit status 1 if a call is answered
+with an error (any non-2xx). The targets are measured, not asserted: on 2 cores wrk shares
+the machine with the API.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ TARGETS = {
     "Get": (None, 10),
     "List(50)": (None, 30),
 }
+#: (req/s, p99 ms) as the issue measured them before any of this work (no ICE figure).
+BEFORE = {"submit REST": (388, 131), "Get": (1840, 30), "List(50)": (190, 340)}
 #: The job-store memory target per finished job, bytes.
 MEMORY_TARGET = 8 * 1024
 
@@ -266,13 +269,16 @@ def _measure(args, tmp: Path, env: dict, base: str, key: tuple[str, str]) -> dic
 
 
 def format_report(result: dict) -> str:
-    lines = [f"{'call':<12} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}   target"]
+    head = f"{'call':<12} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}"
+    lines = [f"{head}   {'before (issue)':<22} target"]
     for load in result["loads"]:
         rate, p99 = TARGETS[load["call"]]
         target = (f"≥ {rate}/s, " if rate else "") + f"p99 ≤ {p99} ms"
+        before = BEFORE.get(load["call"])
+        was = f"{before[0]}/s, p99 {before[1]} ms" if before else "-"
         lines.append(
             f"{load['call']:<12} {load['requests_per_s']:>8.0f} {load['p50_ms']:>8.2f} "
-            f"{load['p99_ms']:>8.2f} {load['errors']:>6}   {target}"
+            f"{load['p99_ms']:>8.2f} {load['errors']:>6}   {was:<22} {target}"
         )
     per_job = result["bytes_per_job"]
     lines.append(f"job store: {per_job} bytes per finished job (target ≤ {MEMORY_TARGET})")

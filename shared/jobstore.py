@@ -184,11 +184,9 @@ class JobStore:
         its running jobs), not 50 whole hashes parsed.
         """
         job_ids = list(job_ids)
-        if not job_ids:
-            return []
         rows = self._list_fields(keys=[keys.job(j) for j in job_ids], args=LIST_FIELDS)
-        listed = [listed_record(j, row) for j, row in zip(job_ids, rows, strict=True)]
-        listed = [r for r in listed if r is not None]
+        pairs = zip(job_ids, rows, strict=True)
+        listed = [r for j, row in pairs if (r := listed_record(j, row)) is not None]
         running = [r.job_id for r in listed if r.state == "Running"]
         whole = {r.job_id: r for r in self.get_many(running)} if running else {}
         return [whole.get(r.job_id, r) for r in listed]

@@ -25,7 +25,7 @@ def test_wrk_report_gives_rate_percentiles_in_ms_and_errors():
     assert parse_wrk(WRK.replace("  Non-2xx or 3xx responses: 3\n", ""))[3] == 0
 
 
-def test_report_puts_each_target_beside_its_figures():
+def test_report_puts_the_issues_figures_and_each_target_beside_its_own():
     result = {
         "bytes_per_job": 3890,
         "loads": [
@@ -41,5 +41,6 @@ def test_report_puts_each_target_beside_its_figures():
     }
     report = format_report(result).splitlines()
     assert report[1].split()[:4] == ["submit", "REST", "284", "48.75"]
-    assert report[1].endswith("≥ 1000/s, p99 ≤ 30 ms") and report[2].endswith("p99 ≤ 10 ms")
+    assert report[1].endswith("388/s, p99 131 ms      ≥ 1000/s, p99 ≤ 30 ms")
+    assert report[2].endswith("1840/s, p99 30 ms      p99 ≤ 10 ms")
     assert report[-1] == "job store: 3890 bytes per finished job (target ≤ 8192)"
