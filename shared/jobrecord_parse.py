@@ -7,6 +7,7 @@ it here.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import orjson
 
@@ -29,16 +30,8 @@ def record_from_hash(job_id: str, raw: Mapping[str, str]) -> JobRecord | None:
         return None
     fields = _per_output(raw)
     return JobRecord(
-        job_id=job_id,
-        owner=raw["owner"],
-        doc=orjson.loads(raw["doc"]),
+        **_job_fields(job_id, raw),
         specs=[OutputSpec.from_dict(s) for s in orjson.loads(raw["specs"])],
-        create_us=int(raw["create_us"]),
-        state=raw["state"],
-        code=raw.get("code", ""),
-        message=raw.get("message", ""),
-        finish_us=int(raw["finish_us"]) if raw.get("finish_us") else None,
-        run_us=int(raw["run_us"]) if raw.get("run_us") else None,
         outputs=fields["out"],
         progress=fields["pct"],
         groups=[GroupSpec.from_dict(g) for g in orjson.loads(raw.get("groups") or "[]")],
@@ -54,6 +47,21 @@ def record_from_hash(job_id: str, raw: Mapping[str, str]) -> JobRecord | None:
     )
 
 
+def _job_fields(job_id: str, raw: Mapping[str, str | None]) -> dict[str, Any]:
+    """The job's own fields (``LIST_FIELDS``), from a whole hash or a list's read of them."""
+    return {
+        "job_id": job_id,
+        "owner": raw["owner"],
+        "doc": orjson.loads(raw["doc"]),
+        "create_us": int(raw["create_us"]),
+        "state": raw["state"],
+        "code": raw.get("code") or "",
+        "message": raw.get("message") or "",
+        "finish_us": int(raw["finish_us"]) if raw.get("finish_us") else None,
+        "run_us": int(raw["run_us"]) if raw.get("run_us") else None,
+    }
+
+
 #: What a job list reads of a job's hash (``listed_record``), in this order.
 LIST_FIELDS = ("owner", "doc", "create_us", "state", "code", "message", "finish_us", "run_us")
 
@@ -63,20 +71,7 @@ def listed_record(job_id: str, values: Sequence[str | None]) -> JobRecord | None
     when there is no such job): no outputs, specs or groups, so only a job that is not
     ``Running`` reads whole from it (its percent is 0 or 100, it has no ETA)."""
     raw = dict(zip(LIST_FIELDS, values, strict=True))
-    if raw["doc"] is None:
-        return None
-    return JobRecord(
-        job_id=job_id,
-        owner=raw["owner"],
-        doc=orjson.loads(raw["doc"]),
-        specs=[],
-        create_us=int(raw["create_us"]),
-        state=raw["state"],
-        code=raw["code"] or "",
-        message=raw["message"] or "",
-        finish_us=int(raw["finish_us"]) if raw["finish_us"] else None,
-        run_us=int(raw["run_us"]) if raw["run_us"] else None,
-    )
+    return JobRecord(**_job_fields(job_id, raw), specs=[]) if raw["doc"] is not None else None
 
 
 def _per_output(raw: Mapping[str, str]) -> dict[str, dict]:
