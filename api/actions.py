@@ -85,7 +85,7 @@ def submit_media_convert_job(farm, call: Call) -> dict[str, Any]:
 
 @action("GetMediaConvertJob")
 def get_media_convert_job(farm, call: Call) -> dict[str, Any]:
-    return {"Job": job_document(services.get_job(farm, call.owner, _job_id(call.params)))}
+    return {"Job": job_document(services.show_job(farm, call.owner, _job_id(call.params)))}
 
 
 def job_query(p: Params) -> JobQuery:
@@ -118,8 +118,8 @@ def list_media_convert_jobs(farm, call: Call) -> dict[str, Any]:
     query = job_query(p)
     if "JobId" in p:
         return _list_one(farm, call.owner, p.str("JobId", max_len=64), query)
-    jobs, token = services.list_jobs(farm, call.owner, query)
-    return {"Jobs": [job_document(j, detail=False) for j in jobs], "NextPageToken": token}
+    rows, token = services.list_job_rows(farm, call.owner, query)
+    return {"Jobs": rows, "NextPageToken": token}
 
 
 def _list_one(farm, owner: str, job_id: str, query: JobQuery) -> dict[str, Any]:

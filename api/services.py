@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import functools
 import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
 
+from api.job_cache import JobViews
 from shared import metrics
 from shared.clock import new_job_id, now_us
 from shared.config import Settings
@@ -38,12 +40,14 @@ JOB_ORDERS = ("CreateTimeDesc", "CreateTimeAsc")
 
 @dataclass
 class Farm:
-    """What the API talks to: settings, the stores, storage, the queue, the notifier."""
+    """What the API talks to: settings, the stores, storage, the queue, the notifier; and
+    what this process remembers of jobs while it cannot change (``api.job_cache``)."""
 
     settings: Settings
     stores: Stores
     storage: Storage
     dispatcher: Dispatcher
+    views: JobViews = dataclasses.field(default_factory=JobViews)
 
     @property
     def notifier(self) -> Notifier:
@@ -214,6 +218,12 @@ def get_job(farm: Farm, owner: str, job_id: str) -> JobRecord:
     )
 
 
+def show_job(farm: Farm, owner: str, job_id: str) -> JobRecord:
+    """``get_job`` for GetMediaConvertJob: a settled job from this process's memory."""
+    found = farm.views.get(farm.stores.jobs, job_id) if job_id else None
+    return require_found(found, "job", job_id, owner=owner)
+
+
 def encode_page_token(cursor: str | None) -> str:
     return base64.urlsafe_b64encode(cursor.encode()).decode() if cursor else ""
 
@@ -238,13 +248,19 @@ def decode_page_token(token: str, name: str) -> str | None:
 def list_jobs(farm: Farm, owner: str, query: JobQuery) -> tuple[list[JobRecord], str]:
     """One page of the owner's jobs and the token of the next page ("" at the end)."""
     ids, cursor = farm.stores.jobs.list_ids(owner, query)
-    jobs = farm.stores.jobs.get_listed(ids)
-    return jobs, encode_page_token(cursor)
+    return farm.stores.jobs.get_listed(ids), encode_page_token(cursor)
+
+
+def list_job_rows(farm: Farm, owner: str, query: JobQuery) -> tuple[list[dict[str, Any]], str]:
+    """``list_jobs`` for ListMediaConvertJobs: the page's list documents, each rendered once
+    per state it is listed in (``api.job_cache``)."""
+    ids, cursor = farm.stores.jobs.list_ids(owner, query)
+    return farm.views.list_rows(farm.stores.jobs, ids), encode_page_token(cursor)
 
 
 def find_job(farm: Farm, owner: str, job_id: str, query: JobQuery) -> JobRecord | None:
     """The owner's job ``job_id`` if ``query`` admits it (a list searching by JobId)."""
-    job = farm.stores.jobs.get(job_id)
+    job = farm.views.get(farm.stores.jobs, job_id)
     return job if job is not None and job.owner == owner and query.admits(job) else None
 
 

@@ -35,6 +35,7 @@ from bench.common import BenchFailed, arg_parser, in_temp_dir, write_results
 from bench.flood import signed_headers, wait_healthy
 from cli.client import Client
 from cli.processes import api_argv
+from shared import keys
 from shared.clock import new_job_id, now_us, wire_time
 from shared.config import Settings
 from shared.storage import StorageRef, make_storage
@@ -99,7 +100,7 @@ def store_history(stores: Stores, model_id: str, meta: dict, count: int) -> floa
     """Store ``count`` finished copies of job ``model_id``; bytes of Redis memory per job."""
     jobs = stores.jobs
     model = jobs.get(model_id)
-    before = jobs.memory_used()
+    before = _memory_used(stores)
     result = {"OutputFile": {"Type": "OSS", "Media": "oss://results/bench-api/x.mp4"}}
 
     def one(_: int) -> None:
@@ -120,7 +121,18 @@ def store_history(stores: Stores, model_id: str, meta: dict, count: int) -> floa
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(one, range(count)))
-    return (jobs.memory_used() - before) / count
+    return (_memory_used(stores) - before) / count
+
+
+def _memory_used(stores: Stores) -> int:
+    """Redis's ``used_memory``: what the job store (and all else in it) takes."""
+    return int(stores.jobs.redis.info("memory")["used_memory"])
+
+
+def _recent_ids(stores: Stores, owner: str, count: int) -> list[str]:
+    """The ids of the owner's ``count`` newest jobs."""
+    members = stores.jobs.redis.zrevrangebylex(keys.job_index(owner), "+", "-", start=0, num=count)
+    return [member.rpartition(":")[2] for member in members]
 
 
 _LUA_SIGNED = """
@@ -245,7 +257,7 @@ def _measure(args, tmp: Path, env: dict, base: str, key: tuple[str, str]) -> dic
     print(f"  {time.monotonic() - started:.0f} s; {per_job:.0f} bytes of Redis memory per job")
     ids = tmp / "ids.txt"
     owner = stores.jobs.get(model).owner
-    ids.write_text("\n".join(stores.jobs.recent_ids(owner, 2000)) + "\n")
+    ids.write_text("\n".join(_recent_ids(stores, owner, 2000)) + "\n")
     auth = "Basic " + client.headers["Authorization"].removeprefix("Basic ")
     host = env["MCFARM_API_BIND"]
     scripts = {

@@ -105,3 +105,15 @@ class JobQuery:
             and (self.until_us is None or job.create_us <= self.until_us)
             and (self.pipeline_id is None or job.doc.get("PipelineId") == self.pipeline_id)
         )
+
+
+def initial_detail(job_id: str, spec: OutputSpec, created: str) -> dict[str, Any]:
+    """An output's ``OutputDetail`` as its job is submitted (``Init``)."""
+    return {
+        "Name": spec.name,
+        "TaskId": f"{job_id}-{spec.index}",
+        "Status": "Init",
+        "Code": "",
+        "Message": "",
+        "CreateTime": created,
+    }

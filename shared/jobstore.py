@@ -26,7 +26,7 @@ Live workers: ``shared.worker_registry``. A hash reads into a ``JobRecord`` in
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -34,7 +34,13 @@ import redis
 
 from shared import keys
 from shared.clock import now_us, wire_time
-from shared.jobrecord import TERMINAL_JOB_STATES, TERMINAL_OUTPUT_STATES, JobQuery, JobRecord
+from shared.jobrecord import (
+    TERMINAL_JOB_STATES,
+    TERMINAL_OUTPUT_STATES,
+    JobQuery,
+    JobRecord,
+    initial_detail,
+)
 from shared.jobrecord_parse import LIST_FIELDS, listed_record, record_from_hash
 from shared.planning import GroupSpec, OutputSpec
 from shared.redis_conn import ping_once
@@ -123,7 +129,7 @@ class JobStore:
             fields[f"grp:{group.index}"] = json.dumps({"Status": "Init"})
         created = wire_time(create_us)
         for spec in specs:
-            fields[f"out:{spec.index}"] = json.dumps(_initial_detail(job_id, spec, created))
+            fields[f"out:{spec.index}"] = json.dumps(initial_detail(job_id, spec, created))
         member = _member(create_us, job_id)
         token_key = keys.client_token(owner, client_token) if client_token else None
         pipeline_id = doc.get("PipelineId", "")
@@ -190,6 +196,13 @@ class JobStore:
         running = [r.job_id for r in listed if r.state == "Running"]
         whole = {r.job_id: r for r in self.get_many(running)} if running else {}
         return [whole.get(r.job_id, r) for r in listed]
+
+    def states(self, job_ids: Sequence[str]) -> list[str | None]:
+        """The state of each job of ``job_ids`` (None for no such job), in one call."""
+        if not job_ids:
+            return []
+        rows = self._list_fields(keys=[keys.job(j) for j in job_ids], args=["state"])
+        return [row[0] for row in rows]
 
     def list_ids(self, owner: str, query: JobQuery) -> tuple[list[str], str | None]:
         """One page of the owner's job ids in creation order, as ``query`` says.
@@ -333,25 +346,23 @@ class JobStore:
         return transaction(self.redis, body, key)
 
     def set_group(self, job_id: str, group: int, **changes: Any) -> dict[str, Any]:
-        """Update an Hls/Dash group's packaging state (only its packaging task writes it)."""
-        key = keys.job(job_id)
-        state = json.loads(self.redis.hget(key, f"grp:{group}") or "{}")
-        state.update(changes)
-        self.redis.hset(key, f"grp:{group}", json.dumps(state))
-        return state
+        """Update an Hls/Dash group's packaging state; once over, it is final (as an output's
+        detail is: a late packaging run gets the stored state back)."""
+        key, name = keys.job(job_id), f"grp:{group}"
+
+        def body(pipe) -> dict[str, Any]:
+            state = json.loads(pipe.hget(key, name) or "{}")
+            if state.get("Status") not in TERMINAL_OUTPUT_STATES:
+                state.update(changes)
+                pipe.multi()
+                pipe.hset(key, name, json.dumps(state))
+            return state
+
+        return transaction(self.redis, body, key)
 
     def set_rendition(self, job_id: str, index: int, info: Mapping[str, Any]) -> None:
         """What packaging needs of a finished rendition (bitrates, codecs, size, files)."""
         self.redis.hset(keys.job(job_id), f"rend:{index}", json.dumps(info))
-
-    def recent_ids(self, owner: str, count: int) -> list[str]:
-        """The ids of the owner's ``count`` newest jobs (benchmarks read them)."""
-        members = self.redis.zrevrangebylex(keys.job_index(owner), "+", "-", start=0, num=count)
-        return [member.rpartition(":")[2] for member in members]
-
-    def memory_used(self) -> int:
-        """Redis's ``used_memory``: what the job store (and all else in it) takes."""
-        return int(self.redis.info("memory")["used_memory"])
 
     def first_run(self, job_id: str, at_us: int) -> bool:
         """Record that the job's first output or chunk began at ``at_us``; True for the one
@@ -436,14 +447,3 @@ class JobStore:
 def _json(value: Any) -> str:
     """``value`` as compact JSON; dataclasses as dicts of their fields (orjson's, in C)."""
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
-
-
-def _initial_detail(job_id: str, spec: OutputSpec, created: str) -> dict[str, Any]:
-    return {
-        "Name": spec.name,
-        "TaskId": f"{job_id}-{spec.index}",
-        "Status": "Init",
-        "Code": "",
-        "Message": "",
-        "CreateTime": created,
-    }

@@ -203,3 +203,23 @@ def final_outcome(rec: JobRecord) -> tuple[str, str, str] | None:
         first.get("Code", "InternalError"),
         f"{first.get('Name', 'packaging')}: {first.get('Message', '')}",
     )
+
+
+def settled(rec: JobRecord) -> bool:
+    """Whether nothing its document shows can change any more: the job is over, and so is
+    every output, every chunk of a split one and every packaged group. The store refuses a
+    change to each of those once it is over (``JobStore.transition_output``, ``set_group``),
+    so a late worker cannot rewrite them; a cancelled job's running outputs still end later.
+    """
+    if not rec.terminal:
+        return False
+    over = TERMINAL_OUTPUT_STATES
+    for spec in rec.specs:
+        if rec.outputs.get(spec.index, {}).get("Status") not in over:
+            return False
+        plan = rec.plans.get(spec.index)
+        parts = rec.parts.get(spec.index, {})
+        for number in range(len(plan["chunks"]) if plan else 0):
+            if parts.get(chunk_part(number), {}).get("Status") not in over:
+                return False
+    return all(rec.group_states.get(g.index, {}).get("Status") in over for g in rec.groups)

@@ -341,6 +341,10 @@ def test_a_finished_output_is_final_and_a_superseded_run_stops_counting(redis_ba
     assert store.set_output(job, 0, Status="Success", Result={"run": 2}) == first
     assert store.set_output(job, 0, Status="Scheduled")["Status"] == "Success"
     assert store.transition_output(job, 1, {"Running"}, Status="Scheduled") == ({}, False)
+    # So is a packaged group's state: a late packaging run cannot rewrite it.
+    assert store.set_group(job, 0, Status="Running") == {"Status": "Running"}
+    packaged = store.set_group(job, 0, Status="Success", Result={"run": 1})
+    assert store.set_group(job, 0, Status="Failed", Code="Late") == packaged
     # The watchdog takes a running output back once, through its outbox.
     store.set_output(job, 2, Status="Running")
     assert beats.take_back(job, 2) and not beats.take_back(job, 2)

@@ -252,6 +252,10 @@ def ice_farm_keys(ice_farm) -> tuple[str, str]:
     return tuple(ice_farm.env["MCFARM_ACCESS_KEYS"].split(",")[0].split(":")[:2])
 
 
+def _listed(sdk) -> list:
+    return sdk.list_media_convert_jobs(ice.ListMediaConvertJobsRequest(page_size=20)).body.jobs
+
+
 def test_pipelines_hold_paused_jobs_until_active(clients, ice_farm):
     """A paused pipeline holds its jobs: they sit in its held set, Inited, while a job
     submitted after them on an active pipeline runs to its end (had they been started, the
@@ -279,8 +283,15 @@ def test_pipelines_hold_paused_jobs_until_active(clients, ice_farm):
     with pytest.raises(ClientException) as err:
         sdk.delete_pipeline(ice.DeletePipelineRequest(pipeline_id=pid))
     assert err.value.status_code in (400, 403)
+    listed = {job.job_id: job.state for job in _listed(sdk) if job.job_id in held}
+    assert listed == dict.fromkeys(held, "Inited")
     sdk.update_pipeline(ice.UpdatePipelineRequest(pipeline_id=pid, status="Active"))
     assert [wait(sdk, j).state for j in held] == ["Complete", "Complete"]
+    # Each API process remembers a list row while its job's state stays; not after.
+    for _ in range(4):  # the API's processes answer in turn
+        listed = {job.job_id: job for job in _listed(sdk) if job.job_id in held}
+        assert {j: job.state for j, job in listed.items()} == dict.fromkeys(held, "Complete")
+        assert all(job.finish_time for job in listed.values())
     assert sdk.delete_pipeline(ice.DeletePipelineRequest(pipeline_id=pid)).body.success
     with pytest.raises(ClientException) as err:
         sdk.get_pipeline(ice.GetPipelineRequest(pipeline_id=pid))

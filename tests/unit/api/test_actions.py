@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from api.actions import ACTIONS, Call
+from api.job_cache import JobViews
 from api.params import Params
 from shared.errors import ApiError, InvalidJob
 from shared.pipelines import Pipeline
@@ -70,9 +71,9 @@ def farm() -> SimpleNamespace:
             update=TEMPLATE,
             require=TEMPLATE,
         ),
-        jobs=RecordingStore(list_ids=([], None), get_listed=[]),
+        jobs=RecordingStore(list_ids=([], None), states=[], get_listed=[]),
     )
-    return SimpleNamespace(stores=stores)
+    return SimpleNamespace(stores=stores, views=JobViews())
 
 
 def run(farm, action: str, **params: Any) -> dict[str, Any]:
@@ -337,7 +338,7 @@ def test_an_unknown_system_template_is_not_found(farm):
 
 def _listed(farm) -> dict[str, Any]:
     [(method, (owner, query), _), (fetch, (ids,), _)] = farm.stores.jobs.calls
-    assert (method, owner, fetch, ids) == ("list_ids", OWNER, "get_listed", [])
+    assert (method, owner, fetch, ids) == ("list_ids", OWNER, "states", [])
     return dataclasses.asdict(query)
 
 
@@ -398,7 +399,7 @@ def test_a_job_id_is_required(farm, action):
 
 
 def test_another_accounts_job_reads_as_unknown(farm):
-    theirs = SimpleNamespace(owner="acct-b")
+    theirs = SimpleNamespace(owner="acct-b", terminal=False)
     farm.stores.jobs = RecordingStore(get=theirs)
     with pytest.raises(ApiError) as excinfo:
         run(farm, "GetMediaConvertJob", JobId="j" * 32)

@@ -8,7 +8,8 @@ import pytest
 
 from shared import clock
 from shared.jobrecord import JobRecord
-from shared.jobview import job_document, job_eta, output_eta
+from shared.jobview import job_document, job_eta, output_eta, settled
+from shared.planning import GroupSpec
 from tests.unit.specs import output_spec as spec
 
 S = 1_000_000  # microseconds in a second
@@ -117,3 +118,38 @@ def test_the_document_has_eta_seconds_while_known(detail):
 def test_the_document_reads_the_clock_by_default(monkeypatch):
     monkeypatch.setattr(clock, "now_us", lambda: 10 * S)
     assert job_document(job(["Running"], [25], [0]))["EtaSeconds"] == 30
+
+
+# --- settled: nothing the document shows can change any more -------------------------
+
+
+def _over(**more: Any) -> JobRecord:
+    return job(["Success", "Failed"], [100, 0], [0, 0], state="Error", **more)
+
+
+def test_a_finished_job_whose_outputs_are_over_is_settled():
+    assert settled(_over())
+
+
+@pytest.mark.parametrize("state", ["Inited", "Running"])
+def test_an_unfinished_job_is_not_settled(state):
+    assert not settled(job(["Success", "Success"], [100, 100], [0, 0], state=state))
+
+
+def test_a_cancelled_job_with_an_output_still_running_is_not_settled():
+    assert not settled(job(["Success", "Running"], [100, 40], [0, 0], state="Cancelled"))
+
+
+def test_a_split_output_settles_with_its_last_chunk():
+    plan = {0: {"chunks": [{"frames": 10}, {"frames": 10}]}}
+    running = {0: {"c0": {"Status": "Success"}, "c1": {"Status": "Running"}}}
+    assert not settled(_over(plans=plan, parts=running))
+    assert settled(
+        _over(plans=plan, parts={0: {"c0": {"Status": "Success"}, "c1": {"Status": "Failed"}}})
+    )
+
+
+def test_a_packaged_group_settles_when_its_packaging_ends():
+    groups = [GroupSpec(0, "hls", "Hls", "oss://out/hls/", "oss://out/hls/a.m3u8", "ts")]
+    assert not settled(_over(groups=groups, group_states={0: {"Status": "Running"}}))
+    assert settled(_over(groups=groups, group_states={0: {"Status": "Success"}}))
