@@ -12,7 +12,7 @@ from api.access_log import request_log
 from api.auth import authenticate_basic, check_ram
 from api.errors import register_error_handlers
 from api.json_provider import OrjsonProvider
-from api.operations import declared_operations, rule_operations
+from api.operations import rule_operations
 from api.services import Farm
 from api.throttle import FailureDelay, check_rate
 from shared import logs
@@ -67,7 +67,7 @@ def create_app(settings: Settings | None = None, *, farm: Farm | None = None) ->
         logs.start(request_id=g.request_id, job_id=(request.view_args or {}).get("job_id"))
         if request.url_rule is None:
             return  # no such route or method: answered 404/405 without credentials
-        operations = rule_operations(app, request.url_rule)
+        operations = declared[request.url_rule.endpoint, request.url_rule.rule]
         if all(op.public for op in operations.values()):
             return
         try:
@@ -88,6 +88,8 @@ def create_app(settings: Settings | None = None, *, farm: Farm | None = None) ->
         return response
 
     register_blueprints(app)
-    list(declared_operations(app))  # fail now, not on a request, if a route is undeclared
+    # Each route's declared operations, looked up per request; made now, so that an
+    # undeclared route fails here rather than on a request.
+    declared = {(r.endpoint, r.rule): rule_operations(app, r) for r in app.url_map.iter_rules()}
     register_error_handlers(app)
     return app

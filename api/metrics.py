@@ -68,13 +68,26 @@ def instrument(app: Flask) -> None:
     def _start_clock():
         g.started = time.perf_counter()
 
+    #: (route, method, status) → its counter and histogram: labels() takes a lock per call.
+    series: dict[tuple[str, str, int], tuple] = {}
+
     @app.after_request
     def _count(response):
-        route = request.url_rule.rule if request.url_rule is not None else "unmatched"
-        metrics.API_REQUESTS.labels(route, request.method, str(response.status_code)).inc()
+        rule, method, status = request.url_rule, request.method, response.status_code
+        route = rule.rule if rule is not None else "unmatched"
+        found = series.get((route, method, status))
+        if found is None:
+            found = series.setdefault(
+                (route, method, status),
+                (
+                    metrics.API_REQUESTS.labels(route, method, str(status)),
+                    metrics.API_LATENCY.labels(route, method),
+                ),
+            )
+        count, latency = found
+        count.inc()
         if (started := g.get("started")) is not None:
-            elapsed = time.perf_counter() - started
-            metrics.API_LATENCY.labels(route, request.method).observe(elapsed)
+            latency.observe(time.perf_counter() - started)
         return response
 
 
