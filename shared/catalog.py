@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
+import orjson
+
 from shared.errors import invalid_parameter, missing_parameter
 
 TYPE_TRANSCODE = 1
@@ -47,7 +49,8 @@ class SystemTemplate:
         }
 
     def config_dict(self) -> dict[str, Any]:
-        return json.loads(json.dumps(self.config, default=dict))
+        """The preset's config as plain, fresh dicts (it is frozen)."""
+        return orjson.loads(orjson.dumps(self.config, default=dict))
 
 
 def _freeze(value: Any) -> Any:

@@ -14,7 +14,6 @@ codec ``H.264``/``H.265``/``copy``, numbers as ``int``/``float``, flags as ``boo
 
 from __future__ import annotations
 
-import copy
 import functools
 import re
 from collections.abc import Mapping
@@ -264,7 +263,7 @@ def _check_encoding(box, data: Mapping[str, Any], video: Mapping[str, Any]) -> N
 
 def without(config: Mapping[str, Any], section: str) -> dict[str, Any]:
     """A copy of a normalized TemplateConfig whose ``Video`` or ``Audio`` is removed."""
-    trimmed = copy.deepcopy(dict(config))
+    trimmed = json_copy(config)
     trimmed[section] = {**trimmed.get(section, {}), "Remove": True}
     return trimmed
 
@@ -275,15 +274,26 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
     A ``null`` in the override removes the key (JSON merge-patch, RFC 7396), so an override
     can drop e.g. a template's ``Video.Width`` and keep the source size.
     """
-    merged = copy.deepcopy(dict(base))
+    merged = json_copy(base)
     for key, value in override.items():
         if value is None:
             merged.pop(key, None)
         elif isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
             merged[key] = deep_merge(merged[key], value)
         else:
-            merged[key] = copy.deepcopy(value)
+            merged[key] = json_copy(value)
     return merged
+
+
+def json_copy(value: Any) -> Any:
+    """A deep copy of JSON-like data: mappings become dicts, lists and tuples lists, anything
+    else is shared (immutable scalars). What ``copy.deepcopy`` gives for a config, at a
+    fraction of its cost on every submit."""
+    if isinstance(value, Mapping):
+        return {key: json_copy(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_copy(item) for item in value]
+    return value
 
 
 def _flatten_errors(messages: Any, prefix: str = "") -> list[str]:

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from types import MappingProxyType
+
 import pytest
 
 from shared.catalog import SYSTEM_TEMPLATES, get_system_template
 from shared.errors import InvalidJob
-from shared.templates import deep_merge, merged_config, validate_template_config
+from shared.templates import deep_merge, json_copy, merged_config, validate_template_config
 
 
 def test_deep_merge_merges_objects_and_replaces_scalars():
@@ -142,3 +144,13 @@ def test_audio_only_containers_refuse_video():
         merged_config(mp3, {"Video": {"Width": 640}}, "o")
     with pytest.raises(InvalidJob, match="audio codec mp3"):
         merged_config(mp3, {"Audio": {"Codec": "aac"}}, "o")
+
+
+def test_json_copy_is_a_deep_copy_in_plain_types():
+    source = MappingProxyType({"Video": MappingProxyType({"Width": 640}), "Tags": ("a", ["b"])})
+    copied = json_copy(source)
+    assert copied == {"Video": {"Width": 640}, "Tags": ["a", ["b"]]}
+    assert type(copied) is dict and type(copied["Video"]) is dict
+    copied["Video"]["Width"] = 1
+    copied["Tags"][1].append("c")
+    assert source["Video"]["Width"] == 640 and source["Tags"][1] == ["b"]
