@@ -1,6 +1,6 @@
 """One log line per request, in the JSON log format (``MCFARM_LOG_FORMAT=json``).
 
-gunicorn's access log is plain text and knows neither the account nor the job; in JSON
+granian's access log is plain text and knows neither the account nor the job; in JSON
 mode ``mcfarm api`` turns it off and the app writes this line instead, with the request's
 bound fields (``shared.logs``): request id, account, job id.
 """

@@ -19,8 +19,12 @@ PREFIX = "mcfarm:"
 def _named(kind: str) -> Callable[..., str]:
     """The key function of one kind of key; a ``None`` argument is left out."""
 
+    head = f"{PREFIX}{kind}"
+
     def key(*parts: object) -> str:
-        return ":".join([f"{PREFIX}{kind}", *(str(p) for p in parts if p is not None)])
+        if len(parts) == 1 and parts[0] is not None:  # most keys (a list reads 50 at once)
+            return head + ":" + str(parts[0])
+        return ":".join([head, *(str(p) for p in parts if p is not None)])
 
     key.__name__ = key.__qualname__ = kind
     return key
