@@ -11,6 +11,7 @@ from api import callbacks, console, health, jobs, metrics, openapi, resources, r
 from api.access_log import request_log
 from api.auth import authenticate_basic, check_ram
 from api.errors import register_error_handlers
+from api.job_cache import JobViews
 from api.json_provider import OrjsonProvider
 from api.operations import rule_operations
 from api.services import Farm
@@ -36,6 +37,7 @@ def build_farm(settings: Settings) -> Farm:
         stores=Stores.connect(settings.redis_url, settings.redis_retry_window),
         storage=make_storage(settings),
         dispatcher=Dispatcher.client(settings),
+        views=JobViews(settings.api_remembered_jobs),
     )
 
 

@@ -111,3 +111,12 @@ def test_the_oldest_remembered_job_goes_first_past_the_capacity():
     views.get(store, "2"), views.get(store, "1"), views.get(store, "0")
     assert store.reads == [("get", ["0"])]
     assert len(views.whole) == 2
+
+
+def test_a_capacity_of_0_keeps_nothing():
+    store, views = CountingStore(record("a")), JobViews(capacity=0)
+    views.get(store, "a"), views.get(store, "a")
+    views.list_rows(store, ["a"]), views.list_rows(store, ["a"])
+    assert (len(views.whole), len(views.rows)) == (0, 0)
+    reads = [name for name, _ in store.reads]
+    assert reads == ["get", "get", "states", "get_listed", "states", "get_listed"]

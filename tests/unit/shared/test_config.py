@@ -29,6 +29,8 @@ def test_defaults_and_env_names(tmp_path):
         "eu",
     )
     assert s.s3_enabled and s.allow_private_inputs and s.task_time_limit == 600
+    assert Settings().api_remembered_jobs == 4096
+    assert Settings.from_env({"MCFARM_API_REMEMBERED_JOBS": "0"}).api_remembered_jobs == 0
 
 
 @pytest.mark.parametrize(
@@ -37,6 +39,7 @@ def test_defaults_and_env_names(tmp_path):
         ("MCFARM_ALLOW_FILE_URLS", "maybe"),
         ("MCFARM_TASK_TIME_LIMIT", "x"),
         ("MCFARM_MAX_OUTPUTS", "0"),
+        ("MCFARM_API_REMEMBERED_JOBS", "-1"),
         ("MCFARM_ACCESS_KEYS", "nosecret"),
     ],
 )
