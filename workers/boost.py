@@ -36,7 +36,7 @@ from shared.errors import TranscodeError
 from shared.jobrecord import TERMINAL_OUTPUT_STATES, JobRecord
 from shared.units import AUDIO, JOIN, Unit, chunk_number, chunk_part
 from workers import adaptive
-from workers.boost_plan import part_ref, piece_for, piece_ref
+from workers.boost_plan import drop_pieces, part_ref, piece_for, piece_ref
 from workers.chunk_cmd import (
     AUDIO_EXTENSION,
     CHUNK_EXTENSION,
@@ -281,9 +281,11 @@ def part_ended(output_ended: OnEnd) -> OnEnd:
         job = ctx.store.get(unit.job_id)
         if job is None:
             return detail
-        # Before the output ends, which may end the job: whoever sees the job over finds
-        # its scratch gone too.
+        # Before the output ends, which may end the job: whoever sees it over finds its
+        # scratch gone too, and its input's pieces when no other output reads them (two
+        # outputs ending at once may each miss the other: ``output_ended`` looks again).
         _remove_scratch(ctx, job, unit.index)
+        drop_pieces(ctx, job, job.specs[unit.index].input_index, ending=unit.index)
         return _end_output(ctx, job, unit, detail, output_ended)
 
     return ended

@@ -157,12 +157,15 @@ def _cut_pieces(
     ctx.store.set_pieces(job.job_id, input_index, {"home": home, "names": sorted(wanted)})
 
 
-def drop_pieces(ctx: TaskContext, job: JobRecord, input_index: int) -> None:
-    """Remove the pieces of ``input_index`` once every output of that input ended."""
+def drop_pieces(
+    ctx: TaskContext, job: JobRecord, input_index: int, ending: int | None = None
+) -> None:
+    """Remove the pieces of ``input_index`` once every output of that input ended (or is
+    ``ending``: about to, with nothing of it left to read them)."""
     pieces = job.pieces.get(input_index)
     if not pieces or not pieces["names"]:
         return
-    outputs = [s.index for s in job.specs if s.input_index == input_index]
+    outputs = [s.index for s in job.specs if s.input_index == input_index and s.index != ending]
     if all(job.outputs.get(i, {}).get("Status") in TERMINAL_OUTPUT_STATES for i in outputs):
         for name in pieces["names"]:
             ctx.storage.delete(piece_ref(ctx, job, input_index, name))
