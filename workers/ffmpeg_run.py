@@ -9,12 +9,14 @@ exception goes on, so no FFmpeg outlives its task.
 from __future__ import annotations
 
 import logging
+import os
+import select
 import shlex
 import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import IO
 
 from shared.errors import FfmpegFailed
@@ -22,6 +24,10 @@ from shared.errors import FfmpegFailed
 _LOG = logging.getLogger(__name__)
 #: Seconds between two progress callbacks (a Celery state update each, so keep it rare).
 PROGRESS_INTERVAL_S = 0.5
+#: Seconds FFmpeg may say nothing before the callback runs anyway. An encoder deep in its
+#: lookahead (x264 ``placebo`` at 1080p) writes no progress block for many seconds, and a
+#: cancel or the job's time limit is noticed in the callback.
+SILENT_TICK_S = 1.0
 #: Lines of stderr kept for FfmpegFailed.
 STDERR_TAIL_LINES = 30
 #: Bytes read back from the end of stderr to find those lines.
@@ -29,7 +35,9 @@ _STDERR_TAIL_BYTES = 16 * 1024
 
 
 class _Progress:
-    """Turns ``-progress`` key=value lines into throttled fractions of ``duration``."""
+    """Turns ``-progress`` key=value lines into throttled fractions of ``duration``. Every
+    block reports, with or without a duration (the fraction then stays 0): the callback is
+    also where a run notices that its job ended."""
 
     def __init__(self, duration: float | None, on_progress: Callable[[float], None] | None):
         self.duration_us = duration * 1e6 if duration and duration > 0 else None
@@ -40,16 +48,13 @@ class _Progress:
     def feed(self, line: str) -> None:
         key, _, value = line.strip().partition("=")
         # out_time_ms is in microseconds too (an old FFmpeg naming slip kept for scripts).
-        if key not in ("out_time_us", "out_time_ms") or self.duration_us is None:
+        if key not in ("out_time_us", "out_time_ms"):
             return
-        try:
-            fraction = min(max(int(value) / self.duration_us, 0.0), 1.0)
-        except ValueError:  # "N/A" before the first frame is out
-            return
-        self.fraction = max(self.fraction, fraction)
-        self._report()
+        if self.duration_us is not None and value.lstrip("-").isdigit():  # N/A: none out yet
+            self.fraction = max(self.fraction, min(max(int(value) / self.duration_us, 0.0), 1.0))
+        self.report()
 
-    def _report(self) -> None:
+    def report(self) -> None:
         now = time.monotonic()
         if self.on_progress is None or now - self.last_call < PROGRESS_INTERVAL_S:
             return
@@ -57,9 +62,20 @@ class _Progress:
         self.on_progress(self.fraction)
 
 
-def _pump(stdout: Iterable[bytes], progress: _Progress) -> None:
-    for raw in stdout:
-        progress.feed(raw.decode("utf-8", "replace"))
+def _pump(stdout: IO[bytes], progress: _Progress) -> None:
+    """Feed FFmpeg's progress lines to ``progress`` until its stdout closes; after
+    ``SILENT_TICK_S`` without a byte, report the fraction reached so far."""
+    fd, pending = stdout.fileno(), b""
+    while True:
+        if not select.select([fd], [], [], SILENT_TICK_S)[0]:
+            progress.report()
+            continue
+        chunk = os.read(fd, 65536)
+        *lines, pending = (pending + chunk).split(b"\n") if chunk else (pending, b"")
+        for raw in lines:
+            progress.feed(raw.decode("utf-8", "replace"))
+        if not chunk:
+            return
 
 
 def _kill(proc: subprocess.Popen) -> None:
@@ -123,10 +139,11 @@ def run_ffmpeg(
     Args:
         argv: from ``workers.ffmpeg_cmd.build_ffmpeg_args``.
         timeout: seconds before the child is killed.
-        duration: expected output seconds; progress is a fraction of it (no fractions
-            until the end when None).
-        on_progress: called with 0..1 at most every ``PROGRESS_INTERVAL_S`` seconds, and
-            with 1.0 once FFmpeg has exited successfully. What it raises kills FFmpeg and
+        duration: expected output seconds; progress is a fraction of it (0 until the end
+            when None).
+        on_progress: called with 0..1 at most every ``PROGRESS_INTERVAL_S`` seconds (and,
+            while FFmpeg writes nothing, every ``SILENT_TICK_S`` with the fraction reached),
+            and with 1.0 once FFmpeg has exited successfully. What it raises kills FFmpeg and
             propagates.
         log: the logger to use (e.g. one bound to the job); this module's by default.
 

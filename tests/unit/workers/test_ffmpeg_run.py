@@ -38,6 +38,12 @@ class Recorder:
         self.calls.append(fraction)
 
 
+@pytest.fixture(autouse=True)
+def no_silent_ticks(monkeypatch):
+    """A slow start of a test's script (a loaded machine) must not add a call."""
+    monkeypatch.setattr(ffmpeg_run, "SILENT_TICK_S", 3600.0)
+
+
 @pytest.fixture
 def unthrottled(monkeypatch):
     monkeypatch.setattr(ffmpeg_run, "PROGRESS_INTERVAL_S", 0.0)
@@ -47,14 +53,36 @@ def test_progress_fractions(unthrottled):
     record = Recorder()
     body = progress_lines("N/A", 1_000_000, 2_500_000, 5_000_000, 7_000_000)
     run_ffmpeg(script(body), timeout=30, duration=5.0, on_progress=record)
-    assert record.calls == [0.2, 0.5, 1.0, 1.0, 1.0]
+    assert record.calls == [0.0, 0.2, 0.5, 1.0, 1.0, 1.0]
 
 
 def test_out_time_ms_is_microseconds_too(unthrottled):
     record = Recorder()
     body = "print('out_time_ms=1000000'); print('out_time_ms=garbage'); print('progress=end')"
     run_ffmpeg(script(body), timeout=30, duration=4.0, on_progress=record)
-    assert record.calls == [0.25, 1.0]
+    assert record.calls == [0.25, 0.25, 1.0]
+
+
+def test_a_silent_ffmpeg_still_gets_its_callback(monkeypatch):
+    """An encoder deep in its lookahead writes nothing for seconds: the callback still runs
+    (with the fraction reached), so what it raises (a cancel) stops FFmpeg at once."""
+    monkeypatch.setattr(ffmpeg_run, "SILENT_TICK_S", 0.2)
+    record = Recorder()
+    body = progress_lines(1_000_000).replace("progress=end\\n", "") + "\ntime.sleep(1.5)"
+    run_ffmpeg(script(body), timeout=30, duration=4.0, on_progress=record)
+    assert record.calls[0] == 0.25 and record.calls[-1] == 1.0
+    assert 0.25 in record.calls[1:-1], record.calls  # ticks while it slept
+
+
+def test_what_a_silent_tick_raises_kills_ffmpeg(monkeypatch, children):
+    monkeypatch.setattr(ffmpeg_run, "SILENT_TICK_S", 0.2)
+
+    def cancelled(fraction: float) -> None:
+        raise RuntimeError("the job ended")
+
+    with pytest.raises(RuntimeError, match="the job ended"):
+        run_ffmpeg(script("time.sleep(30)"), timeout=60, duration=4.0, on_progress=cancelled)
+    children.assert_one_killed()
 
 
 def test_progress_never_goes_back(unthrottled):
@@ -92,10 +120,10 @@ def test_progress_is_throttled(monkeypatch):
     assert record.calls == pytest.approx([n / 20 for n in range(20)] + [1.0])
 
 
-def test_without_duration_only_the_end_is_reported():
+def test_without_duration_the_fraction_stays_0_until_the_end():
     record = Recorder()
     run_ffmpeg(script(progress_lines(1_000_000)), timeout=30, on_progress=record)
-    assert record.calls == [1.0]
+    assert record.calls == [0.0, 1.0]
 
 
 def test_success_without_callback():
