@@ -16,6 +16,7 @@ from api.json_provider import OrjsonProvider
 from api.operations import rule_operations
 from api.services import Farm
 from api.throttle import FailureDelay, check_rate
+from api.turns import Turns
 from shared import logs
 from shared.clock import new_request_id
 from shared.config import Settings
@@ -38,6 +39,7 @@ def build_farm(settings: Settings) -> Farm:
         storage=make_storage(settings),
         dispatcher=Dispatcher.client(settings),
         views=JobViews(settings.api_remembered_jobs),
+        turns=Turns(settings.api_active_threads),
     )
 
 
@@ -51,10 +53,11 @@ def create_app(settings: Settings | None = None, *, farm: Farm | None = None) ->
     app = _Flask("mcfarm", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.json.sort_keys = False
-    app.extensions["mcfarm"] = farm or build_farm(settings)
+    app.extensions["mcfarm"] = farm = farm or build_farm(settings)
     app.extensions["mcfarm.failure_delay"] = FailureDelay.for_threads(
-        settings.auth_failure_delay_ms / 1000, settings.api_threads
+        settings.auth_failure_delay_ms / 1000, settings.api_threads, farm.turns
     )
+    app.wsgi_app = farm.turns.wrap(app.wsgi_app)
 
     metrics.instrument(app)  # first: its clock starts before authentication
     console.configure(app, settings)

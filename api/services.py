@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from api.job_cache import JobViews
+from api.turns import Turns
 from shared import metrics
 from shared.clock import new_job_id, now_us
 from shared.config import Settings
@@ -26,7 +28,7 @@ from shared.jobrecord import JOB_STATES, JobQuery, JobRecord
 from shared.pipelines import Pipeline, held_answer
 from shared.planning import OutputSpec, plan_groups, plan_outputs
 from shared.schemas import decode_config, load_config
-from shared.storage import Storage, check_http_input, parse_storage_url
+from shared.storage import Storage, StorageRef, check_http_input, parse_storage_url
 from shared.stores import Stores
 from shared.watermarks import watermark_media
 
@@ -40,14 +42,16 @@ JOB_ORDERS = ("CreateTimeDesc", "CreateTimeAsc")
 
 @dataclass
 class Farm:
-    """What the API talks to: settings, the stores, storage, the queue, the notifier; and
-    what this process remembers of jobs while it cannot change (``api.job_cache``)."""
+    """What the API talks to: settings, the stores, storage, the queue, the notifier; what
+    this process remembers of jobs while it cannot change (``api.job_cache``), and its
+    threads' turns (``api.turns``)."""
 
     settings: Settings
     stores: Stores
     storage: Storage
     dispatcher: Dispatcher
     views: JobViews = dataclasses.field(default_factory=JobViews)
+    turns: Turns = dataclasses.field(default_factory=lambda: Turns(0))
 
     @property
     def notifier(self) -> Notifier:
@@ -61,11 +65,21 @@ def _fingerprint(doc: dict[str, Any]) -> str:
 
 def _check_inputs(farm: Farm, specs: list[OutputSpec]) -> None:
     """Refuse at submit an input object (or watermark image) that does not exist (cheap:
-    one HEAD each)."""
+    one HEAD each). Asking the network (DNS, remote storage) is done out of turn."""
     fields = {m: "Watermarks[].InputFile.Media" for s in specs for m in watermark_media(s.features)}
     fields |= {s.input_media: "InputFile.Media" for s in specs}
+    refs = {media: parse_storage_url(media, settings=farm.settings) for media in fields}
+    remote = any(
+        ref.kind == "http" or (ref.kind == "object" and farm.storage.remote_objects)
+        for ref in refs.values()
+    )
+    with farm.turns.stepped_out() if remote else contextlib.nullcontext():
+        _check_refs(farm, refs, fields)
+
+
+def _check_refs(farm: Farm, refs: dict[str, StorageRef], fields: dict[str, str]) -> None:
     for media, field in sorted(fields.items()):
-        ref = parse_storage_url(media, settings=farm.settings)
+        ref = refs[media]
         if ref.kind == "http":
             check_http_input(
                 media,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 import time
 
+from api.turns import Turns
 from shared.errors import ApiError
 from shared.guards import RateCounter
 
@@ -52,18 +53,21 @@ class FailureDelay:
     """
 
     @classmethod
-    def for_threads(cls, delay_s: float, threads: int) -> FailureDelay:
+    def for_threads(cls, delay_s: float, threads: int, turns: Turns | None = None) -> FailureDelay:
         """A delay for a process of ``threads`` threads that keeps up to 4 of them free."""
-        return cls(delay_s, threads - min(4, (threads + 1) // 2))
+        return cls(delay_s, threads - min(4, (threads + 1) // 2), turns)
 
-    def __init__(self, delay_s: float, max_waiting: int):
+    def __init__(self, delay_s: float, max_waiting: int, turns: Turns | None = None):
         self.delay_s = delay_s
         self._slots = threading.BoundedSemaphore(max(0, max_waiting))
+        #: The process's turns (``api.turns``): a waiting thread sleeps out of its turn.
+        self._turns = turns or Turns(0)
 
     def wait(self) -> None:
         if self.delay_s <= 0 or not self._slots.acquire(blocking=False):
             return
         try:
-            time.sleep(self.delay_s)
+            with self._turns.stepped_out():
+                time.sleep(self.delay_s)
         finally:
             self._slots.release()

@@ -159,6 +159,7 @@ class Settings:
     rate_limit: int = 0
     auth_failure_delay_ms: int = 100
     api_threads: int = 8
+    api_active_threads: int = 1
     api_remembered_jobs: int = 4096
     job_max_runtime: int = 24 * 3600
     storage_retry_window: int = 300
@@ -283,6 +284,7 @@ def _limits(cls: type[Settings], env: Mapping[str, str]) -> dict[str, Any]:
             env, "MCFARM_AUTH_FAILURE_DELAY_MS", cls.auth_failure_delay_ms, 0
         ),
         "api_threads": _int(env, "MCFARM_API_THREADS", cls.api_threads, 1),
+        "api_active_threads": _int(env, "MCFARM_API_ACTIVE_THREADS", cls.api_active_threads, 0),
         "api_remembered_jobs": _int(env, "MCFARM_API_REMEMBERED_JOBS", cls.api_remembered_jobs, 0),
         "job_max_runtime": _int(env, "MCFARM_JOB_MAX_RUNTIME", cls.job_max_runtime, 0),
         "storage_retry_window": _int(

@@ -91,6 +91,7 @@ class RetryingStorage:
     def __init__(self, inner: Storage, window_s: float) -> None:
         self.inner = inner
         self.window_s = window_s
+        self.remote_objects = inner.remote_objects
 
     def _retry(self, name: str, ref: StorageRef, operation: Callable[[], T]) -> T:
         return retry_transient(operation, window_s=self.window_s, what=f"{name} {ref}")

@@ -77,6 +77,10 @@ class Identity:
 class Storage(Protocol):
     """What workers need from a storage backend (see the contract test)."""
 
+    #: Whether an object (``oss://`` / ``s3://``) is reached over the network (S3), rather
+    #: than being a file on this machine.
+    remote_objects: bool
+
     def exists(self, ref: StorageRef) -> bool:
         """Whether the object or file exists."""
 
@@ -263,6 +267,8 @@ class LocalStorage(_BaseStorage):
         root: the storage root (``MCFARM_STORAGE_ROOT``).
     """
 
+    remote_objects = False
+
     def __init__(self, root: Path) -> None:
         self.root = Path(root).resolve()
 
@@ -296,6 +302,8 @@ class S3Storage(_BaseStorage):
         read_timeout: seconds to wait for a response.
         max_attempts: botocore's total attempts per request (retries on 5xx/throttling).
     """
+
+    remote_objects = True
 
     def __init__(
         self,

@@ -140,6 +140,8 @@ class MemoryStorage:
         after_upload: run once an upload is stored (what happens elsewhere meanwhile).
     """
 
+    remote_objects = False
+
     def __init__(self, objects: Mapping[str, bytes] | None = None):
         self.objects: dict[str, bytes] = dict(objects or {})
         self.calls: list[tuple[str, str]] = []

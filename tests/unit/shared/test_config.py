@@ -31,6 +31,8 @@ def test_defaults_and_env_names(tmp_path):
     assert s.s3_enabled and s.allow_private_inputs and s.task_time_limit == 600
     assert Settings().api_remembered_jobs == 4096
     assert Settings.from_env({"MCFARM_API_REMEMBERED_JOBS": "0"}).api_remembered_jobs == 0
+    assert Settings().api_active_threads == 1
+    assert Settings.from_env({"MCFARM_API_ACTIVE_THREADS": "0"}).api_active_threads == 0
 
 
 @pytest.mark.parametrize(
