@@ -67,7 +67,7 @@ def test_a_requeued_output_of_an_urgent_pipeline_starts_before_waiting_work(rout
     until the test cancels it (minutes of x264 placebo), while two more low-priority outputs
     wait. The urgent output's worker dies; the busy worker's watchdog requeues it; a new
     worker then takes the urgent output before both waiting ones, as it would have had it
-    never been requeued.
+    never been requeued (then the test cancels it, and the waiting ones run).
     """
     env = routing_env
     stores = Stores.connect(env["MCFARM_REDIS_URL"])
@@ -107,7 +107,15 @@ def test_a_requeued_output_of_an_urgent_pipeline_starts_before_waiting_work(rout
             spares.append(
                 start_process("rescuer", worker_argv("rescuer@%h", "cpu", 1), env, farm.log_dir)
             )
-            for job_id in [urgent, *low[1:]]:
+            _until(
+                "the rescuer running the urgent output",
+                lambda: stores.jobs.starts(urgent)[0]["worker"].startswith("rescuer@"),
+                farm,
+            )
+            # What it started first is the point, not its slow encode: the waiting work
+            # runs next.
+            client.call("POST", f"/v1/jobs/{urgent}/cancel")
+            for job_id in low[1:]:
                 assert wait_job(client, job_id, farm, timeout=180)["State"] == "Complete"
             client.call("POST", f"/v1/jobs/{low[0]}/cancel")  # the busy worker is free again
         finally:
