@@ -73,7 +73,8 @@ def instrument(app: Flask) -> None:
 
     @app.after_request
     def _count(response):
-        rule, method, status = request.url_rule, request.method, response.status_code
+        req = request._get_current_object()  # one proxy lookup, not one per use
+        rule, method, status = req.url_rule, req.method, response.status_code
         route = rule.rule if rule is not None else "unmatched"
         found = series.get((route, method, status))
         if found is None:

@@ -132,9 +132,10 @@ def perform(params: Mapping[str, Any], action: str | None = None) -> dict[str, A
         The action's answer with this call's ``RequestId``: the same document as on the
         ICE RPC endpoint.
     """
-    name = action or g.operation.action
-    call = Call(owner=g.owner, params=Params(params), request_id=g.request_id)
-    return {"RequestId": g.request_id, **ACTIONS[name](current_app.extensions["mcfarm"], call)}
+    ctx = g._get_current_object()  # one proxy lookup, not one per use
+    name = action or ctx.operation.action
+    call = Call(owner=ctx.owner, params=Params(params), request_id=ctx.request_id)
+    return {"RequestId": ctx.request_id, **ACTIONS[name](current_app.extensions["mcfarm"], call)}
 
 
 def operation_of(view: Callable, method: str) -> Operation | None:
