@@ -15,10 +15,15 @@ remote storage, DNS) steps out of its turn (``stepped_out``) and lines up again 
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
+
+#: The WSGI environ key holding when the request reached the app (``time.perf_counter``),
+#: before its wait for a turn: the API's latency (metrics, access line) counts from it.
+RECEIVED = "mcfarm.received"
 
 
 class Turns:
@@ -74,6 +79,7 @@ class Turns:
         a streamed one (a preview's bytes) waits on the client, not on the CPU."""
 
         def in_turn(environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+            environ[RECEIVED] = time.perf_counter()
             self.take()
             try:
                 return app(environ, start_response)

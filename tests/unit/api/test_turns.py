@@ -9,7 +9,7 @@ import pytest
 
 from api import throttle
 from api.throttle import FailureDelay
-from api.turns import Turns
+from api.turns import RECEIVED, Turns
 
 
 def _until(condition, what: str) -> None:
@@ -105,7 +105,10 @@ def test_wsgi_apps_run_in_a_turn_and_give_it_back_on_error():
         return [b"ok"]
 
     wrapped = turns.wrap(app)
-    assert wrapped({}, None) == [b"ok"]
+    environ: dict = {}
+    before = time.perf_counter()
+    assert wrapped(environ, None) == [b"ok"]
+    assert before <= environ[RECEIVED] <= time.perf_counter()  # stamped before its turn
     with pytest.raises(RuntimeError, match="boom"):
         wrapped({"fail": True}, None)
     crowd = Crowd(turns)
