@@ -85,7 +85,7 @@ def submit_media_convert_job(farm, call: Call) -> dict[str, Any]:
 
 @action("GetMediaConvertJob")
 def get_media_convert_job(farm, call: Call) -> dict[str, Any]:
-    return {"Job": job_document(services.show_job(farm, call.owner, _job_id(call.params)))}
+    return {"Job": services.show_job(farm, call.owner, _job_id(call.params)).document}
 
 
 def job_query(p: Params) -> JobQuery:

@@ -9,10 +9,13 @@ client polls a job it already saw finish. Most of what they show never changes:
   the job is in that state, and for ever once the state is terminal. A list reads only the
   page's states (one short script call), and renders afresh only the rows whose state moved.
 - **A whole job** (Get) is fixed once it is ``settled`` (``shared.jobview``): over, and so is
-  every output, chunk and packaged group, which the store refuses to change after that.
+  every output, chunk and packaged group, which the store refuses to change after that. It
+  is kept as its document's JSON (an ``orjson.Fragment``, which the answer's encoder copies
+  as it is): rendered once, and 2.2 KB for a one-output job where its parsed record took
+  12 KB (tracemalloc).
 
 Each process keeps the last ``capacity`` of each (``MCFARM_API_REMEMBERED_JOBS``; a one-output
-job takes about 12 KB whole and 2.4 KB as a row). Jobs are never deleted, so nothing kept can
+job takes about 2.2 KB whole and 2.4 KB as a row). Jobs are never deleted, so nothing kept can
 outlive its job. The job console reads through ``services.get_job`` and
 ``services.list_jobs`` instead, uncached: it shows FFmpeg logs and live fields too.
 """
@@ -21,9 +24,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from shared.jobrecord import JobRecord
+import orjson
+
+from api.json_provider import JSON_OPTIONS
 from shared.jobstore import JobStore
 from shared.jobview import job_document, settled
 
@@ -54,21 +60,40 @@ class _Recent(Generic[_V]):
         return len(self._items)
 
 
+@dataclass(frozen=True)
+class Shown:
+    """What GetMediaConvertJob shows of a job: its ``document`` (``job_document``: a dict,
+    or the ``orjson.Fragment`` of one once remembered) and its ``owner``, whom each call
+    checks (``shared.errors.require_found``)."""
+
+    owner: str
+    document: Any
+
+
 class JobViews:
     """Settled jobs whole, and list rows by the state they were rendered in."""
 
     def __init__(self, capacity: int = CAPACITY):
-        self.whole: _Recent[JobRecord] = _Recent(capacity)
+        self.whole: _Recent[Shown] = _Recent(capacity)
         self.rows: _Recent[tuple[str, dict[str, Any]]] = _Recent(capacity)
 
-    def get(self, store: JobStore, job_id: str) -> JobRecord | None:
-        """The job whole, as ``store.get``; from memory once it is settled."""
-        record = self.whole.get(job_id)
+    def get(self, store: JobStore, job_id: str) -> Shown | None:
+        """The job whole, as ``store.get`` reads it; from memory once it is settled."""
+        shown = self.whole.get(job_id)
+        if shown is not None:
+            return shown
+        record = store.get(job_id)
         if record is None:
-            record = store.get(job_id)
-            if record is not None and settled(record):
-                self.whole.put(job_id, record)
-        return record
+            return None
+        document = job_document(record)
+        if not settled(record):
+            return Shown(record.owner, document)
+        # orjson's bytes keep all of its working buffer (16 KB for 2 KB of JSON, by
+        # tracemalloc): what is kept is a copy of just the JSON.
+        json = bytes(memoryview(orjson.dumps(document, option=JSON_OPTIONS)))
+        shown = Shown(record.owner, orjson.Fragment(json))
+        self.whole.put(job_id, shown)
+        return shown
 
     def list_rows(self, store: JobStore, job_ids: Iterable[str]) -> list[dict[str, Any]]:
         """The list documents (``job_document(detail=False)``) of the jobs of ``job_ids``

@@ -14,7 +14,8 @@ import orjson
 from flask import Response
 from flask.json.provider import DefaultJSONProvider
 
-_OPTIONS = orjson.OPT_NON_STR_KEYS
+#: orjson's options for every answer (``api.job_cache`` renders remembered jobs with them).
+JSON_OPTIONS = orjson.OPT_NON_STR_KEYS
 
 
 class OrjsonProvider(DefaultJSONProvider):
@@ -23,12 +24,14 @@ class OrjsonProvider(DefaultJSONProvider):
     def dumps(self, obj: Any, **kwargs: Any) -> str:
         if kwargs:  # indent, sort_keys…: what only the standard encoder offers
             return super().dumps(obj, **kwargs)
-        return orjson.dumps(obj, default=self.default, option=_OPTIONS).decode()
+        return orjson.dumps(obj, default=self.default, option=JSON_OPTIONS).decode()
 
     def response(self, *args: Any, **kwargs: Any) -> Response:
         """What a view's dict becomes: compact JSON and a newline, as Flask writes it."""
         obj = self._prepare_response_obj(args, kwargs)
-        body = orjson.dumps(obj, default=self.default, option=_OPTIONS | orjson.OPT_APPEND_NEWLINE)
+        body = orjson.dumps(
+            obj, default=self.default, option=JSON_OPTIONS | orjson.OPT_APPEND_NEWLINE
+        )
         return self._app.response_class(body, mimetype=self.mimetype)
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:

@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from api.job_cache import JobViews
+from api.job_cache import JobViews, Shown
 from api.turns import Turns
 from shared import metrics
 from shared.clock import new_job_id, now_us
@@ -232,8 +232,9 @@ def get_job(farm: Farm, owner: str, job_id: str) -> JobRecord:
     )
 
 
-def show_job(farm: Farm, owner: str, job_id: str) -> JobRecord:
-    """``get_job`` for GetMediaConvertJob: a settled job from this process's memory."""
+def show_job(farm: Farm, owner: str, job_id: str) -> Shown:
+    """``get_job`` for GetMediaConvertJob, rendered: a settled job from this process's
+    memory."""
     found = farm.views.get(farm.stores.jobs, job_id) if job_id else None
     return require_found(found, "job", job_id, owner=owner)
 
@@ -274,7 +275,7 @@ def list_job_rows(farm: Farm, owner: str, query: JobQuery) -> tuple[list[dict[st
 
 def find_job(farm: Farm, owner: str, job_id: str, query: JobQuery) -> JobRecord | None:
     """The owner's job ``job_id`` if ``query`` admits it (a list searching by JobId)."""
-    job = farm.views.get(farm.stores.jobs, job_id)
+    job = farm.stores.jobs.get(job_id) if job_id else None
     return job if job is not None and job.owner == owner and query.admits(job) else None
 
 

@@ -18,6 +18,7 @@ from api.actions import ACTIONS, Call
 from api.job_cache import JobViews
 from api.params import Params
 from shared.errors import ApiError, InvalidJob
+from shared.jobrecord import JobRecord
 from shared.pipelines import Pipeline
 from shared.template_store import CustomTemplate, TemplateQuery
 
@@ -399,7 +400,9 @@ def test_a_job_id_is_required(farm, action):
 
 
 def test_another_accounts_job_reads_as_unknown(farm):
-    theirs = SimpleNamespace(owner="acct-b", terminal=False)
+    theirs = JobRecord(
+        job_id="j" * 32, owner="acct-b", doc={"Config": {}}, specs=[], create_us=1, state="Inited"
+    )
     farm.stores.jobs = RecordingStore(get=theirs)
     with pytest.raises(ApiError) as excinfo:
         run(farm, "GetMediaConvertJob", JobId="j" * 32)

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from api.job_cache import JobViews
+import orjson
+
+from api.job_cache import JobViews, Shown
+from api.json_provider import JSON_OPTIONS
 from shared.jobrecord import JobRecord
 from shared.jobview import job_document
 from tests.unit.specs import output_spec
@@ -45,10 +48,17 @@ class CountingStore:
         return [self.jobs[j] for j in job_ids if j in self.jobs]
 
 
-def test_a_settled_job_is_read_once_then_served_from_memory():
+def answer(document) -> bytes:
+    """The JSON an answer holding ``document`` is (as the API's encoder writes it)."""
+    return orjson.dumps({"RequestId": "r", "Job": document}, option=JSON_OPTIONS)
+
+
+def test_a_settled_job_is_read_once_then_served_from_memory_as_json():
     store, views = CountingStore(record("a")), JobViews()
     first = views.get(store, "a")
-    store.jobs["a"] = replace(first, message="changed behind the cache")
+    assert first.owner == "acme" and isinstance(first.document, orjson.Fragment)
+    assert answer(first.document) == answer(job_document(record("a")))
+    store.jobs["a"] = replace(store.jobs["a"], message="changed behind the cache")
     assert views.get(store, "a") is first
     assert store.reads == [("get", ["a"])]
 
@@ -58,7 +68,8 @@ def test_an_unsettled_job_is_read_every_time():
     cancelled = record("c", state="Cancelled", status="Running")  # its output still ends
     store, views = CountingStore(running, cancelled), JobViews()
     for _ in range(2):
-        assert views.get(store, "r") is running and views.get(store, "c") is cancelled
+        assert views.get(store, "r") == Shown("acme", job_document(running))
+        assert views.get(store, "c") == Shown("acme", job_document(cancelled))
     assert len(store.reads) == 4
 
 
