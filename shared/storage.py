@@ -77,8 +77,7 @@ class Identity:
 class Storage(Protocol):
     """What workers need from a storage backend (see the contract test)."""
 
-    #: Whether an object (``oss://`` / ``s3://``) is reached over the network (S3), rather
-    #: than being a file on this machine.
+    #: Whether an object (``oss://``, ``s3://``) is reached over the network, not a local file.
     remote_objects: bool
 
     def exists(self, ref: StorageRef) -> bool:
