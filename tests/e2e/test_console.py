@@ -98,9 +98,13 @@ def watch_row(page: Page, job_id: str, timeout: float = 180) -> dict:
     seen = {"etas": [], "percents": [], "shot": False}
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        state = row.get_attribute("data-state")
-        eta = row.locator(".eta").inner_text().strip()
-        percent = int(row.locator("progress").get_attribute("value") or 0)
+        # One read of the three, inside the page: read one by one, the poll could update
+        # the row between them (an ETA seen with the next answer's 100 %).
+        state, eta, percent = row.evaluate(
+            "(r) => [r.dataset.state, r.querySelector('.eta').textContent.trim(),"
+            " r.querySelector('progress').value]"
+        )
+        percent = int(percent)
         seen["percents"].append(percent)
         if eta and state == "Running":
             seen["etas"].append((percent, eta))
