@@ -22,9 +22,6 @@ from shared.metrics_dir import use_multiprocess_dir
 #: Seconds a stopping worker may finish its requests before it is killed.
 STOP_GRACE_S = 5
 
-#: gunicorn's access line, as operators' log parsers already read it.
-ACCESS_FORMAT = '%(addr)s - - [%(time)s] "%(method)s %(path)s %(protocol)s" %(status)d %(dt_ms).1f'
-
 
 def log_config(log_format: str) -> dict:
     """granian's logging: in JSON (``shared.logs``) when asked, its own lines otherwise."""
@@ -39,9 +36,10 @@ def log_config(log_format: str) -> dict:
 
 
 def app():
-    """The app of one server process (granian's factory): made, then its objects frozen out
-    of the garbage collector's sight. They live as long as the process, and each full
-    collection walked all of them: a pause of milliseconds in the middle of requests.
+    """The app of one server process (granian's factory), with its access line; made, then
+    its objects frozen out of the garbage collector's sight. They live as long as the
+    process, and each full collection walked all of them: a pause of milliseconds in the
+    middle of requests.
 
     Until granian sets its own, the process holds the stop handler it was forked with, the
     main process's, which does nothing here: a stop that came while the app loads was lost.
@@ -51,8 +49,11 @@ def app():
     import gc
 
     from api import create_app
+    from api.access_log import PlainAccessLog
 
     made = create_app()
+    if made.extensions["mcfarm"].settings.log_format != "json":  # JSON: the app writes it
+        made = PlainAccessLog(made, sys.stdout.fileno())
     gc.collect()
     gc.freeze()
     return made
@@ -76,10 +77,8 @@ def serve(bind: str, workers: int, threads: int, log_format: str) -> None:
         # A worker still starting when the stop comes misses it (it holds the handler it
         # was forked with); after this many seconds it is killed instead of waited for.
         workers_kill_timeout=STOP_GRACE_S,
-        # In JSON the app writes the access line itself, with the job and account
-        # (api/access_log.py); the plain line is granian's.
-        log_access=log_format != "json",
-        log_access_format=ACCESS_FORMAT,
+        # The access line is the app's (api/access_log.py), plain or in JSON.
+        log_access=False,
         log_dictconfig=log_config(log_format) or None,
     ).serve()
 
