@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import uuid
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
@@ -127,7 +128,7 @@ def _file_identity(path: Path) -> Identity | None:
         st = path.stat()
     except OSError:
         return None
-    if not path.is_file():
+    if not stat.S_ISREG(st.st_mode):
         return None
     # An upload replaces a file by renaming a new one over it: a new inode, a new mtime.
     return Identity(st.st_size, f"{st.st_ino}-{st.st_mtime_ns}")
@@ -277,12 +278,13 @@ class LocalStorage(_BaseStorage):
         # Keys were validated at parse time; checking again after resolving symlinks is
         # defence in depth against a ref built by hand or a link planted inside a bucket.
         # (The bucket folder itself may be an operator's link to another disk.)
+        # (os.path on strings: pathlib's objects were most of a local submit's input check.)
         check_bucket(ref.bucket)
-        bucket_dir = (self.root / ref.bucket).resolve()
-        path = (bucket_dir / ref.key).resolve()
-        if not path.is_relative_to(bucket_dir) or path == bucket_dir:
+        bucket_dir = os.path.realpath(os.path.join(self.root, ref.bucket))
+        path = os.path.realpath(os.path.join(bucket_dir, ref.key))
+        if not path.startswith(bucket_dir + os.sep):
             raise InvalidJob(f"The object {ref} resolves outside its bucket.")
-        return path
+        return Path(path)
 
     def ensure_bucket(self, bucket: str) -> None:
         check_bucket(bucket)
