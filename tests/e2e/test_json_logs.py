@@ -1,5 +1,5 @@
 """``MCFARM_LOG_FORMAT=json``: the API's and the workers' log lines are JSON objects that
-name their job, output, task and account."""
+name their job, output, task and account; in ``plain``, the API's access line is gunicorn's."""
 
 from __future__ import annotations
 
@@ -8,12 +8,18 @@ import re
 
 import pytest
 
+from cli.client import ApiCallFailed
 from tests.e2e.conftest import MEDIA_BUCKET, _seed, client_for, wait_job
 from tests.servers.farm import farm_env, running_farm
 
 #: A plain log line: Celery's "[2026-12-06 10:00:00,000: INFO/MainProcess] …" or
 #: granian's "[INFO] Starting granian …".
 PLAIN = re.compile(r"^\[(\d{4}-\d\d-\d\d |[A-Z]+\] )")
+#: gunicorn's access line, as the API writes it in the plain format.
+ACCESS = re.compile(
+    r"^127\.0\.0\.1 - - \[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}\] "
+    r'"(GET|POST|HEAD) (/\S*) HTTP/1\.1" (\d{3}) \d+\.\d$'
+)
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +68,22 @@ def test_log_lines_name_their_job_output_task_and_account(json_farm):
 
     api, plain = _lines(json_farm, "api")
     assert plain == []
+    text = (json_farm.log_dir / "api.log").read_text(errors="replace")
+    assert not [line for line in text.splitlines() if ACCESS.match(line)]
     submits = [line for line in api if line["message"].startswith("POST /v1/jobs 202")]
     assert submits and submits[0]["account"] == account and submits[0]["request_id"]
     gets = [line for line in api if line["message"].startswith(f"GET /v1/jobs/{job_id} 200")]
     assert gets and all(line["job_id"] == job_id for line in gets)
+
+
+def test_the_plain_access_line_is_gunicorns(local_farm):
+    client = client_for(local_farm)
+    missing = "0" * 32
+    with pytest.raises(ApiCallFailed) as failed:
+        client.call("GET", f"/v1/jobs/{missing}")
+    assert failed.value.status == 404
+    client.call("GET", "/v1/jobs?PageSize=1")
+    text = (local_farm.log_dir / "api.log").read_text(errors="replace")
+    seen = [m.groups() for line in text.splitlines() if (m := ACCESS.match(line))]
+    assert ("GET", f"/v1/jobs/{missing}", "404") in seen
+    assert ("GET", "/v1/jobs", "200") in seen  # the path, without its query
