@@ -2,10 +2,12 @@
 
 ``python -m bench.api [--jobs N] [--seconds S] [--connections C]`` (``make bench-api``):
 
-1. starts a private redis-server and the API (gunicorn, as ``mcfarm api`` runs it; no
+1. starts a private redis-server and the API (granian, as ``mcfarm api`` runs it; no
    worker), with one paused pipeline, so a submitted job is stored and held, never run;
 2. stores ``N`` (100,000) finished jobs, each a copy of one real submitted job ended
-   ``Complete`` with a real output detail, and prints the job store's memory per job;
+   ``Complete`` with a real output detail, and prints the job store's memory per job; then
+   has Redis rewrite its append-only file (``settle_aof``), so that no rewrite the history
+   asked for runs during a measurement;
 3. runs wrk (Debian's package) for ``S`` seconds with ``C`` connections against: REST
    submit (``POST /v1/jobs``), signed ICE submit (``SubmitMediaConvertJob``, each request
    signed beforehand with its own nonce, as the API refuses a nonce twice), Get
@@ -122,6 +124,29 @@ def store_history(stores: Stores, model_id: str, meta: dict, count: int) -> floa
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(one, range(count)))
     return (_memory_used(stores) - before) / count
+
+
+def settle_aof(client, timeout_s: float = 300) -> float:
+    """Rewrite Redis's append-only file now and wait for it: seconds taken.
+
+    Storing the history doubles the file again and again, and Redis rewrites it each time
+    (a fork, then seconds of a child's CPU and disk). Without this, the rewrite that the
+    history's last part asks for fell inside a measured run (seen: ICE submit's p99 at 50 ms
+    while a rewrite ran, 27 ms without). After it, the measured runs add less than the
+    file's size, so no rewrite starts during them; a farm's Redis does the same rewrites,
+    on its own cores.
+    """
+    started = time.monotonic()
+    while client.info("persistence")["aof_rewrite_in_progress"]:
+        time.sleep(0.2)  # one the history started: BGREWRITEAOF would only schedule another
+    client.bgrewriteaof()
+    while True:
+        info = client.info("persistence")
+        if not (info["aof_rewrite_in_progress"] or info["aof_rewrite_scheduled"]):
+            return time.monotonic() - started
+        if time.monotonic() - started > timeout_s:
+            raise BenchFailed(f"Redis's AOF rewrite did not end within {timeout_s} s")
+        time.sleep(0.2)
 
 
 def _memory_used(stores: Stores) -> int:
@@ -255,6 +280,7 @@ def _measure(args, tmp: Path, env: dict, base: str, key: tuple[str, str]) -> dic
     started = time.monotonic()
     per_job = store_history(stores, model, meta, args.jobs)
     print(f"  {time.monotonic() - started:.0f} s; {per_job:.0f} bytes of Redis memory per job")
+    print(f"  Redis's append-only file rewritten in {settle_aof(stores.jobs.redis):.0f} s")
     ids = tmp / "ids.txt"
     owner = stores.jobs.get(model).owner
     ids.write_text("\n".join(_recent_ids(stores, owner, 2000)) + "\n")
