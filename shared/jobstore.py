@@ -29,19 +29,17 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-import orjson
 import redis
 
 from shared import keys
-from shared.clock import now_us, wire_time
+from shared.clock import now_us
 from shared.jobrecord import (
     TERMINAL_JOB_STATES,
     TERMINAL_OUTPUT_STATES,
     JobQuery,
     JobRecord,
-    initial_detail,
 )
-from shared.jobrecord_parse import LIST_FIELDS, listed_record, record_from_hash
+from shared.jobrecord_parse import LIST_FIELDS, listed_record, new_job, record_from_hash
 from shared.planning import GroupSpec, OutputSpec
 from shared.redis_conn import ping_once
 from shared.redis_tx import transaction, transaction_replies
@@ -116,22 +114,7 @@ class JobStore:
             a retry from a conflict).
         """
         create_us = now_us()
-        fields = {
-            "owner": owner,
-            "doc": _json(doc),
-            "specs": _json(specs),  # dataclasses, as their to_dict() would write them
-            "create_us": create_us,
-            "state": "Inited",
-            "fingerprint": fingerprint,
-            "groups": _json(groups),
-        }
-        group_states = {group.index: {"Status": "Init"} for group in groups}
-        for index, group_state in group_states.items():
-            fields[f"grp:{index}"] = json.dumps(group_state)
-        created = wire_time(create_us)
-        outputs = {spec.index: initial_detail(job_id, spec, created) for spec in specs}
-        for index, detail in outputs.items():
-            fields[f"out:{index}"] = json.dumps(detail)
+        fields, record = new_job(job_id, owner, doc, specs, groups, fingerprint, create_us)
         member = _member(create_us, job_id)
         token_key = keys.client_token(owner, client_token) if client_token else None
         pipeline_id = doc.get("PipelineId", "")
@@ -157,19 +140,6 @@ class JobStore:
         stored, replies = transaction_replies(self.redis, body, *([token_key] if token_key else []))
         if stored != job_id:
             return self.get(stored), None
-        # What was written, not parsed back from its JSON (a seventh of a submit's CPU):
-        # the same record, which a test compares with the stored one's.
-        record = JobRecord(
-            job_id=job_id,
-            owner=owner,
-            doc=doc,
-            specs=list(specs),
-            create_us=create_us,
-            state="Inited",
-            outputs=outputs,
-            groups=list(groups),
-            group_states=group_states,
-        )
         return record, (replies[-1] if then is not None else None)
 
     def state(self, job_id: str) -> str | None:
@@ -456,8 +426,3 @@ class JobStore:
     def ping(self) -> bool:
         """One PING, not retried: health checks answer at once while Redis is away."""
         return ping_once(self.redis)
-
-
-def _json(value: Any) -> str:
-    """``value`` as compact JSON; dataclasses as dicts of their fields (orjson's, in C)."""
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()

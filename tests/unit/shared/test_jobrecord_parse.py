@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 
-from shared.jobrecord_parse import LIST_FIELDS, listed_record, record_from_hash
+from shared.jobrecord_parse import LIST_FIELDS, listed_record, new_job, record_from_hash
 from shared.jobview import job_document
+from shared.planning import GroupSpec
 from tests.unit.specs import output_spec as spec
 
 
@@ -117,3 +118,26 @@ def test_a_listed_job_and_its_whole_record_show_the_same_list_document():
     assert job_document(listed, detail=False, now_us=9) == job_document(
         whole, detail=False, now_us=9
     )
+
+
+def test_a_new_jobs_record_is_what_its_hash_reads_back_as():
+    group = GroupSpec(
+        index=0,
+        name="hls",
+        type="Hls",
+        base_media="oss://out/pkg/",
+        manifest_media="oss://out/pkg/master.m3u8",
+        segments="ts",
+    )
+    doc = {"Config": {"Outputs": [], "Nested": {"k": [1, 2.5, None]}}, "UserData": "u"}
+    fields, record = new_job("j1", "acme", doc, [spec(0), spec(1)], [group], "fp", 1_000_000)
+    assert record == record_from_hash("j1", {name: str(value) for name, value in fields.items()})
+    assert (record.state, record.create_us, record.group_states) == (
+        "Inited",
+        1_000_000,
+        {0: {"Status": "Init"}},
+    )
+    assert [o["TaskId"] for o in record.outputs.values()] == ["j1-0", "j1-1"]
+    assert fields["fingerprint"] == "fp" and "run_us" not in fields
+    doc["UserData"] = "changed after"  # the record keeps its own document
+    assert record.doc["UserData"] == "u"
