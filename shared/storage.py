@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import stat
 import uuid
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_ISREG
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import quote
 
@@ -128,10 +128,9 @@ def _file_identity(path: Path) -> Identity | None:
         st = path.stat()
     except OSError:
         return None
-    if not stat.S_ISREG(st.st_mode):
-        return None
-    # An upload replaces a file by renaming a new one over it: a new inode, a new mtime.
-    return Identity(st.st_size, f"{st.st_ino}-{st.st_mtime_ns}")
+    # Only a regular file is an object. An upload replaces a file by renaming a new one
+    # over it: a new inode, a new mtime.
+    return Identity(st.st_size, f"{st.st_ino}-{st.st_mtime_ns}") if S_ISREG(st.st_mode) else None
 
 
 def _file_download(path: Path, dest: Path, ref: StorageRef) -> None:
@@ -275,10 +274,9 @@ class LocalStorage(_BaseStorage):
     def _local_path(self, ref: StorageRef) -> Path | None:
         if ref.kind != "object":
             return super()._local_path(ref)
-        # Keys were validated at parse time; checking again after resolving symlinks is
-        # defence in depth against a ref built by hand or a link planted inside a bucket.
-        # (The bucket folder itself may be an operator's link to another disk.)
-        # (os.path on strings: pathlib's objects were most of a local submit's input check.)
+        # Keys were validated at parse time; resolving symlinks and checking again defends
+        # against a hand-built ref or a link planted in a bucket (the bucket folder may be an
+        # operator's link to another disk). On strings: pathlib's objects cost more.
         check_bucket(ref.bucket)
         bucket_dir = os.path.realpath(os.path.join(self.root, ref.bucket))
         path = os.path.realpath(os.path.join(bucket_dir, ref.key))
