@@ -20,7 +20,8 @@ from shared.config import AccessKey
 from shared.containers import media_type
 from shared.errors import ApiError
 from shared.jobrecord import JobRecord
-from shared.planning import GroupSpec, OutputSpec
+from shared.planning import OutputSpec
+from tests.unit.specs import hls_group
 
 S = 1_000_000
 
@@ -109,14 +110,7 @@ def test_file_previews_follow_the_container():
 
 
 def test_a_group_preview_plays_its_manifest_once_packaged():
-    group = GroupSpec(
-        index=0,
-        name="hls",
-        type="Hls",
-        base_media="oss://out/hls/",
-        manifest_media="oss://out/hls/master.m3u8",
-        segments="ts",
-    )
+    group = hls_group()
     packaged = record([], {}, groups=[group], group_states={0: {"Status": "Success"}})
     assert group_preview(packaged, group) == Preview("hls", group=0, name="master.m3u8")
     running = record([], {}, groups=[group], group_states={0: {"Status": "Running"}})

@@ -6,7 +6,7 @@ import json
 
 from shared.jobrecord_parse import LIST_FIELDS, listed_record, new_job, record_from_hash
 from shared.jobview import job_document
-from shared.planning import GroupSpec
+from tests.unit.specs import hls_group
 from tests.unit.specs import output_spec as spec
 
 
@@ -121,14 +121,7 @@ def test_a_listed_job_and_its_whole_record_show_the_same_list_document():
 
 
 def test_a_new_jobs_record_is_what_its_hash_reads_back_as():
-    group = GroupSpec(
-        index=0,
-        name="hls",
-        type="Hls",
-        base_media="oss://out/pkg/",
-        manifest_media="oss://out/pkg/master.m3u8",
-        segments="ts",
-    )
+    group = hls_group("oss://out/pkg/")
     doc = {"Config": {"Outputs": [], "Nested": {"k": [1, 2.5, None]}}, "UserData": "u"}
     fields, record = new_job("j1", "acme", doc, [spec(0), spec(1)], [group], "fp", 1_000_000)
     assert record == record_from_hash("j1", {name: str(value) for name, value in fields.items()})

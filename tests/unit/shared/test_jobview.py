@@ -9,7 +9,7 @@ import pytest
 from shared import clock
 from shared.jobrecord import JobRecord
 from shared.jobview import job_document, job_eta, output_eta, settled
-from shared.planning import GroupSpec
+from tests.unit.specs import hls_group
 from tests.unit.specs import output_spec as spec
 
 S = 1_000_000  # microseconds in a second
@@ -150,6 +150,6 @@ def test_a_split_output_settles_with_its_last_chunk():
 
 
 def test_a_packaged_group_settles_when_its_packaging_ends():
-    groups = [GroupSpec(0, "hls", "Hls", "oss://out/hls/", "oss://out/hls/a.m3u8", "ts")]
+    groups = [hls_group(manifest="a.m3u8")]
     assert not settled(_over(groups=groups, group_states={0: {"Status": "Running"}}))
     assert settled(_over(groups=groups, group_states={0: {"Status": "Success"}}))
