@@ -72,30 +72,34 @@ def test_a_requeued_output_of_an_urgent_pipeline_starts_before_waiting_work(rout
     env = routing_env
     stores = Stores.connect(env["MCFARM_REDIS_URL"])
     with running_farm(env, tmp_path / "logs", concurrency=1) as farm:
-        second = start_process("second", worker_argv("second@%h", "cpu", 1), env, farm.log_dir)
-        spares = [second]
+        spares: list = []
         try:
-            _until("two live workers", lambda: len(stores.workers.alive()) == 2, farm)
             client = client_for(farm)
             pipeline = client.call(
                 "POST", "/v1/pipelines", {"Name": "urgent", "Speed": "Standard", "Priority": 10}
             )["Pipeline"]["PipelineId"]
+            # Placebo at 1920 wide: minutes of encode, so it still runs when its worker dies.
             urgent = client.submit(
-                _job("urgent", "ten.mp4", "slower", priority=1, PipelineId=pipeline)
+                _job("urgent", "ten.mp4", "placebo", priority=1, width=1920, PipelineId=pipeline)
             )["JobId"]
             _until("the urgent output running", lambda: _status(client, urgent) == "Running", farm)
+            # The only worker is busy, so the three start messages queue up before any output
+            # of theirs; the second worker then starts all three jobs, in order, before it
+            # takes the first output (low0's) and is busy: low1 and low2 wait, Scheduled.
             busy = _job("low0", "ten.mp4", "placebo", priority=1, width=1920)
             low = [client.submit(busy)["JobId"]] + [
                 client.submit(_job(f"low{i}", "sample.mp4", "ultrafast", priority=1))["JobId"]
                 for i in (1, 2)
             ]
+            second = start_process("second", worker_argv("second@%h", "cpu", 1), env, farm.log_dir)
+            spares.append(second)
             _until(
                 "one low output running and two waiting",
                 lambda: [_status(client, j) for j in low] == ["Running", "Scheduled", "Scheduled"],
                 farm,
             )
-            runner = stores.jobs.starts(urgent)[0]["worker"]
-            victim = second if runner.startswith("second@") else farm.processes["worker"]
+            assert stores.jobs.starts(low[0])[0]["worker"].startswith("second@")
+            victim = farm.processes["worker"]  # the urgent output's
             os.killpg(victim.pid, signal.SIGKILL)
             victim.wait()
             _until(
