@@ -137,16 +137,18 @@ def settle_aof(client, timeout_s: float = 300) -> float:
     on its own cores.
     """
     started = time.monotonic()
-    while client.info("persistence")["aof_rewrite_in_progress"]:
-        time.sleep(0.2)  # one the history started: BGREWRITEAOF would only schedule another
+
+    def wait_while(busy) -> None:
+        while busy(client.info("persistence")):
+            if time.monotonic() - started > timeout_s:
+                raise BenchFailed(f"Redis's AOF rewrite did not end within {timeout_s} s")
+            time.sleep(0.2)
+
+    # One the history started first: BGREWRITEAOF would only schedule another.
+    wait_while(lambda info: info["aof_rewrite_in_progress"])
     client.bgrewriteaof()
-    while True:
-        info = client.info("persistence")
-        if not (info["aof_rewrite_in_progress"] or info["aof_rewrite_scheduled"]):
-            return time.monotonic() - started
-        if time.monotonic() - started > timeout_s:
-            raise BenchFailed(f"Redis's AOF rewrite did not end within {timeout_s} s")
-        time.sleep(0.2)
+    wait_while(lambda info: info["aof_rewrite_in_progress"] or info["aof_rewrite_scheduled"])
+    return time.monotonic() - started
 
 
 def _memory_used(stores: Stores) -> int:
