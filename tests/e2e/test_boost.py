@@ -21,6 +21,7 @@ import pytest
 from cli.client import Client
 from shared.config import Settings
 from shared.storage import StorageRef, make_storage
+from shared.units import chunk_part
 from tests.e2e.conftest import MEDIA_BUCKET, _ffmpeg, client_for, wait_job
 from tests.e2e.exactness import stream_facts
 from tests.e2e.observe import encoded_again, farm_stores, wait_until
@@ -91,12 +92,27 @@ def _submit(
 
 
 def _running_chunk(client: Client, job_id: str, worker: str) -> dict | None:
-    """A chunk ``worker`` is encoding and has shown progress on, if there is one."""
+    """A chunk ``worker`` is running, if there is one."""
     job = client.get(job_id)
     for chunk in job["OutputDetails"][0].get("Chunks", []):
-        if chunk["Status"] == "Running" and chunk["Worker"].startswith(worker) and chunk["Frames"]:
+        if chunk["Status"] == "Running" and chunk["Worker"].startswith(worker):
             return chunk
     return None
+
+
+def _early_chunk(farm: FarmInfo, client: Client, job_id: str, worker: str) -> dict | None:
+    """A chunk ``worker`` is encoding, under its heartbeat and less than half done.
+
+    A chunk takes a second or two here, and its heartbeat starts a moment after it shows
+    ``Running`` and stops a moment before its result is written: a kill in either moment
+    leaves it to the lost-message recovery (no heartbeat to miss), not to the watchdog.
+    """
+    chunk = _running_chunk(client, job_id, worker)
+    if chunk is None:
+        return None
+    stores, part = farm_stores(farm.env["MCFARM_REDIS_URL"]), chunk_part(chunk["Chunk"])
+    done = stores.jobs.get(job_id).part_progress.get(0, {}).get(part, 0)
+    return chunk if stores.heartbeats.has_beat(job_id, 0, part) and done < 50 else None
 
 
 def _runs(farm: FarmInfo, job_id: str) -> Counter:
@@ -119,7 +135,8 @@ def test_a_worker_killed_mid_chunk_costs_that_chunk_only(farm, tmp_path):
     job_id = _submit(client, "killed.mp4")
     first = farm.processes["worker"]
     victim = wait_until(
-        lambda: _running_chunk(client, job_id, "test-"), "a chunk encoding on the first worker"
+        lambda: _early_chunk(farm, client, job_id, "test-"),
+        "a chunk early in its encode on the first worker",
     )
     os.killpg(first.pid, signal.SIGKILL)  # the machine dies: every process of the worker
     first.wait()
@@ -130,7 +147,7 @@ def test_a_worker_killed_mid_chunk_costs_that_chunk_only(farm, tmp_path):
     assert chunks[victim["Chunk"]]["Worker"].startswith("second@")  # re-encoded by the other
     assert all(c["Status"] == "Success" for c in chunks.values())
     runs = _runs(farm, job_id)
-    lost = f"c{victim['Chunk']}"
+    lost = chunk_part(victim["Chunk"])
     assert runs == Counter({part: 2 if part == lost else 1 for part in PARTS}), runs
     assert encoded_again(farm.log_dir, job_id) == []  # and each run encoded its chunk once
     assert "stopped beating; requeued" in (farm.log_dir / "second.log").read_text()
