@@ -29,7 +29,7 @@ from shared import keys
 from shared.stores import Stores
 from shared.units import Unit
 from tests.e2e.conftest import MEDIA_BUCKET, _seed, client_for, wait_job
-from tests.e2e.observe import HANG_S, last_at_least, log_lines
+from tests.e2e.observe import HANG_S, farm_stores, last_at_least, log_lines
 from tests.servers.farm import (
     FarmInfo,
     dump_logs,
@@ -213,7 +213,14 @@ def test_frozen_worker_loses_its_output_and_cannot_overwrite_it(frozen_farm):
     farm, client = frozen_farm, client_for(frozen_farm)
     config = _job([_output("slow", "oss://results/frozen.mp4", "slower")])
     job_id = client.submit(config)["JobId"]
-    _wait_for("the output never started", lambda: _status(client, job_id) == "Running", farm, 60)
+    beats = farm_stores(farm.env["MCFARM_REDIS_URL"]).heartbeats
+    # Under its heartbeat: a moment before it, the output is the lost-message recovery's.
+    _wait_for(
+        "the output never started",
+        lambda: _status(client, job_id) == "Running" and beats.has_beat(job_id, 0),
+        farm,
+        60,
+    )
     # The worker stops dead, FFmpeg with it: every process of its group.
     worker = farm.processes["worker"]
     os.killpg(worker.pid, signal.SIGSTOP)
